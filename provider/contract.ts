@@ -1,0 +1,164 @@
+/**
+ * The one interface `sdk/` and `provider/` share: the plain (resolved) inputs and outputs of each
+ * resource. The SDK's Args wrap every field in `pulumi.Input`; the providers receive these values.
+ * What a change of each field does (live, reboot, replace) is in the rule tables under `rules/`.
+ */
+import type { MemorySize } from "./units";
+
+export interface ConnectionInputs {
+    /** SSH host of the hypervisor. Changing it replaces the resource. */
+    host: string;
+    /** SSH port. Default 22. */
+    port?: number;
+    /** SSH user. */
+    user: string;
+    /** OpenSSH or PEM private key text. Mark it secret (`pulumi.secret`). */
+    privateKey?: string;
+    /** Passphrase of an encrypted `privateKey`. Secret. */
+    privateKeyPassphrase?: string;
+    /** Password authentication, when no key is given or the key is refused. Secret. */
+    password?: string;
+    /** Pinned host key fingerprint as `ssh-keygen -lf` prints it: `SHA256:…`. Checked instead of known_hosts. */
+    hostKey?: string;
+    /** known_hosts file used when `hostKey` is absent. Default `~/.ssh/known_hosts`. */
+    knownHostsPath?: string;
+    /** Accept any host key. Default false; only for throwaway labs: it lets a man in the middle in. */
+    insecureIgnoreHostKey?: boolean;
+    /** libvirt URI given to `virsh -c`. Default `qemu:///system`. Changing it replaces the resource. */
+    uri?: string;
+    /** Run `sudo -n virsh …` (the user needs passwordless sudo for virsh). Default false. */
+    sudo?: boolean;
+    /** Seconds to wait for the SSH handshake. Default 15. */
+    connectTimeout?: number;
+}
+
+/** libvirt's state words as `virsh domstate` prints them. */
+export type DomainState = "running" | "shut off" | "paused" | "in shutdown" | "crashed" | "pmsuspended" | "idle" | "dying";
+
+export type RebootPolicy = "never" | "ifRequired" | "configOnly";
+
+interface DomainScoped {
+    connection: ConnectionInputs;
+    /** libvirt domain name. Changing it replaces the resource. */
+    domain: string;
+}
+
+export interface DomainResourcesInputs extends DomainScoped {
+    /** Current memory (balloon target): "512MiB", "4GiB", or a number of MiB. Unmanaged when absent. */
+    memory?: MemorySize;
+    /** Maximum memory. Raising or lowering it needs a reboot while the domain runs. */
+    maxMemory?: MemorySize;
+    /** Current vCPUs. Up to the maximum: live; down: needs a reboot. */
+    vcpus?: number;
+    /** Maximum vCPUs. Needs a reboot while the domain runs. */
+    maxVcpus?: number;
+    /** What to do when a change needs a reboot. Default "never": fail before changing anything. */
+    rebootPolicy?: RebootPolicy;
+    /** Seconds to wait for a graceful shutdown under "ifRequired". Default 120. */
+    shutdownTimeout?: number;
+    /** Under "ifRequired", `virsh destroy` the guest if it did not shut down in time. Default false. */
+    forceOff?: boolean;
+    /** Seconds to wait for the guest's balloon to reach the memory target. Default 20. */
+    balloonTimeout?: number;
+}
+
+export interface DomainResourcesOutputs extends DomainResourcesInputs {
+    /** Current memory in KiB as libvirt reports it (the balloon target). */
+    currentMemoryKiB: number;
+    /** Maximum memory in KiB. */
+    maxMemoryKiB: number;
+    /** What the guest really holds, in KiB (`dommemstat` actual); lags the target without a balloon driver. */
+    balloonActualKiB: number | null;
+    /** True when the guest's balloon reached the target within `balloonTimeout`. */
+    balloonSettled: boolean;
+    currentVcpus: number;
+    maximumVcpus: number;
+    state: DomainState;
+    /** True under "configOnly" when the persistent config differs from the running guest. */
+    pendingReboot: boolean;
+    /** Readable descriptions of the changes waiting for a reboot. */
+    pendingChanges: string[];
+}
+
+export type DiskBus = "virtio" | "scsi" | "sata" | "ide";
+export type DiskFormat = "raw" | "qcow2";
+export type DiskCache = "none" | "writethrough" | "writeback" | "directsync" | "unsafe" | "default";
+
+export interface AttachedDiskInputs extends DomainScoped {
+    /** Path on the host of the image file or block device. */
+    source: string;
+    /** "file" or "block"; detected on the host when absent. */
+    sourceType?: "file" | "block";
+    /** Guest device name (vdb, sdc…). The next free name on the bus when absent. */
+    target?: string;
+    /** Default "virtio". sata and ide cannot be hot-plugged into a running domain. */
+    bus?: DiskBus;
+    /** Image format. Default "raw". */
+    format?: DiskFormat;
+    /** Host page cache mode; libvirt's default when absent. */
+    cache?: DiskCache;
+    /** "native" (needs cache "none" or "directsync") or "threads". */
+    io?: "native" | "threads";
+    /** Attach read-only. Default false. */
+    readonly?: boolean;
+    /** Serial number the guest sees. */
+    serial?: string;
+    /** Seconds to wait for the guest to release the disk on detach. Default 30. */
+    detachTimeout?: number;
+}
+
+export interface AttachedDiskOutputs extends AttachedDiskInputs {
+    target: string;
+    sourceType: "file" | "block";
+    bus: DiskBus;
+    format: DiskFormat;
+    /** Present in the running domain's XML. */
+    attachedLive: boolean;
+    /** Present in the persistent config. */
+    attachedConfig: boolean;
+}
+
+export type InterfaceType = "bridge" | "network";
+
+export interface AttachedInterfaceInputs extends DomainScoped {
+    /** "bridge" (a host Linux bridge) or "network" (a libvirt network). */
+    type: InterfaceType;
+    /** Bridge or network name. */
+    source: string;
+    /** NIC model. Default "virtio". */
+    model?: string;
+    /** MAC address; libvirt chooses one (52:54:00:…) when absent. */
+    mac?: string;
+    /** Link state. Default "up". */
+    linkState?: "up" | "down";
+    /** Seconds to wait for the guest to release the NIC on detach. Default 30. */
+    detachTimeout?: number;
+}
+
+export interface AttachedInterfaceOutputs extends AttachedInterfaceInputs {
+    mac: string;
+    model: string;
+    linkState: "up" | "down";
+    attachedLive: boolean;
+    attachedConfig: boolean;
+}
+
+export interface AttachedCdromInputs extends DomainScoped {
+    /** ISO path on the host; absent for an empty tray. */
+    source?: string;
+    /** Drive name. An existing CD-ROM drive (e.g. IDE "hdc") has only its media managed; otherwise a drive is hot-plugged. */
+    target?: string;
+    /** Bus of a hot-plugged drive. Default "scsi" (a virtio target cannot hold ejectable media). */
+    bus?: DiskBus;
+    /** Seconds to wait for the guest to release a hot-plugged drive on detach. Default 30. */
+    detachTimeout?: number;
+}
+
+export interface AttachedCdromOutputs extends AttachedCdromInputs {
+    target: string;
+    bus: DiskBus;
+    /** True when this resource hot-plugged the drive (and detaches it on delete); false when it manages only the media. */
+    ownsDrive: boolean;
+    /** How the last media change was made: "inserted", "swapped", "ejected", "reattached" or "attached". */
+    lastMediaChange: string;
+}

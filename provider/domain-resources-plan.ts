@@ -1,0 +1,85 @@
+/**
+ * From a snapshot and the desired sizes to the virsh commands that get there, and which of the
+ * changes cannot happen without a reboot. Pure: the provider runs the plan; the tests read it.
+ */
+import type { DomainXml } from "./xml/domain-xml";
+import { formatKiB } from "./units";
+
+export interface DesiredResources {
+    memoryKiB?: number;
+    maxMemoryKiB?: number;
+    vcpus?: number;
+    maxVcpus?: number;
+}
+
+export interface ResourcePlan {
+    /** Writes to the persistent config, in an order libvirt accepts (a maximum rises before the current value). */
+    configCommands: string[][];
+    /** Changes to the running guest that libvirt can make live. */
+    liveCommands: string[][];
+    /** Readable "property: old → new" lines for what only a reboot brings. */
+    rebootChanges: string[];
+    /** What the config must hold afterwards, for verification. */
+    expectedConfig: Required<DesiredResources>;
+    /** The running guest's vCPU count once the live commands ran (memory is checked through the balloon). */
+    expectedLiveVcpus?: number;
+}
+
+function ordered(raising: boolean, maximum: string[] | undefined, current: string[] | undefined): string[][] {
+    const pair = raising ? [maximum, current] : [current, maximum];
+    return pair.filter((c): c is string[] => c !== undefined);
+}
+
+export function planResources(domain: string, config: DomainXml, live: DomainXml | undefined, desired: DesiredResources): ResourcePlan {
+    const d = `--domain=${domain}`;
+    const maxMemoryKiB = desired.maxMemoryKiB ?? Math.max(config.memoryKiB, desired.memoryKiB ?? 0);
+    const memoryKiB = desired.memoryKiB ?? Math.min(config.currentMemoryKiB, maxMemoryKiB);
+    const maxVcpus = desired.maxVcpus ?? Math.max(config.maxVcpus, desired.vcpus ?? 0);
+    const vcpus = desired.vcpus ?? Math.min(config.currentVcpus, maxVcpus);
+
+    const configCommands = [
+        ...ordered(maxMemoryKiB >= config.memoryKiB,
+            maxMemoryKiB !== config.memoryKiB ? ["setmaxmem", d, `--size=${maxMemoryKiB}KiB`, "--config"] : undefined,
+            memoryKiB !== config.currentMemoryKiB ? ["setmem", d, `--size=${memoryKiB}KiB`, "--config"] : undefined),
+        ...ordered(maxVcpus >= config.maxVcpus,
+            maxVcpus !== config.maxVcpus ? ["setvcpus", d, `--count=${maxVcpus}`, "--maximum", "--config"] : undefined,
+            vcpus !== config.currentVcpus ? ["setvcpus", d, `--count=${vcpus}`, "--config"] : undefined),
+    ];
+    const plan: ResourcePlan = { configCommands, liveCommands: [], rebootChanges: [], expectedConfig: { memoryKiB, maxMemoryKiB, vcpus, maxVcpus } };
+    if (!live) return plan;
+
+    if (maxMemoryKiB !== live.memoryKiB) {
+        plan.rebootChanges.push(`maxMemory: ${formatKiB(live.memoryKiB)} → ${formatKiB(maxMemoryKiB)} (the maximum changes only at boot)`);
+    }
+    if (memoryKiB !== live.currentMemoryKiB) {
+        if (memoryKiB <= live.memoryKiB) plan.liveCommands.push(["setmem", d, `--size=${memoryKiB}KiB`, "--live"]);
+        else plan.rebootChanges.push(`memory: ${formatKiB(live.currentMemoryKiB)} → ${formatKiB(memoryKiB)} (above the running maximum ${formatKiB(live.memoryKiB)})`);
+    }
+    if (maxVcpus !== live.maxVcpus) {
+        plan.rebootChanges.push(`maxVcpus: ${live.maxVcpus} → ${maxVcpus} (the maximum changes only at boot)`);
+    }
+    if (vcpus !== live.currentVcpus) {
+        if (vcpus > live.currentVcpus && vcpus <= live.maxVcpus) {
+            plan.liveCommands.push(["setvcpus", d, `--count=${vcpus}`, "--live"]);
+            plan.expectedLiveVcpus = vcpus;
+        } else plan.rebootChanges.push(vcpus < live.currentVcpus
+            ? `vcpus: ${live.currentVcpus} → ${vcpus} (vCPUs cannot be removed from a running guest)`
+            : `vcpus: ${live.currentVcpus} → ${vcpus} (above the running maximum ${live.maxVcpus})`);
+    }
+    return plan;
+}
+
+/**
+ * What differs between the running guest and its config, in words (changes waiting for a reboot).
+ * The live currentMemory follows the balloon, so memory counts only when it exceeds the running maximum.
+ */
+export function pendingDifferences(config: DomainXml, live: DomainXml | undefined): string[] {
+    if (!live) return [];
+    const rows: Array<[string, number, number, (n: number) => string, boolean]> = [
+        ["maxMemory", live.memoryKiB, config.memoryKiB, formatKiB, live.memoryKiB !== config.memoryKiB],
+        ["memory", live.currentMemoryKiB, config.currentMemoryKiB, formatKiB, config.currentMemoryKiB > live.memoryKiB],
+        ["maxVcpus", live.maxVcpus, config.maxVcpus, String, live.maxVcpus !== config.maxVcpus],
+        ["vcpus", live.currentVcpus, config.currentVcpus, String, live.currentVcpus !== config.currentVcpus],
+    ];
+    return rows.filter((row) => row[4]).map(([name, now, next, show]) => `${name}: ${show(now)} now, ${show(next)} after reboot`);
+}

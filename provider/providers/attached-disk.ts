@@ -1,0 +1,150 @@
+/**
+ * AttachedDisk: a file or block device hot-plugged with attach-device (attach-disk cannot set io),
+ * detached on delete only once the guest has released it.
+ */
+import type { AttachedDiskInputs, AttachedDiskOutputs, DiskBus } from "../contract";
+import { COLD_PLUG_BUSES, nextFreeTarget, targetFitsBus } from "../device-targets";
+import { withDomainLock } from "../domain-lock";
+import { InputError, VirshError } from "../errors";
+import { sourceKindOnHost } from "../host-checks";
+import { ATTACHED_DISK_RULES } from "../rules/attached-disk-rules";
+import { domainKey, virshFor } from "../session";
+import { isAbsolutePath, isBoolean, isSerial, isText, integerAtLeast, oneOf, placementChecks } from "../validation";
+import { detachAndWait } from "../virsh/device-removal";
+import { DomainSnapshot, readSnapshot, readSnapshotIfExists } from "../virsh/domain-snapshot";
+import type { Virsh } from "../virsh/virsh";
+import { buildDiskXml, diskSourcePath, DiskValues } from "../xml/disk-xml";
+import { toDynamicProvider } from "./provider-kit";
+import { attachFlags, diskAt, usedTargets } from "./device-lookup";
+
+function diskXmlFor(inputs: AttachedDiskInputs, target: string, sourceType: "file" | "block"): string {
+    return buildDiskXml({
+        sourceType,
+        device: "disk",
+        driverName: "qemu",
+        format: inputs.format ?? "raw",
+        cache: inputs.cache,
+        io: inputs.io,
+        [sourceType === "file" ? "file" : "dev"]: inputs.source,
+        target,
+        bus: inputs.bus ?? "virtio",
+        readonly: inputs.readonly === true,
+        serial: inputs.serial,
+    });
+}
+
+function outputsFrom(inputs: AttachedDiskInputs, target: string, snapshot: DomainSnapshot): AttachedDiskOutputs {
+    const live = diskAt(snapshot, "live", target);
+    const config = diskAt(snapshot, "config", target);
+    const seen: DiskValues = live ?? config ?? {};
+    return {
+        ...inputs,
+        source: diskSourcePath(seen) ?? inputs.source,
+        sourceType: seen.sourceType === "block" ? "block" : "file",
+        target,
+        bus: (seen.bus as DiskBus | undefined) ?? inputs.bus ?? "virtio",
+        format: seen.format === "qcow2" ? "qcow2" : "raw",
+        cache: (seen.cache as AttachedDiskInputs["cache"]) ?? inputs.cache,
+        io: (seen.io as AttachedDiskInputs["io"]) ?? inputs.io,
+        readonly: seen.readonly === true,
+        serial: typeof seen.serial === "string" ? seen.serial : inputs.serial,
+        attachedLive: live !== undefined,
+        attachedConfig: config !== undefined,
+    };
+}
+
+async function chooseTarget(virsh: Virsh, inputs: AttachedDiskInputs, snapshot: DomainSnapshot, bus: DiskBus): Promise<string> {
+    const used = usedTargets(snapshot);
+    if (inputs.target === undefined) return nextFreeTarget(bus, used);
+    if (!targetFitsBus(inputs.target, bus)) {
+        throw new InputError(`target ${inputs.target} does not fit bus ${bus}`, virsh.context(`disk ${inputs.target}`),
+            `use a ${bus} name such as ${nextFreeTarget(bus, used)}, or leave target unset to get the next free one`);
+    }
+    if (used.has(inputs.target)) {
+        throw new InputError(`target ${inputs.target} is already in use`, virsh.context(`disk ${inputs.target}`),
+            `pick a free name such as ${nextFreeTarget(bus, used)}, or leave target unset`);
+    }
+    return inputs.target;
+}
+
+/**
+ * The same source already attached (a retry after a lost connection, or a disk attached by hand)
+ * is adopted instead of attached twice; under another target it is refused.
+ */
+function alreadyAttached(virsh: Virsh, inputs: AttachedDiskInputs, snapshot: DomainSnapshot): string | undefined {
+    const existing = [...(snapshot.live?.disks ?? []), ...snapshot.config.disks]
+        .find((d) => d.device === "disk" && diskSourcePath(d) === inputs.source);
+    if (!existing) return undefined;
+    const target = String(existing.target);
+    const complete = diskAt(snapshot, "config", target) && (!snapshot.running || diskAt(snapshot, "live", target));
+    if (complete && (inputs.target === undefined || inputs.target === target)) return target;
+    throw new InputError(`source ${inputs.source} is already attached as ${target}${complete ? "" : " (in only one of the live domain and its config)"}`,
+        virsh.context(`disk ${target}`), `detach it first (virsh detach-disk ${virsh.domain} ${target} --persistent), or manage it with target "${target}"`);
+}
+
+async function create(inputs: AttachedDiskInputs): Promise<{ id: string; outs: AttachedDiskOutputs }> {
+    const virsh = virshFor(inputs);
+    const bus = inputs.bus ?? "virtio";
+    return withDomainLock(domainKey(inputs), async () => {
+        const before = await readSnapshot(virsh);
+        if (before.running && COLD_PLUG_BUSES.has(bus)) {
+            throw new InputError(`bus ${bus} cannot be hot-plugged into a running domain`, virsh.context(`disk on ${bus}`),
+                `use bus "virtio" or "scsi", or shut the domain off first`);
+        }
+        const sourceType = await sourceKindOnHost(virsh, inputs.source, "source");
+        if (inputs.sourceType && inputs.sourceType !== sourceType) {
+            throw new InputError(`source ${inputs.source} is a ${sourceType === "file" ? "regular file" : "block device"}, not a ${inputs.sourceType === "file" ? "regular file" : "block device"}`,
+                virsh.context("source"), `set sourceType to "${sourceType}" or leave it unset to detect it`);
+        }
+        const adopted = alreadyAttached(virsh, inputs, before);
+        if (adopted) return { id: `${domainKey(inputs)}#disk/${adopted}`, outs: outputsFrom(inputs, adopted, before) };
+        const target = await chooseTarget(virsh, inputs, before, bus);
+        const label = `disk ${target}`;
+        await virsh.run(["attach-device", `--domain=${virsh.domain}`, "--file=/dev/stdin", ...attachFlags(before)],
+            { stdin: diskXmlFor(inputs, target, sourceType), device: label });
+        const after = await readSnapshot(virsh);
+        const outs = outputsFrom(inputs, target, after);
+        if (!outs.attachedConfig || (after.running && !outs.attachedLive)) {
+            throw new VirshError(`virsh reported success but ${label} is not in the ${outs.attachedConfig ? "live XML" : "persistent config"}`,
+                virsh.context(label), "run pulumi refresh, then pulumi up again", 1);
+        }
+        return { id: `${domainKey(inputs)}#disk/${target}`, outs };
+    });
+}
+
+export const attachedDiskProvider = toDynamicProvider<AttachedDiskInputs, AttachedDiskOutputs>({
+    table: ATTACHED_DISK_RULES,
+    checks: (inputs) => placementChecks(inputs as unknown as Record<string, unknown>)
+        .field("source", isAbsolutePath, true)
+        .field("sourceType", oneOf("file", "block"))
+        .field("target", isText)
+        .field("bus", oneOf("virtio", "scsi", "sata", "ide"))
+        .field("format", oneOf("raw", "qcow2"))
+        .field("cache", oneOf("none", "writethrough", "writeback", "directsync", "unsafe", "default"))
+        .field("io", oneOf("native", "threads"))
+        .field("readonly", isBoolean)
+        .field("serial", isSerial)
+        .field("detachTimeout", integerAtLeast(1))
+        .failures,
+    wasRunning: () => true,
+    create,
+    read: async (_id, olds) => {
+        const virsh = virshFor(olds);
+        const snapshot = await readSnapshotIfExists(virsh);
+        if (!snapshot) return undefined;
+        const outs = outputsFrom(olds, olds.target, snapshot);
+        return outs.attachedLive || outs.attachedConfig ? outs : undefined;
+    },
+    update: async (_id, olds, news) => {
+        // Only stored fields reach update (every device field replaces): nothing changes on the host.
+        return { ...olds, ...news, target: olds.target, sourceType: olds.sourceType, bus: olds.bus, format: olds.format };
+    },
+    delete: async (_id, olds) => {
+        const virsh = virshFor(olds);
+        await withDomainLock(domainKey(olds), () => detachAndWait(virsh, {
+            label: `disk ${olds.target}`,
+            present: (snapshot, where) => diskAt(snapshot, where, olds.target) !== undefined,
+            detachArgs: ["detach-disk", `--domain=${virsh.domain}`, `--target=${olds.target}`],
+        }, olds.detachTimeout));
+    },
+});

@@ -1,0 +1,22 @@
+/** Finding devices in a snapshot, shared by the disk, CD-ROM and interface providers. */
+import type { DomainSnapshot } from "../virsh/domain-snapshot";
+import type { DiskValues } from "../xml/disk-xml";
+import type { InterfaceValues } from "../xml/interface-xml";
+
+export function diskAt(snapshot: DomainSnapshot, where: "live" | "config", target: string): DiskValues | undefined {
+    return snapshot[where]?.disks.find((d) => d.target === target);
+}
+
+export function interfaceAt(snapshot: DomainSnapshot, where: "live" | "config", mac: string): InterfaceValues | undefined {
+    return snapshot[where]?.interfaces.find((i) => String(i.mac).toLowerCase() === mac.toLowerCase());
+}
+
+/** Targets taken in the live domain or its config: a new device must avoid both. */
+export function usedTargets(snapshot: DomainSnapshot): Set<string> {
+    return new Set([...(snapshot.live?.disks ?? []), ...snapshot.config.disks].map((d) => String(d.target)));
+}
+
+/** A running domain changes live and in its config; a shut-off one in its config only. */
+export function attachFlags(snapshot: DomainSnapshot): string[] {
+    return snapshot.running ? ["--live", "--config"] : ["--config"];
+}

@@ -1,0 +1,47 @@
+/** DomainResources: memory and vCPUs of an existing domain. */
+import { parseMemoryKiB } from "../units";
+import type { MemorySize } from "../units";
+import { PLACEMENT_PROPERTIES, PLACEMENT_RULES } from "./connection-rules";
+import type { RuleTable, Values } from "./rule-table";
+
+const kib = (v: unknown): number => parseMemoryKiB(v as MemorySize, "memory");
+
+/** The maximum the running guest has now (reported), which bounds what can change live. */
+const liveMaxMemoryKiB = (olds: Values): number => Number(olds.maxMemoryKiB ?? Infinity);
+const liveMaxVcpus = (olds: Values): number => Number(olds.maximumVcpus ?? Infinity);
+const oldVcpus = (olds: Values): number => Number(olds.currentVcpus ?? olds.vcpus);
+
+export const DOMAIN_RESOURCES_RULES: RuleTable = {
+    resource: "DomainResources",
+    properties: [
+        ...PLACEMENT_PROPERTIES,
+        { path: "memory", normalize: kib },
+        { path: "maxMemory", normalize: kib },
+        { path: "vcpus" },
+        { path: "maxVcpus" },
+        { path: "rebootPolicy", normalize: (v) => v ?? "never" },
+        { path: "shutdownTimeout" },
+        { path: "forceOff" },
+        { path: "balloonTimeout" },
+    ],
+    rules: [
+        ...PLACEMENT_RULES,
+        { path: "memory", when: "up or down within the current maximum",
+            applies: (olds, news) => kib(news.memory) <= liveMaxMemoryKiB(olds),
+            running: "live", shutOff: "config", how: "virsh setmem --live --config" },
+        { path: "memory", when: "above the current maximum",
+            running: "reboot", shutOff: "config", how: "virsh setmaxmem --config, setmem --config, then a reboot" },
+        { path: "maxMemory", when: "any change",
+            running: "reboot", shutOff: "config", how: "virsh setmaxmem --config, then a reboot" },
+        { path: "vcpus", when: "up, within the current maximum",
+            applies: (olds, news) => Number(news.vcpus) >= oldVcpus(olds) && Number(news.vcpus) <= liveMaxVcpus(olds),
+            running: "live", shutOff: "config", how: "virsh setvcpus --live --config" },
+        { path: "vcpus", when: "down, or above the current maximum",
+            running: "reboot", shutOff: "config", how: "virsh setvcpus --config, then a reboot" },
+        { path: "maxVcpus", when: "any change",
+            running: "reboot", shutOff: "config", how: "virsh setvcpus --maximum --config, then a reboot" },
+        ...["rebootPolicy", "shutdownTimeout", "forceOff", "balloonTimeout"].map((path) => ({
+            path, when: "any change", running: "none" as const, shutOff: "none" as const, how: "stored; used by the next change",
+        })),
+    ],
+};

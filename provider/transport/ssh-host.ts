@@ -1,0 +1,223 @@
+/**
+ * One SSH connection per host (and credentials), reused across operations and reopened when it
+ * drops. Errors name the host as user@host:port and never include a key or password.
+ */
+import { createHash } from "crypto";
+import { homedir } from "os";
+import { join } from "path";
+import { Client, ClientChannel, ConnectConfig } from "ssh2";
+import type { ConnectionInputs } from "../contract";
+import { AuthenticationError, HostKeyError, HostUnreachableError, InputError } from "../errors";
+import { checkKnownHosts, fingerprintOf, HostKeyVerdict, readKnownHosts } from "./host-key";
+import { Semaphore } from "./semaphore";
+
+export interface ExecResult {
+    stdout: string;
+    stderr: string;
+    exitCode: number;
+}
+
+/** What the virsh layer needs from a transport: run one command line, optionally feeding stdin. */
+export interface RemoteHost {
+    /** user@host:port, for messages. */
+    readonly label: string;
+    exec(commandLine: string, stdin?: string): Promise<ExecResult>;
+}
+
+const MAX_CHANNELS_PER_CONNECTION = 8;
+const COMMAND_TIMEOUT_MS = 10 * 60 * 1000;
+
+type HostKeyRejection = { verdict: Exclude<HostKeyVerdict, "match"> | "mismatch"; fingerprint: string };
+
+class SshHost implements RemoteHost {
+    readonly label: string;
+    private client?: Promise<Client>;
+    private readonly channels = new Semaphore(MAX_CHANNELS_PER_CONNECTION);
+
+    constructor(private readonly connection: ConnectionInputs) {
+        this.label = `${connection.user}@${connection.host}:${connection.port ?? 22}`;
+    }
+
+    exec(commandLine: string, stdin?: string): Promise<ExecResult> {
+        return this.channels.run(async () => {
+            const client = await this.connected();
+            let channel: ClientChannel;
+            try {
+                channel = await openChannel(client, commandLine);
+            } catch {
+                // The command was never sent: a stale connection is safe to replace once.
+                this.close();
+                channel = await openChannel(await this.connected(), commandLine);
+            }
+            return this.collect(channel, stdin);
+        });
+    }
+
+    close(): void {
+        void this.client?.then((c) => c.end(), () => undefined);
+        this.client = undefined;
+    }
+
+    private connected(): Promise<Client> {
+        if (!this.client) {
+            const attempt = this.connect();
+            this.client = attempt;
+            attempt.catch(() => {
+                if (this.client === attempt) this.client = undefined;
+            });
+        }
+        return this.client;
+    }
+
+    private connect(): Promise<Client> {
+        const conn = this.connection;
+        const port = conn.port ?? 22;
+        let rejection: HostKeyRejection | undefined;
+        const config: ConnectConfig = {
+            host: conn.host,
+            port,
+            username: conn.user,
+            privateKey: conn.privateKey,
+            passphrase: conn.privateKeyPassphrase,
+            password: conn.password,
+            readyTimeout: (conn.connectTimeout ?? 15) * 1000,
+            keepaliveInterval: 10_000,
+            keepaliveCountMax: 3,
+            hostVerifier: (key: Buffer): boolean => {
+                rejection = verifyHostKey(conn, port, key);
+                return rejection === undefined;
+            },
+        };
+        return new Promise<Client>((resolve, reject) => {
+            const client = new Client();
+            client.once("ready", () => {
+                client.on("error", () => this.dropIf(client));
+                client.on("close", () => this.dropIf(client));
+                resolve(client);
+            });
+            client.once("error", (err: Error & { level?: string; code?: string }) => {
+                reject(this.connectError(err, rejection));
+            });
+            try {
+                client.connect(config);
+            } catch (err) {
+                // ssh2 throws synchronously for an unreadable key; its message holds no key material.
+                reject(new InputError(`SSH private key could not be used: ${(err as Error).message}`,
+                    { host: this.label }, "give an OpenSSH or PEM key and, if it is encrypted, privateKeyPassphrase"));
+            }
+        });
+    }
+
+    private dropIf(client: Client): void {
+        void this.client?.then((current) => {
+            if (current === client) this.client = undefined;
+        }, () => undefined);
+    }
+
+    private connectError(err: Error & { level?: string; code?: string }, rejection?: HostKeyRejection): Error {
+        const host = this.label;
+        const conn = this.connection;
+        if (rejection) {
+            const pin = `connection.hostKey = "${rejection.fingerprint}"`;
+            const scan = `ssh-keyscan -p ${conn.port ?? 22} ${conn.host} >> ~/.ssh/known_hosts`;
+            if (rejection.verdict === "unknown") {
+                return new HostKeyError(`SSH host key ${rejection.fingerprint} is not in ${knownHostsPathOf(conn)}`, { host },
+                    `check the fingerprint out of band, then set ${pin} or add it with \`${scan}\``);
+            }
+            return new HostKeyError(
+                `SSH host key ${rejection.fingerprint} does not match the ${rejection.verdict === "mismatch" ? "pinned connection.hostKey" : `key ${knownHostsPathOf(conn)} holds`}: the host key changed or someone is in the middle`,
+                { host }, `if the host was reinstalled on purpose, verify the new key out of band and update ${rejection.verdict === "mismatch" ? "connection.hostKey" : "known_hosts"}`);
+        }
+        if (err.level === "client-authentication") {
+            return new AuthenticationError(`SSH server refused the credentials for user '${conn.user}'`, { host },
+                "check connection.user and the private key or password (the key's public half must be in the user's authorized_keys)");
+        }
+        if (/passphrase|privateKey|private key/i.test(err.message)) {
+            return new InputError(`SSH private key could not be used: ${err.message}`, { host },
+                "give an OpenSSH or PEM key and, if it is encrypted, privateKeyPassphrase");
+        }
+        return new HostUnreachableError(`cannot reach the SSH server: ${err.code ?? err.message}`, { host },
+            "check connection.host and connection.port, and that sshd runs there");
+    }
+
+    private collect(channel: ClientChannel, stdin?: string): Promise<ExecResult> {
+        return new Promise<ExecResult>((resolve, reject) => {
+            const stdout: Buffer[] = [];
+            const stderr: Buffer[] = [];
+            let exitCode: number | undefined;
+            const timer = setTimeout(() => {
+                channel.close();
+                reject(this.lostCommand(`a command did not finish within ${COMMAND_TIMEOUT_MS / 1000} s`));
+            }, COMMAND_TIMEOUT_MS);
+            channel.on("data", (d: Buffer) => stdout.push(d));
+            channel.stderr.on("data", (d: Buffer) => stderr.push(d));
+            channel.on("exit", (code: number | null) => {
+                exitCode = code ?? undefined;
+            });
+            channel.on("close", () => {
+                clearTimeout(timer);
+                if (exitCode === undefined) {
+                    reject(this.lostCommand("the connection dropped while a command ran"));
+                    return;
+                }
+                resolve({
+                    stdout: Buffer.concat(stdout).toString("utf8"),
+                    stderr: Buffer.concat(stderr).toString("utf8"),
+                    exitCode,
+                });
+            });
+            channel.end(stdin);
+        });
+    }
+
+    private lostCommand(summary: string): HostUnreachableError {
+        this.close();
+        const error = new HostUnreachableError(summary, { host: this.label },
+            "the change may or may not have happened: run `pulumi refresh`, then `pulumi up` again");
+        error.outcomeUnknown = true;
+        return error;
+    }
+}
+
+function openChannel(client: Client, commandLine: string): Promise<ClientChannel> {
+    return new Promise((resolve, reject) => {
+        client.exec(commandLine, (err, channel) => (err ? reject(err) : resolve(channel)));
+    });
+}
+
+function knownHostsPathOf(conn: ConnectionInputs): string {
+    return conn.knownHostsPath ?? join(homedir(), ".ssh", "known_hosts");
+}
+
+/** Returns why a host key is refused, or undefined when it is accepted. */
+function verifyHostKey(conn: ConnectionInputs, port: number, key: Buffer): HostKeyRejection | undefined {
+    const fingerprint = fingerprintOf(key);
+    if (conn.insecureIgnoreHostKey === true) return undefined;
+    if (conn.hostKey) {
+        return conn.hostKey.trim() === fingerprint ? undefined : { verdict: "mismatch", fingerprint };
+    }
+    const verdict = checkKnownHosts(readKnownHosts(knownHostsPathOf(conn)), conn.host, port, key);
+    return verdict === "match" ? undefined : { verdict, fingerprint };
+}
+
+const hosts = new Map<string, SshHost>();
+
+/** The pooled connection for these settings; different credentials never share a connection. */
+export function remoteHostFor(connection: ConnectionInputs): RemoteHost {
+    const settings = JSON.stringify([connection.host, connection.port ?? 22, connection.user, connection.privateKey,
+        connection.privateKeyPassphrase, connection.password, connection.hostKey, connection.knownHostsPath,
+        connection.insecureIgnoreHostKey === true, connection.connectTimeout]);
+    const key = createHash("sha256").update(settings).digest("hex");
+    let host = hosts.get(key);
+    if (!host) {
+        host = new SshHost(connection);
+        hosts.set(key, host);
+    }
+    return host;
+}
+
+/** Ends every pooled connection (tests, and processes that want to exit promptly). */
+export function closeAllHosts(): void {
+    for (const host of hosts.values()) host.close();
+    hosts.clear();
+}

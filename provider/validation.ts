@@ -1,0 +1,92 @@
+/**
+ * Input checks that need no host: run by `check`, so `pulumi preview` reports bad input before
+ * anything changes. Values unknown during preview are skipped (they are checked again at apply).
+ */
+import { UNKNOWN_VALUE } from "./rules/rule-table";
+import { parseMemoryKiB } from "./units";
+
+export interface CheckFailure {
+    property: string;
+    reason: string;
+}
+
+type Check = (value: unknown) => string | undefined;
+
+export class InputChecks {
+    readonly failures: CheckFailure[] = [];
+
+    constructor(private readonly inputs: Record<string, unknown>) {}
+
+    /** Runs `check` on the value at `path` when it is present and known. */
+    field(path: string, check: Check, required = false): this {
+        const value = path.split(".").reduce<unknown>(
+            (v, key) => (v !== null && typeof v === "object" ? (v as Record<string, unknown>)[key] : undefined), this.inputs);
+        if (value === UNKNOWN_VALUE) return this;
+        if (value === undefined || value === null) {
+            if (required) this.failures.push({ property: path, reason: `${path} is required` });
+            return this;
+        }
+        const reason = check(value);
+        if (reason) this.failures.push({ property: path, reason: `${path}: ${reason}` });
+        return this;
+    }
+}
+
+export const isText: Check = (v) => {
+    if (typeof v !== "string" || v.length === 0) return "must be a non-empty string";
+    if (/[\0\n\r]/.test(v)) return "contains a NUL or line break, which cannot be passed to the host safely";
+    return undefined;
+};
+
+export function oneOf(...allowed: string[]): Check {
+    return (v) => (typeof v === "string" && allowed.includes(v) ? undefined : `must be one of ${allowed.map((a) => `"${a}"`).join(", ")}`);
+}
+
+export function integerAtLeast(min: number): Check {
+    return (v) => (typeof v === "number" && Number.isInteger(v) && v >= min ? undefined : `must be a whole number of at least ${min} (got ${JSON.stringify(v)})`);
+}
+
+export const isBoolean: Check = (v) => (typeof v === "boolean" ? undefined : "must be true or false");
+
+export const isMemorySize: Check = (v) => {
+    if (typeof v !== "string" && typeof v !== "number") return "must be a size like \"512MiB\" or a number of MiB";
+    try {
+        parseMemoryKiB(v, "size");
+        return undefined;
+    } catch (e) {
+        return (e as Error).message.replace(/^size: /, "");
+    }
+};
+
+export const isAbsolutePath: Check = (v) => isText(v) ?? (String(v).startsWith("/") ? undefined : "must be an absolute path on the host");
+
+export const isMac: Check = (v) => {
+    if (typeof v !== "string" || !/^([0-9a-fA-F]{2}:){5}[0-9a-fA-F]{2}$/.test(v)) return "must look like 52:54:00:12:34:56";
+    return parseInt(v.slice(0, 2), 16) & 1 ? "is a multicast address; the first octet must be even" : undefined;
+};
+
+/** libvirt refuses a disk serial with anything else ("contains unsafe characters"). */
+export const isSerial: Check = (v) =>
+    typeof v === "string" && /^[A-Za-z0-9_ .+-]{1,20}$/.test(v) ? undefined : "may hold only letters, digits, space and _ . + - (at most 20)";
+
+export const isFingerprint: Check = (v) =>
+    typeof v === "string" && /^SHA256:[A-Za-z0-9+/]{43}$/.test(v) ? undefined : "must be an OpenSSH fingerprint like SHA256:… (ssh-keygen -lf)";
+
+/** Checks shared by every resource: where the domain is and how to reach it. */
+export function placementChecks(inputs: Record<string, unknown>): InputChecks {
+    return new InputChecks(inputs)
+        .field("domain", isText, true)
+        .field("connection", (v) => (typeof v === "object" ? undefined : "must be an object"), true)
+        .field("connection.host", isText, true)
+        .field("connection.user", isText, true)
+        .field("connection.port", (v) => integerAtLeast(1)(v) ?? (Number(v) > 65535 ? "must be at most 65535" : undefined))
+        .field("connection.uri", isText)
+        .field("connection.privateKey", (v) => (typeof v === "string" ? undefined : "must be a string"))
+        .field("connection.privateKeyPassphrase", (v) => (typeof v === "string" ? undefined : "must be a string"))
+        .field("connection.password", (v) => (typeof v === "string" ? undefined : "must be a string"))
+        .field("connection.hostKey", isFingerprint)
+        .field("connection.knownHostsPath", isText)
+        .field("connection.insecureIgnoreHostKey", isBoolean)
+        .field("connection.sudo", isBoolean)
+        .field("connection.connectTimeout", integerAtLeast(1));
+}

@@ -1,0 +1,21 @@
+import type * as pulumi from "@pulumi/pulumi";
+import type { DomainResourcesInputs, DomainResourcesOutputs } from "../provider/contract";
+import type { Inputs, Outputs } from "./inputs";
+import { LiveResource } from "./live-resource";
+
+/** Memory and vCPUs of an existing domain. See the README's rule table for what is live. */
+export type DomainResourcesArgs = Inputs<DomainResourcesInputs>;
+
+const OUTPUT_ONLY = ["currentMemoryKiB", "maxMemoryKiB", "balloonActualKiB", "balloonSettled", "currentVcpus",
+    "maximumVcpus", "state", "pendingReboot", "pendingChanges"] as const satisfies readonly Exclude<keyof DomainResourcesOutputs, keyof DomainResourcesInputs>[];
+
+/**
+ * Manages the memory and vCPUs of an existing libvirt domain: live where libvirt can, otherwise as
+ * `rebootPolicy` allows. Deleting it leaves the domain as it is and only stops managing it.
+ */
+export class DomainResources extends LiveResource {
+    constructor(name: string, args: DomainResourcesArgs, opts?: pulumi.CustomResourceOptions) {
+        super("domainResources", "DomainResources", name, args, OUTPUT_ONLY, opts);
+    }
+}
+export interface DomainResources extends Outputs<DomainResourcesOutputs> {}
