@@ -11,6 +11,13 @@ const liveMaxMemoryKiB = (olds: Values): number => Number(olds.maxMemoryKiB ?? I
 const liveMaxVcpus = (olds: Values): number => Number(olds.maximumVcpus ?? Infinity);
 const oldVcpus = (olds: Values): number => Number(olds.currentVcpus ?? olds.vcpus);
 
+/** A size or count dropped from the inputs is no longer managed: the domain keeps what it has. */
+const unmanagedWhenRemoved = (path: string) => ({
+    path, when: "removed from the inputs (no longer managed)",
+    applies: (_olds: Values, news: Values) => news[path] === undefined,
+    running: "none" as const, shutOff: "none" as const, how: "nothing; the domain keeps its value",
+});
+
 export const DOMAIN_RESOURCES_RULES: RuleTable = {
     resource: "DomainResources",
     properties: [
@@ -26,6 +33,7 @@ export const DOMAIN_RESOURCES_RULES: RuleTable = {
     ],
     rules: [
         ...PLACEMENT_RULES,
+        ...["memory", "maxMemory", "vcpus", "maxVcpus"].map(unmanagedWhenRemoved),
         { path: "memory", when: "up or down within the current maximum",
             applies: (olds, news) => kib(news.memory) <= liveMaxMemoryKiB(olds),
             running: "live", shutOff: "config", how: "virsh setmem --live --config" },

@@ -69,9 +69,12 @@ function sameValue(a: unknown, b: unknown): boolean {
     return JSON.stringify(a) === JSON.stringify(b);
 }
 
-/** Safe normalize: a value it cannot parse (bad input) compares as itself; check() reports it. */
+/**
+ * Safe normalize: a value it cannot parse (bad input) compares as itself; check() reports it.
+ * An absent value is normalized too, so it compares as its documented default (`v ?? "virtio"`).
+ */
 function normalized(spec: PropertySpec, value: unknown): unknown {
-    if (value === undefined || !spec.normalize) return value;
+    if (!spec.normalize) return value;
     try {
         return spec.normalize(value);
     } catch {

@@ -1,0 +1,94 @@
+# Shared by up.sh, reset-guest.sh and down.sh: paths, logging, waits. Sourced, not run.
+
+RIG_DIR=${RIG_DIR:-/var/tmp/pll-rig}
+RIG_URI=qemu:///system
+RIG_BRIDGE=pllbr0
+RIG_SSH_PORT=2222
+# pll-guest1/2: provider (rig) tests; pll-e2e1/2: engine tests and the demo, so suites never share a guest.
+RIG_GUESTS="pll-guest1 pll-guest2 pll-e2e1 pll-e2e2 pll-demo pll-fault1 pll-fault2 pll-fault3"
+RIG_NOOS=pll-noos
+RIG_READY_MARK=PLL-GUEST-READY
+RIG_BASE_MEM_KIB=262144
+RIG_T0=${EPOCHREALTIME/,/.}
+
+log() {
+  local now=${EPOCHREALTIME/,/.}
+  printf '[rig %6.1fs] %s\n' "$(awk -v a="$RIG_T0" -v b="$now" 'BEGIN{print b-a}')" "$*" >&2
+}
+die() { log "ERROR: $*"; exit 1; }
+trap 'rc=$?; [ $rc -eq 0 ] || log "FAILED (exit $rc) at line $LINENO: $BASH_COMMAND"' ERR
+
+virsh_q() { virsh -q -c "$RIG_URI" "$@"; }
+
+# True once PID has exited. PID 1 here reaps orphans only every ~2 s: a zombie counts as gone.
+proc_gone() {
+  local st; st=$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | cut -d' ' -f1)
+  [ -z "$st" ] || [ "$st" = Z ]
+}
+
+# True if the pid in FILE is alive and runs the program COMM.
+pid_alive() {
+  local file=$1 comm=$2 pid
+  [ -s "$file" ] || return 1
+  pid=$(cat "$file")
+  [ -n "$pid" ] && ! proc_gone "$pid" && [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = "$comm" ]
+}
+
+# True if a live (not zombie) process is named COMM.
+live_proc_named() {
+  local p
+  for p in $(pgrep -x "$1" || true); do proc_gone "$p" || return 0; done
+  return 1
+}
+
+# Stop the process in FILE if it is COMM (SIGTERM, then SIGKILL after 10 s); remove FILE.
+stop_pidfile() {
+  local file=$1 comm=$2 pid i
+  if pid_alive "$file" "$comm"; then
+    pid=$(cat "$file"); kill "$pid" 2>/dev/null || true
+    for i in $(seq 100); do proc_gone "$pid" && break; sleep 0.1; done
+    proc_gone "$pid" || { log "$comm $pid ignores SIGTERM: SIGKILL"; kill -9 "$pid" 2>/dev/null || true; }
+    log "stopped $comm ($pid)"
+  fi
+  rm -f "$file"
+}
+
+libvirt_answers() { timeout 10 virsh -c "$RIG_URI" list >/dev/null 2>&1; }
+
+domstate() { virsh_q domstate "$1" 2>/dev/null | head -n1 || true; }
+
+is_linux_guest() { grep -q '<kernel>' "$RIG_DIR/$1.xml"; }
+
+console_log() { echo "$RIG_DIR/console-$1.log"; }
+
+# Wait until the guest's console shows the ready line (the log is cleared before each start).
+wait_guest_ready() {
+  local name=$1 limit=${2:-90} start=$SECONDS
+  local f; f=$(console_log "$name")
+  until grep -qa "$RIG_READY_MARK" "$f" 2>/dev/null; do
+    [ "$(domstate "$name")" = running ] || die "$name is '$(domstate "$name")' while booting; console: $(tail -c 400 "$f" 2>/dev/null)"
+    (( SECONDS - start < limit )) || die "$name printed no $RIG_READY_MARK within ${limit}s; console: $(tail -c 400 "$f" 2>/dev/null)"
+    sleep 0.2
+  done
+  if grep -qa 'PLL-GUEST-MODPROBE-FAILED' "$f"; then
+    die "$name could not load a module: $(grep -a 'PLL-GUEST-MODPROBE-FAILED' "$f" | tr '\n' ' ')"
+  fi
+}
+
+# Wait until the balloon driver in the guest has reached KIB (dommemstat 'actual').
+wait_balloon() {
+  local name=$1 kib=$2 limit=${3:-30} start=$SECONDS actual=
+  while :; do
+    actual=$(virsh_q dommemstat "$name" 2>/dev/null | awk '$1=="actual"{print $2}')
+    [ "$actual" = "$kib" ] && return 0
+    (( SECONDS - start < limit )) || die "$name: dommemstat actual is '$actual', expected $kib after ${limit}s (balloon driver not running in the guest?)"
+    sleep 0.3
+  done
+}
+
+# Start a defined domain with a fresh console log.
+start_domain() {
+  local name=$1
+  rm -f "$(console_log "$name")"
+  virsh_q start "$name" >/dev/null || die "virsh start $name failed"
+}

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Bring one rig domain back to its baseline: destroy, re-define from $RIG_DIR/NAME.xml, start,
+# wait for PLL-GUEST-READY and the baseline balloon (Linux guests). Usage: rig/reset-guest.sh NAME
+set -Eeuo pipefail
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+. "$HERE/lib.sh"
+
+name=${1:-}
+[ -n "$name" ] || die "usage: $0 NAME   (one of: $RIG_GUESTS $RIG_NOOS)"
+[ -s "$RIG_DIR/$name.xml" ] || die "no $RIG_DIR/$name.xml: not a rig domain, or run rig/up.sh first"
+libvirt_answers || die "libvirtd does not answer on $RIG_URI: run rig/up.sh"
+exec 8>"$RIG_DIR/.reset-$name.lock"
+flock -w 120 8 || die "another reset of $name is running"
+
+if virsh_q dominfo "$name" >/dev/null 2>&1 && [ "$(domstate "$name")" != "shut off" ]; then
+  virsh_q destroy "$name" >/dev/null
+fi
+virsh_q define "$RIG_DIR/$name.xml" >/dev/null || die "virsh define $RIG_DIR/$name.xml failed"
+start_domain "$name"
+if is_linux_guest "$name"; then
+  wait_guest_ready "$name" 90
+  wait_balloon "$name" "$RIG_BASE_MEM_KIB" 30
+fi
+log "$name reset to baseline"

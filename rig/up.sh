@@ -1,0 +1,399 @@
+#!/usr/bin/env bash
+# Bring the test rig up (idempotent): libvirtd + QEMU (TCG) guests, sshd on 127.0.0.1:2222,
+# bridge pllbr0. Writes $RIG_DIR/rig.env. See rig/README.md.
+set -Eeuo pipefail
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+. "$HERE/lib.sh"
+
+PACKAGES="libvirt-clients libvirt-daemon libvirt-daemon-driver-qemu qemu-system-x86 qemu-utils
+  openssh-server openssh-client busybox-static iproute2 cpio kmod"
+# Guest modules; their dependencies are resolved from modules.dep. Load order = this order.
+GUEST_MODULES="virtio_ring virtio virtio_pci_legacy_dev virtio_pci_modern_dev virtio_pci
+  virtio_balloon virtio_blk failover net_failover virtio_net scsi_common scsi_mod virtio_scsi
+  sd_mod cdrom sr_mod libata ata_piix button evdev"
+
+[ "$(id -u)" = 0 ] || die "must run as root"
+mkdir -p "$RIG_DIR" "$RIG_DIR/images"
+exec 9>"$RIG_DIR/.up.lock"
+flock -w 600 9 || die "another rig/up.sh holds $RIG_DIR/.up.lock"
+log "rig dir $RIG_DIR"
+
+apt_updated=
+apt_update_once() {
+  [ -n "$apt_updated" ] && return 0
+  log "apt-get update"
+  apt-get update -qq >/dev/null || die "apt-get update failed"
+  apt_updated=1
+}
+
+# ---------------------------------------------------------------- packages
+missing=
+for p in $PACKAGES; do
+  [ "$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null)" = "install ok installed" ] || missing="$missing $p"
+done
+if [ -n "$missing" ]; then
+  apt_update_once
+  log "installing:$missing"
+  # No init system here: keep package scripts from starting a system sshd on port 22.
+  policy=/usr/sbin/policy-rc.d made_policy=
+  if [ ! -e "$policy" ]; then printf '#!/bin/sh\nexit 101\n' >"$policy"; chmod +x "$policy"; made_policy=1; fi
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $missing >"$RIG_DIR/apt-install.log" 2>&1 \
+    || { [ -z "$made_policy" ] || rm -f "$policy"; die "apt-get install failed, see $RIG_DIR/apt-install.log"; }
+  [ -z "$made_policy" ] || rm -f "$policy"
+fi
+log "packages ok"
+
+# ---------------------------------------------------------------- guest kernel
+KROOT=$RIG_DIR/kernel
+if [ -s "$KROOT/current" ] && [ -e "$KROOT/$(cat "$KROOT/current")/.extracted" ]; then
+  KVER=$(cat "$KROOT/current")
+else
+  apt_update_once
+  KPKG=$(apt-cache depends linux-image-amd64 | awk '/Depends: linux-image-[0-9]/ && !k {k=$2} END {print k}')
+  [ -n "$KPKG" ] || die "cannot resolve the kernel package that linux-image-amd64 depends on"
+  KVER=${KPKG#linux-image-}
+  log "downloading $KPKG"
+  rm -rf "$KROOT/dl" && mkdir -p "$KROOT/dl"
+  (cd "$KROOT/dl" && apt-get download -qq -o APT::Sandbox::User=root "$KPKG") || die "apt-get download $KPKG failed"
+  rm -rf "${KROOT:?}/$KVER" && mkdir -p "$KROOT/$KVER"
+  dpkg -x "$KROOT"/dl/*.deb "$KROOT/$KVER"
+  # The package ships no modules.dep (made at install time): make it for the extracted tree.
+  depmod -b "$KROOT/$KVER" "$KVER"
+  touch "$KROOT/$KVER/.extracted"
+  rm -rf "$KROOT/dl"
+  echo "$KVER" >"$KROOT/current"
+  log "kernel $KVER extracted"
+fi
+KTREE=$KROOT/$KVER
+VMLINUZ=$KTREE/boot/vmlinuz-$KVER
+[ -r "$VMLINUZ" ] || die "missing $VMLINUZ"
+log "kernel $KVER"
+
+# ---------------------------------------------------------------- libvirtd
+getent group kvm >/dev/null || groupadd -r kvm
+getent group libvirt-qemu >/dev/null || groupadd -r libvirt-qemu
+getent passwd libvirt-qemu >/dev/null \
+  || useradd -r -g libvirt-qemu -G kvm -d /var/lib/libvirt -s /usr/sbin/nologin libvirt-qemu
+
+getent group libvirt >/dev/null || groupadd -r libvirt
+
+conf_changed=
+write_conf() { # FILE CONTENT: write a libvirt config file, backing up the original once
+  local file=$1 content="# Written by pulumi-libvirt-live rig/up.sh (original kept as $(basename "$1").pll-orig)
+$2"
+  [ "$(cat "$file" 2>/dev/null)" != "$content" ] || return 0
+  if [ ! -e "$file.pll-orig" ] && [ ! -e "$file.pll-absent" ]; then
+    if [ -e "$file" ]; then cp -p "$file" "$file.pll-orig"; else touch "$file.pll-absent"; fi
+  fi
+  mkdir -p "$(dirname "$file")"
+  printf '%s\n' "$content" >"$file"
+  conf_changed=1
+  log "wrote $file"
+}
+write_conf /etc/libvirt/qemu.conf 'user = "root"
+group = "root"
+dynamic_ownership = 0
+remember_owner = 0
+cgroup_controllers = [ ]
+namespaces = [ ]
+security_driver = "none"'
+# No D-Bus, so no polkit: without this a non-root user (pllpass) gets "Unable to get system bus
+# connection". Members of group libvirt may use the read-write socket, as on a usual host.
+write_conf /etc/libvirt/libvirtd.conf 'unix_sock_group = "libvirt"
+unix_sock_ro_perms = "0777"
+unix_sock_rw_perms = "0770"
+auth_unix_ro = "none"
+auth_unix_rw = "none"'
+mkdir -p /var/log/libvirt /var/run/libvirt /var/lib/libvirt /run/sshd
+
+# PID 1 on this machine reaps orphans only every ~2 s, and libvirt waits for a destroyed QEMU
+# (daemonized, so an orphan) to vanish: `virsh destroy` took 1.8 s. A child subreaper around
+# libvirtd makes the QEMUs its children and reaps them at once.
+SUBREAPER='syscall(157, 36, 1, 0, 0, 0) == 0 or die "prctl(PR_SET_CHILD_SUBREAPER): $!";
+my ($pidfile, @cmd) = @ARGV;
+my $pid = fork() // die "fork: $!";
+if (!$pid) { exec { $cmd[0] } @cmd; die "exec $cmd[0]: $!" }
+open(my $fh, ">", $pidfile) or die "$pidfile: $!"; print $fh "$pid\n"; close $fh;
+while (1) { last if waitpid(-1, 0) == -1 && !$!{EINTR} }'
+start_daemon() { # NAME: start it detached, record its pid in RIG_DIR
+  local name=$1 i
+  rm -f "$RIG_DIR/$name.pid"
+  # 9>&-: a daemon must not inherit (and so hold forever) the up.sh lock.
+  if [ "$name" = libvirtd ]; then
+    setsid perl -e "$SUBREAPER" "$RIG_DIR/$name.pid" "/usr/sbin/$name" </dev/null >>"$RIG_DIR/$name.log" 2>&1 9>&- &
+    for i in $(seq 50); do [ -s "$RIG_DIR/$name.pid" ] && break; sleep 0.05; done
+  else
+    setsid "/usr/sbin/$name" </dev/null >>"$RIG_DIR/$name.log" 2>&1 9>&- &
+    echo $! >"$RIG_DIR/$name.pid"
+  fi
+}
+
+if [ -n "$conf_changed" ]; then
+  if pid_alive "$RIG_DIR/libvirtd.pid" libvirtd; then
+    log "libvirt config changed: restarting the rig's libvirtd"
+    stop_pidfile "$RIG_DIR/libvirtd.pid" libvirtd
+  elif live_proc_named libvirtd; then
+    log "WARNING: libvirt config changed but libvirtd was not started by the rig: restart it yourself"
+  fi
+fi
+# virtlogd first: without it a domain start fails ("Failed to connect socket to '/run/libvirt/virtlogd-sock'").
+if ! pid_alive "$RIG_DIR/virtlogd.pid" virtlogd && ! live_proc_named virtlogd; then
+  rm -f /run/libvirt/virtlogd-sock   # left by a virtlogd that died
+  log "starting virtlogd"
+  start_daemon virtlogd
+  for i in $(seq 50); do [ -S /run/libvirt/virtlogd-sock ] && break; sleep 0.1; done
+  [ -S /run/libvirt/virtlogd-sock ] || die "virtlogd made no socket; see $RIG_DIR/virtlogd.log"
+fi
+if ! libvirt_answers; then
+  if ! pid_alive "$RIG_DIR/libvirtd.pid" libvirtd && ! live_proc_named libvirtd; then
+    log "starting libvirtd"
+    start_daemon libvirtd
+  fi
+  for i in $(seq 60); do libvirt_answers && break; sleep 0.5; done
+  libvirt_answers || die "libvirtd does not answer 'virsh -c $RIG_URI list' after 30s; see $RIG_DIR/libvirtd.log: $(tail -n 5 "$RIG_DIR/libvirtd.log" 2>/dev/null)"
+fi
+log "libvirtd answers on $RIG_URI"
+
+# ---------------------------------------------------------------- sshd on 127.0.0.1:2222
+SSHD_CONFIG=$RIG_DIR/sshd_config
+HOSTKEY=$RIG_DIR/ssh_host_ed25519_key
+KEY=$RIG_DIR/id_ed25519
+KEY_ENC=$RIG_DIR/id_ed25519_enc
+KNOWN_HOSTS=$RIG_DIR/known_hosts
+PASSWORD_FILE=$RIG_DIR/pllpass.password
+SSHD_PID=$RIG_DIR/sshd.pid
+
+random_secret() { head -c 24 /dev/urandom | base64 | tr -d '/+=' | head -c 20; }
+[ -s "$HOSTKEY" ] || ssh-keygen -q -t ed25519 -N '' -C pll-rig-host -f "$HOSTKEY"
+[ -s "$KEY" ] || ssh-keygen -q -t ed25519 -N '' -C pll-rig-client -f "$KEY"
+[ -s "$KEY_ENC.passphrase" ] || { random_secret >"$KEY_ENC.passphrase"; rm -f "$KEY_ENC" "$KEY_ENC.pub"; }
+[ -s "$KEY_ENC" ] || ssh-keygen -q -t ed25519 -N "$(cat "$KEY_ENC.passphrase")" -C pll-rig-client-enc -f "$KEY_ENC"
+[ -s "$PASSWORD_FILE" ] || random_secret >"$PASSWORD_FILE"
+chmod 600 "$HOSTKEY" "$KEY" "$KEY_ENC" "$KEY_ENC.passphrase" "$PASSWORD_FILE"
+cat "$KEY.pub" "$KEY_ENC.pub" >"$RIG_DIR/authorized_keys"
+echo "[127.0.0.1]:$RIG_SSH_PORT $(cut -d' ' -f1,2 "$HOSTKEY.pub")" >"$KNOWN_HOSTS"
+FINGERPRINT=$(ssh-keygen -lf "$HOSTKEY.pub" | awk '{print $2}')
+
+getent passwd pllpass >/dev/null || useradd -m -s /bin/sh -G libvirt pllpass
+id -nG pllpass | grep -qw libvirt || usermod -aG libvirt pllpass
+echo "pllpass:$(cat "$PASSWORD_FILE")" | chpasswd
+
+cat >"$SSHD_CONFIG.new" <<EOF
+# pulumi-libvirt-live test rig: loopback only
+Port $RIG_SSH_PORT
+ListenAddress 127.0.0.1
+HostKey $HOSTKEY
+PidFile $SSHD_PID
+AuthorizedKeysFile $RIG_DIR/authorized_keys
+# $RIG_DIR sits under the world-writable /var/tmp, which StrictModes rejects.
+StrictModes no
+PermitRootLogin prohibit-password
+PubkeyAuthentication yes
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+UsePAM no
+PrintMotd no
+AcceptEnv LANG LC_*
+Subsystem sftp internal-sftp
+Match User pllpass
+    PasswordAuthentication yes
+EOF
+sshd_config_changed=
+cmp -s "$SSHD_CONFIG.new" "$SSHD_CONFIG" || sshd_config_changed=1
+mv "$SSHD_CONFIG.new" "$SSHD_CONFIG"
+/usr/sbin/sshd -t -f "$SSHD_CONFIG" || die "sshd -t rejects $SSHD_CONFIG"
+
+port_open() { timeout 1 bash -c ">/dev/tcp/127.0.0.1/$RIG_SSH_PORT" 2>/dev/null; }
+served_hostkey_ok() {
+  local served; served=$(ssh-keyscan -T 3 -p "$RIG_SSH_PORT" -t ed25519 127.0.0.1 2>/dev/null || true)
+  [[ "$served" == *"$(cut -d' ' -f2 "$HOSTKEY.pub")"* ]]
+}
+if pid_alive "$SSHD_PID" sshd && { [ -n "$sshd_config_changed" ] || ! served_hostkey_ok; }; then
+  log "sshd config or host key changed: restarting the rig's sshd"
+  stop_pidfile "$SSHD_PID" sshd
+fi
+if ! port_open; then
+  log "starting sshd on 127.0.0.1:$RIG_SSH_PORT"
+  /usr/sbin/sshd -f "$SSHD_CONFIG" -E "$RIG_DIR/sshd.log" </dev/null >/dev/null 2>&1 9>&- \
+    || die "sshd failed to start, see $RIG_DIR/sshd.log"
+  for i in $(seq 50); do port_open && break; sleep 0.1; done
+  port_open || die "sshd does not listen on 127.0.0.1:$RIG_SSH_PORT; see $RIG_DIR/sshd.log"
+fi
+served_hostkey_ok || die "127.0.0.1:$RIG_SSH_PORT answers with another host key than $HOSTKEY.pub (a foreign sshd?)"
+ssh -q -i "$KEY" -p "$RIG_SSH_PORT" -o BatchMode=yes -o IdentitiesOnly=yes -o ConnectTimeout=5 \
+    -o UserKnownHostsFile="$KNOWN_HOSTS" -o StrictHostKeyChecking=yes root@127.0.0.1 true \
+  || die "ssh root@127.0.0.1:$RIG_SSH_PORT with $KEY failed; see $RIG_DIR/sshd.log"
+log "sshd ok ($FINGERPRINT)"
+
+# ---------------------------------------------------------------- bridge
+ip link show "$RIG_BRIDGE" >/dev/null 2>&1 || ip link add "$RIG_BRIDGE" type bridge
+ip link set "$RIG_BRIDGE" up
+log "bridge $RIG_BRIDGE up"
+
+# ---------------------------------------------------------------- guest initramfs
+# Everything that shapes the guest is in these two functions: their text is the cache key.
+guest_init() {
+  cat <<'INIT'
+#!/bin/sh
+export PATH=/bin
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev
+mkdir -p /var/log /run /tmp
+depmod -a
+for m in $(cat /etc/pll-modules); do
+  modprobe "$m" || echo "PLL-GUEST-MODPROBE-FAILED $m"
+done
+acpid -d -c /etc/acpi >/var/log/acpid.log 2>&1 &
+echo "PLL-GUEST-READY $(uname -r) cpus=$(nproc)"
+# Hot-added vCPUs arrive offline (no udev here): bring them online.
+while :; do
+  for f in /sys/devices/system/cpu/cpu*/online; do
+    [ "$(cat "$f" 2>/dev/null)" = 0 ] && echo 1 >"$f" 2>/dev/null && echo "PLL-GUEST-CPU-ONLINE $f"
+  done
+  sleep 1
+done
+INIT
+}
+build_initramfs() { # OUT
+  local out=$1 st=$RIG_DIR/initramfs.stage mdir mods m
+  rm -rf "$st"; mkdir -p "$st"/{bin,dev,proc,sys,tmp,run,var/log,etc/acpi/PWRF,usr}
+  cp /bin/busybox "$st/bin/busybox"
+  for m in $("$st/bin/busybox" --list); do [ "$m" = busybox ] || ln -s busybox "$st/bin/$m"; done
+  ln -s bin "$st/sbin"; ln -s ../bin "$st/usr/bin"; ln -s ../bin "$st/usr/sbin"
+  guest_init >"$st/init"; chmod 755 "$st/init"
+  printf '#!/bin/sh\npoweroff -f\n' >"$st/etc/acpi/PWRF/00000080"; chmod 755 "$st/etc/acpi/PWRF/00000080"
+  echo $GUEST_MODULES >"$st/etc/pll-modules"
+  mdir=lib/modules/$KVER
+  mkdir -p "$st/$mdir"
+  cp "$KTREE/$mdir"/modules.{order,builtin,builtin.modinfo} "$st/$mdir/"
+  # Module closure from the full tree's modules.dep.
+  mods=$(for m in $GUEST_MODULES; do
+      awk -v m="$m" -F: '{n=$1; sub(/.*\//,"",n); sub(/\.ko.*$/,"",n); gsub(/-/,"_",n)} n==m {print $0; f=1} END{exit !f}' \
+        "$KTREE/$mdir/modules.dep" || echo "MISSING:$m"
+    done | tr ' :' '\n\n' | sed '/^$/d' | sort -u)
+  if grep -q '^MISSING:' <<<"$mods"; then die "not modules in $KVER: $(grep '^MISSING:' <<<"$mods" | tr '\n' ' ')"; fi
+  for m in $mods; do mkdir -p "$st/$mdir/$(dirname "$m")"; cp "$KTREE/$mdir/$m" "$st/$mdir/$m"; done
+  depmod -b "$st" "$KVER"
+  (cd "$st" && find . | LC_ALL=C sort | cpio --quiet -o -H newc -R 0:0 | gzip -1) >"$out.tmp"
+  mv "$out.tmp" "$out"
+  rm -rf "$st"
+  log "initramfs: $(wc -w <<<"$mods") modules, $(du -k "$out" | cut -f1) KiB"
+}
+INITRD=$RIG_DIR/initramfs.cpio.gz
+initrd_key=$( { declare -f guest_init build_initramfs; echo "$GUEST_MODULES $KVER"; dpkg-query -W -f='${Version}' busybox-static; } | sha256sum | cut -c1-16)
+if [ ! -s "$INITRD" ] || [ "$(cat "$INITRD.key" 2>/dev/null)" != "$initrd_key" ]; then
+  log "building initramfs"
+  build_initramfs "$INITRD"
+  echo "$initrd_key" >"$INITRD.key"
+fi
+log "initramfs ok ($initrd_key)"
+
+# ---------------------------------------------------------------- domains
+# A fixed UUID per name: re-defining XML without one makes libvirt pick a new UUID and refuse
+# ("operation failed: domain 'NAME' already exists with uuid ...").
+domain_uuid() { md5sum <<<"pulumi-libvirt-live-rig/$1" | sed -E 's/^(.{8})(.{4})(.{4})(.{4})(.{12}).*/\1-\2-\3-\4-\5/'; }
+domain_xml() { # NAME with_os(yes|no)
+  local name=$1 os=$2
+  cat <<EOF
+<domain type='qemu'>
+  <name>$name</name>
+  <uuid>$(domain_uuid "$name")</uuid>
+  <description>pulumi-libvirt-live test rig ($( [ "$os" = yes ] && echo "linux guest, initramfs $initrd_key" || echo "no OS: never acknowledges hot-unplug" ))</description>
+  <memory unit='KiB'>524288</memory>
+  <currentMemory unit='KiB'>$RIG_BASE_MEM_KIB</currentMemory>
+  <vcpu placement='static' current='1'>4</vcpu>
+  <os>
+    <type arch='x86_64' machine='pc'>hvm</type>
+EOF
+  if [ "$os" = yes ]; then
+    cat <<EOF
+    <kernel>$VMLINUZ</kernel>
+    <initrd>$INITRD</initrd>
+    <cmdline>console=ttyS0 quiet</cmdline>
+EOF
+  fi
+  cat <<EOF
+  </os>
+  <features>
+    <acpi/>
+    <apic/>
+  </features>
+  <clock offset='utc'/>
+  <on_poweroff>destroy</on_poweroff>
+  <on_reboot>restart</on_reboot>
+  <on_crash>destroy</on_crash>
+  <devices>
+    <disk type='file' device='cdrom'>
+      <driver name='qemu' type='raw'/>
+      <target dev='hdc' bus='ide'/>
+      <readonly/>
+    </disk>
+    <controller type='usb' model='none'/>
+    <serial type='file'>
+      <source path='$(console_log "$name")'/>
+      <target port='0'/>
+    </serial>
+    <memballoon model='virtio'/>
+  </devices>
+</domain>
+EOF
+}
+
+started=
+for name in $RIG_GUESTS $RIG_NOOS; do
+  os=yes; [ "$name" = "$RIG_NOOS" ] && os=no
+  domain_xml "$name" "$os" >"$RIG_DIR/$name.xml.new"
+  defined=; virsh_q dominfo "$name" >/dev/null 2>&1 && defined=1
+  if [ -z "$defined" ] || ! cmp -s "$RIG_DIR/$name.xml.new" "$RIG_DIR/$name.xml"; then
+    if [ -n "$defined" ]; then
+      log "$name: definition changed: destroy + undefine"
+      [ "$(domstate "$name")" = "shut off" ] || virsh_q destroy "$name" >/dev/null
+      virsh_q undefine "$name" >/dev/null
+    fi
+    mv "$RIG_DIR/$name.xml.new" "$RIG_DIR/$name.xml"
+    virsh_q define "$RIG_DIR/$name.xml" >/dev/null || die "virsh define $RIG_DIR/$name.xml failed"
+    log "$name: defined"
+  else
+    rm -f "$RIG_DIR/$name.xml.new"
+  fi
+  case "$(domstate "$name")" in
+    running) ;;
+    paused) log "$name: resuming"; virsh_q resume "$name" >/dev/null ;;
+    *) log "$name: starting"; start_domain "$name"; started="$started $name" ;;
+  esac
+done
+for name in $RIG_GUESTS; do
+  wait_guest_ready "$name" 90
+  log "$name: $(grep -a -m1 "$RIG_READY_MARK" "$(console_log "$name")" | tr -d '\r')"
+done
+# Only guests started now: a running guest may hold what a test set (setmem); reset-guest.sh restores.
+for name in $started; do
+  is_linux_guest "$name" || continue
+  wait_balloon "$name" "$RIG_BASE_MEM_KIB" 30
+  log "$name: balloon at baseline (dommemstat actual $RIG_BASE_MEM_KIB)"
+done
+
+# ---------------------------------------------------------------- env
+cat >"$RIG_DIR/rig.env.new" <<EOF
+export PLL_RIG_DIR=$RIG_DIR
+export PLL_SSH_HOST=127.0.0.1
+export PLL_SSH_PORT=$RIG_SSH_PORT
+export PLL_SSH_USER=root
+export PLL_SSH_KEY=$KEY
+export PLL_SSH_KEY_ENC=$KEY_ENC
+export PLL_SSH_KEY_ENC_PASSPHRASE_FILE=$KEY_ENC.passphrase
+export PLL_PASSWORD_USER=pllpass
+export PLL_PASSWORD_FILE=$PASSWORD_FILE
+export PLL_HOST_KEY_FINGERPRINT=$FINGERPRINT
+export PLL_HOST_KEY='$(cut -d' ' -f1,2 "$HOSTKEY.pub")'
+export PLL_KNOWN_HOSTS=$KNOWN_HOSTS
+export PLL_LIBVIRT_URI=$RIG_URI
+export PLL_BRIDGE=$RIG_BRIDGE
+export PLL_IMAGES=$RIG_DIR/images
+export PLL_GUESTS="$RIG_GUESTS"
+export PLL_NOOS=$RIG_NOOS
+export PLL_SSHD_PIDFILE=$SSHD_PID
+EOF
+mv "$RIG_DIR/rig.env.new" "$RIG_DIR/rig.env"
+log "rig up; source $RIG_DIR/rig.env"

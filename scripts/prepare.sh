@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Everything the demo and the tests need on a fresh machine: Node packages, the build, the rig
+# (Debian packages, libvirtd, QEMU guests, sshd on 127.0.0.1:2222) and the Pulumi CLI.
+# Prints, as its last line, the folder holding the pulumi binary and its plugins.
+set -Eeuo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+start=$SECONDS
+say() { printf '[prepare %4ss] %s\n' "$((SECONDS - start))" "$*" >&2; }
+
+if [ ! -d node_modules/@pulumi/pulumi ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  say "npm ci"
+  npm ci --no-audit --no-fund >&2
+fi
+say "tsc build"
+npx tsc -p tsconfig.json >&2
+say "rig up"
+bash rig/up.sh >&2
+say "pulumi CLI"
+bin=$(bash tools/pulumi-cli/build.sh | tail -n 1)
+say "ready"
+echo "$bin"

@@ -1,0 +1,391 @@
+/**
+ * Shared by the rig suites: the rig's settings (rig.env), the provider's `connection`, and the
+ * test's OWN channel to check results — `virsh -c qemu:///system` run locally through
+ * child_process, parsed here with plain regexes. Nothing in this file uses the provider's XML or
+ * virsh code, so a test never checks the provider with the provider.
+ *
+ * Importing this file also registers a root `after` hook that ends the provider's pooled SSH
+ * connections, so mocha exits when the run is over.
+ */
+import assert from "node:assert/strict";
+import { execFileSync, spawnSync } from "child_process";
+import { existsSync, readFileSync, rmSync, writeFileSync } from "fs";
+import { join, resolve } from "path";
+import type * as pulumi from "@pulumi/pulumi";
+import type { ConnectionInputs } from "../../provider/contract";
+import { closeAllHosts } from "../../provider/index";
+
+/** The repository root (this file runs from dist/test/rig). */
+export const REPO_ROOT = resolve(__dirname, "..", "..", "..");
+const RIG_DIR = process.env.PLL_RIG_DIR ?? "/var/tmp/pll-rig";
+export const LOCAL_URI = "qemu:///system";
+
+export const GUEST1 = "pll-guest1";
+export const GUEST2 = "pll-guest2";
+export const NOOS = "pll-noos";
+
+after(function () {
+    closeAllHosts();
+});
+
+// ------------------------------------------------------------------ rig lifecycle
+
+export interface RigEnv {
+    PLL_RIG_DIR: string;
+    PLL_SSH_HOST: string;
+    PLL_SSH_PORT: string;
+    PLL_SSH_USER: string;
+    PLL_SSH_KEY: string;
+    PLL_KNOWN_HOSTS: string;
+    PLL_HOST_KEY_FINGERPRINT: string;
+    PLL_BRIDGE: string;
+    PLL_IMAGES: string;
+    [key: string]: string;
+}
+
+function runScript(script: string, args: string[], timeoutMs: number): void {
+    const result = spawnSync("bash", [join(REPO_ROOT, "rig", script), ...args], {
+        cwd: REPO_ROOT, encoding: "utf8", timeout: timeoutMs, stdio: ["ignore", "pipe", "pipe"],
+    });
+    if (result.status !== 0) {
+        const output = `${result.stdout ?? ""}${result.stderr ?? ""}`.trim().split("\n").slice(-15).join("\n");
+        throw new Error(`rig/${script} ${args.join(" ")} failed (${result.error?.message ?? `exit ${result.status}`}):\n${output}`);
+    }
+}
+
+/** Parses rig.env (`export K=V`, `export K='V'`, `export K="V"`). */
+export function loadRigEnv(): RigEnv {
+    const path = join(RIG_DIR, "rig.env");
+    const env: Record<string, string> = {};
+    for (const line of readFileSync(path, "utf8").split("\n")) {
+        const match = /^export\s+([A-Z0-9_]+)=(.*)$/.exec(line.trim());
+        if (!match) continue;
+        let value = match[2];
+        if ((value.startsWith("'") && value.endsWith("'")) || (value.startsWith('"') && value.endsWith('"'))) value = value.slice(1, -1);
+        env[match[1]] = value;
+    }
+    for (const key of ["PLL_SSH_HOST", "PLL_SSH_PORT", "PLL_SSH_USER", "PLL_SSH_KEY", "PLL_KNOWN_HOSTS", "PLL_HOST_KEY_FINGERPRINT", "PLL_BRIDGE", "PLL_IMAGES"]) {
+        assert.ok(env[key], `${path} lacks ${key}`);
+    }
+    return env as RigEnv;
+}
+
+/** rig/up.sh (idempotent, ~1 s when up), then rig.env. For each suite's `before`. */
+export function rigUp(): RigEnv {
+    runScript("up.sh", [], 15 * 60 * 1000);
+    return loadRigEnv();
+}
+
+/** rig/reset-guest.sh NAME: destroy, re-define, start, wait for the guest and its balloon. */
+export function resetGuest(name: string): void {
+    runScript("reset-guest.sh", [name], 5 * 60 * 1000);
+}
+
+/** The provider's connection to the rig: root with the rig key, host key from the rig's known_hosts. */
+export function rigConnection(env: RigEnv, overrides: Partial<ConnectionInputs> = {}): ConnectionInputs {
+    return {
+        host: env.PLL_SSH_HOST,
+        port: Number(env.PLL_SSH_PORT),
+        user: env.PLL_SSH_USER,
+        privateKey: readFileSync(env.PLL_SSH_KEY, "utf8"),
+        knownHostsPath: env.PLL_KNOWN_HOSTS,
+        ...overrides,
+    };
+}
+
+// ------------------------------------------------------------------ the test's own virsh channel
+
+/** Runs `virsh -c qemu:///system ARGS` locally; throws with virsh's stderr on a non-zero exit. */
+export function virshLocal(args: string[]): string {
+    const result = virshLocalResult(args);
+    if (result.status !== 0) throw new Error(`virsh ${args.join(" ")} failed (exit ${result.status}): ${result.stderr.trim()}`);
+    return result.stdout;
+}
+
+export function virshLocalResult(args: string[]): { status: number; stdout: string; stderr: string } {
+    const result = spawnSync("virsh", ["-c", LOCAL_URI, ...args], { encoding: "utf8", timeout: 120_000 });
+    return { status: result.status ?? -1, stdout: result.stdout ?? "", stderr: `${result.stderr ?? ""}${result.error ? String(result.error) : ""}` };
+}
+
+export function liveXml(domain: string): string {
+    return virshLocal(["dumpxml", domain]);
+}
+
+export function configXml(domain: string): string {
+    return virshLocal(["dumpxml", "--inactive", domain]);
+}
+
+export function domState(domain: string): string {
+    return virshLocal(["domstate", domain]).trim();
+}
+
+/** `virsh domid`: changes whenever the domain is restarted. */
+export function domId(domain: string): string {
+    return virshLocal(["domid", domain]).trim();
+}
+
+/** `virsh dommemstat` as numbers (KiB), e.g. { actual: 262144, … }. */
+export function memStats(domain: string): Record<string, number> {
+    const stats: Record<string, number> = {};
+    for (const line of virshLocal(["dommemstat", domain]).split("\n")) {
+        const match = /^\s*(\S+)\s+(\d+)\s*$/.exec(line);
+        if (match) stats[match[1]] = Number(match[2]);
+    }
+    return stats;
+}
+
+/** `virsh domblklist --details` rows. */
+export function blockList(domain: string, inactive = false): Array<{ type: string; device: string; target: string; source: string }> {
+    const out = virshLocal(["domblklist", domain, "--details", ...(inactive ? ["--inactive"] : [])]);
+    return out.split("\n").slice(2).map((l) => l.trim()).filter(Boolean).map((l) => {
+        const [type, device, target, ...rest] = l.split(/\s+/);
+        return { type, device, target, source: rest.join(" ") };
+    });
+}
+
+// ------------------------------------------------------------------ tiny XML readers (regex)
+
+function attr(tagText: string | undefined, name: string): string | undefined {
+    if (!tagText) return undefined;
+    const match = new RegExp(`\\s${name}=(['"])(.*?)\\1`).exec(tagText);
+    return match?.[2];
+}
+
+function firstTag(block: string, tag: string): string | undefined {
+    return new RegExp(`<${tag}(\\s[^>]*)?/?>`).exec(block)?.[0];
+}
+
+export function currentMemoryKiB(xml: string): number {
+    const match = /<currentMemory unit='KiB'>(\d+)<\/currentMemory>/.exec(xml);
+    assert.ok(match, "no <currentMemory unit='KiB'> in the XML");
+    return Number(match[1]);
+}
+
+export function maxMemoryKiB(xml: string): number {
+    const match = /<memory unit='KiB'>(\d+)<\/memory>/.exec(xml);
+    assert.ok(match, "no <memory unit='KiB'> in the XML");
+    return Number(match[1]);
+}
+
+/** <vcpu … current='N'>MAX</vcpu>: current defaults to the maximum when absent. */
+export function vcpuCounts(xml: string): { current: number; max: number } {
+    const match = /<vcpu([^>]*)>(\d+)<\/vcpu>/.exec(xml);
+    assert.ok(match, "no <vcpu> in the XML");
+    const max = Number(match[2]);
+    const current = attr(match[1], "current");
+    return { current: current === undefined ? max : Number(current), max };
+}
+
+export interface XmlDisk {
+    type?: string;
+    device?: string;
+    target?: string;
+    bus?: string;
+    source?: string;
+    driverType?: string;
+    cache?: string;
+    io?: string;
+    readonly: boolean;
+    xml: string;
+}
+
+export function disksIn(xml: string): XmlDisk[] {
+    return [...xml.matchAll(/<disk\s[^>]*>[\s\S]*?<\/disk>/g)].map(([block]) => {
+        const open = firstTag(block, "disk");
+        const driver = firstTag(block, "driver");
+        const target = firstTag(block, "target");
+        const source = firstTag(block, "source");
+        return {
+            type: attr(open, "type"),
+            device: attr(open, "device"),
+            target: attr(target, "dev"),
+            bus: attr(target, "bus"),
+            source: attr(source, "file") ?? attr(source, "dev"),
+            driverType: attr(driver, "type"),
+            cache: attr(driver, "cache"),
+            io: attr(driver, "io"),
+            readonly: /<readonly\/>/.test(block),
+            xml: block,
+        };
+    });
+}
+
+export function diskByTarget(xml: string, target: string): XmlDisk | undefined {
+    return disksIn(xml).find((d) => d.target === target);
+}
+
+export function diskBySource(xml: string, source: string): XmlDisk | undefined {
+    return disksIn(xml).find((d) => d.source === source);
+}
+
+export interface XmlInterface {
+    type?: string;
+    mac?: string;
+    bridge?: string;
+    model?: string;
+    linkState?: string;
+    xml: string;
+}
+
+export function interfacesIn(xml: string): XmlInterface[] {
+    return [...xml.matchAll(/<interface\s[^>]*>[\s\S]*?<\/interface>/g)].map(([block]) => ({
+        type: attr(firstTag(block, "interface"), "type"),
+        mac: attr(firstTag(block, "mac"), "address")?.toLowerCase(),
+        bridge: attr(firstTag(block, "source"), "bridge"),
+        model: attr(firstTag(block, "model"), "type"),
+        linkState: attr(firstTag(block, "link"), "state"),
+        xml: block,
+    }));
+}
+
+export function interfaceByMac(xml: string, mac: string): XmlInterface | undefined {
+    return interfacesIn(xml).find((i) => i.mac === mac.toLowerCase());
+}
+
+// ------------------------------------------------------------------ images
+
+let imageCounter = 0;
+
+/** A fresh image under PLL_IMAGES, made with qemu-img; its path. */
+export function createImage(env: RigEnv, label: string, format: "raw" | "qcow2" = "raw", size = "16M"): string {
+    const path = join(env.PLL_IMAGES, `test-${label}-${process.pid}-${++imageCounter}.${format === "raw" ? "img" : "qcow2"}`);
+    rmSync(path, { force: true });
+    execFileSync("qemu-img", ["create", "-q", "-f", format, path, size], { stdio: ["ignore", "ignore", "pipe"] });
+    return path;
+}
+
+/** `qemu-img info --output=json`: format and virtual size, to check the image the test made. */
+export function imageInfo(path: string): { format: string; virtualSize: number } {
+    const info = JSON.parse(execFileSync("qemu-img", ["info", "-U", "--output=json", path], { encoding: "utf8" })) as { format: string; "virtual-size": number };
+    return { format: info.format, virtualSize: info["virtual-size"] };
+}
+
+/** A small file used as CD-ROM media (QEMU does not look inside it; the guest need not mount it). */
+export function createIso(env: RigEnv, label: string): string {
+    const path = join(env.PLL_IMAGES, `test-${label}-${process.pid}-${++imageCounter}.iso`);
+    const block = Buffer.alloc(64 * 1024, 0);
+    block.write(`pulumi-libvirt-live test media ${label}\n`);
+    writeFileSync(path, Buffer.concat(Array.from({ length: 16 }, () => block)));
+    return path;
+}
+
+export function removeFiles(paths: Iterable<string>): void {
+    for (const path of paths) if (existsSync(path)) rmSync(path, { force: true });
+}
+
+/** A path under PLL_IMAGES that does not exist. */
+export function missingPath(env: RigEnv, label: string): string {
+    const path = join(env.PLL_IMAGES, `missing-${label}-${process.pid}-${Date.now()}.img`);
+    rmSync(path, { force: true });
+    return path;
+}
+
+// ------------------------------------------------------------------ waiting
+
+export function sleep(ms: number): Promise<void> {
+    return new Promise((r) => setTimeout(r, ms));
+}
+
+/**
+ * Polls `check` until it returns something other than undefined/false; fails after `timeoutMs`
+ * naming `what` and the last value `describe` gives (or the last error `check` threw).
+ */
+export async function waitFor<T>(what: string, check: () => T | undefined | false | Promise<T | undefined | false>,
+    { timeoutMs = 30_000, intervalMs = 250, describe }: { timeoutMs?: number; intervalMs?: number; describe?: () => string } = {}): Promise<T> {
+    const deadline = Date.now() + timeoutMs;
+    let lastError: unknown;
+    for (;;) {
+        try {
+            const value = await check();
+            if (value !== undefined && value !== false) return value;
+            lastError = undefined;
+        } catch (error) {
+            lastError = error;
+        }
+        if (Date.now() >= deadline) {
+            const last = lastError ? `; last error: ${String(lastError)}` : describe ? `; last seen: ${describe()}` : "";
+            throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last}`);
+        }
+        await sleep(intervalMs);
+    }
+}
+
+/** The guest's console shows the rig's ready line (printed by its init once modules loaded). */
+export async function waitGuestReady(env: RigEnv, domain: string, timeoutMs = 90_000): Promise<void> {
+    const log = join(env.PLL_RIG_DIR ?? RIG_DIR, `console-${domain}.log`);
+    await waitFor(`${domain} to print PLL-GUEST-READY`, () => existsSync(log) && readFileSync(log, "latin1").includes("PLL-GUEST-READY"),
+        { timeoutMs, intervalMs: 250, describe: () => (existsSync(log) ? readFileSync(log, "latin1").slice(-300) : "no console log") });
+}
+
+// ------------------------------------------------------------------ typed provider calls, engine-style
+
+export interface Provider<I, O> {
+    /** The engine's check; fails the test if check reports failures. */
+    check(news: I): Promise<I>;
+    /** check failures (for tests that expect some). */
+    checkFailures(news: I): Promise<Array<{ property: string; reason: string }>>;
+    diff(id: string, olds: O, news: I): Promise<pulumi.dynamic.DiffResult>;
+    /** check, then create, as the engine does. */
+    create(inputs: I): Promise<{ id: string; outs: O }>;
+    read(id: string, outs: O): Promise<{ id?: string; props?: O }>;
+    update(id: string, olds: O, news: I): Promise<O>;
+    delete(id: string, outs: O): Promise<void>;
+    /**
+     * What `pulumi up` does with a changed resource: check, diff; a diff with replaces and
+     * deleteBeforeReplace runs delete then create, otherwise update.
+     */
+    apply(id: string, olds: O, news: I): Promise<{ id: string; outs: O; replaced: boolean }>;
+}
+
+export function typed<I, O>(provider: pulumi.dynamic.ResourceProvider): Provider<I, O> {
+    const p = provider as Required<pulumi.dynamic.ResourceProvider>;
+    const checkFailures = async (news: I) => [...((await p.check({}, news)).failures ?? [])];
+    const check = async (news: I): Promise<I> => {
+        const result = await p.check({}, news);
+        assert.deepEqual(result.failures ?? [], [], "check() reported failures");
+        return result.inputs as I;
+    };
+    const create = async (inputs: I) => {
+        const result = await p.create(await check(inputs));
+        return { id: result.id, outs: result.outs as O };
+    };
+    const self: Provider<I, O> = {
+        check,
+        checkFailures,
+        diff: (id, olds, news) => p.diff(id, olds, news),
+        create,
+        read: async (id, outs) => {
+            const result = await p.read(id, outs);
+            return { id: result.id, props: result.props as O | undefined };
+        },
+        update: async (id, olds, news) => (await p.update(id, olds, await check(news))).outs as O,
+        delete: (id, outs) => p.delete(id, outs),
+        apply: async (id, olds, news) => {
+            const inputs = await check(news);
+            const diff = await p.diff(id, olds, inputs);
+            if ((diff.replaces ?? []).length > 0) {
+                assert.equal(diff.deleteBeforeReplace, true, "a replacement here must be delete-before-replace");
+                await p.delete(id, olds);
+                const created = await create(inputs);
+                return { ...created, replaced: true };
+            }
+            return { id, outs: await self.update(id, olds, inputs), replaced: false };
+        },
+    };
+    return self;
+}
+
+/** Asserts a promise rejects with an error of `type` whose message matches every pattern; returns it. */
+export async function rejectsWith<E extends Error>(promise: Promise<unknown>, type: abstract new (...args: never[]) => E,
+    patterns: RegExp[] = []): Promise<E> {
+    let caught: unknown;
+    try {
+        await promise;
+    } catch (error) {
+        caught = error;
+    }
+    assert.ok(caught !== undefined, `expected a ${type.name}, but the call succeeded`);
+    assert.ok(caught instanceof type, `expected a ${type.name}, got ${(caught as Error)?.name}: ${(caught as Error)?.message}`);
+    for (const pattern of patterns) assert.match(caught.message, pattern);
+    return caught;
+}

@@ -1,0 +1,249 @@
+import assert from "node:assert/strict";
+import { pendingDifferences, planResources } from "../../provider/domain-resources-plan";
+import { DomainXml, parseDomainXml } from "../../provider/xml/domain-xml";
+
+const MiB = 1024;
+const GiB = 1024 * 1024;
+
+interface Sizes {
+    maxMemKiB: number;
+    curMemKiB: number;
+    maxVcpus: number;
+    vcpus: number;
+}
+
+/** A small dumpxml: running ones carry an id. */
+function domainXml(s: Sizes, running: boolean): DomainXml {
+    return parseDomainXml(`<domain type='kvm'${running ? " id='7'" : ""}>
+  <name>vm1</name>
+  <memory unit='KiB'>${s.maxMemKiB}</memory>
+  <currentMemory unit='KiB'>${s.curMemKiB}</currentMemory>
+  <vcpu placement='static' current='${s.vcpus}'>${s.maxVcpus}</vcpu>
+  <os><type arch='x86_64' machine='pc-q35-7.2'>hvm</type></os>
+  <devices/>
+</domain>`);
+}
+
+const BASE: Sizes = { maxMemKiB: 4 * GiB, curMemKiB: 1 * GiB, maxVcpus: 4, vcpus: 2 };
+const D = "--domain=vm1";
+
+/** Config and running guest alike, as after a boot. */
+function same(s: Sizes = BASE): [DomainXml, DomainXml] {
+    return [domainXml(s, false), domainXml(s, true)];
+}
+
+describe("domain-resources-plan: planResources", () => {
+    it("the XML helper reads what the plan needs", () => {
+        const [config, live] = same();
+        assert.equal(config.memoryKiB, 4 * GiB);
+        assert.equal(config.currentMemoryKiB, 1 * GiB);
+        assert.equal(config.maxVcpus, 4);
+        assert.equal(config.currentVcpus, 2);
+        assert.equal(live.id, "7");
+        assert.equal(config.id, undefined);
+    });
+
+    it("memory up within the maximum: setmem --config and --live, no reboot", () => {
+        const [config, live] = same();
+        const plan = planResources("vm1", config, live, { memoryKiB: 2 * GiB });
+        assert.deepEqual(plan.configCommands, [["setmem", D, `--size=${2 * GiB}KiB`, "--config"]]);
+        assert.deepEqual(plan.liveCommands, [["setmem", D, `--size=${2 * GiB}KiB`, "--live"]]);
+        assert.deepEqual(plan.rebootChanges, []);
+        assert.deepEqual(plan.expectedConfig, { memoryKiB: 2 * GiB, maxMemoryKiB: 4 * GiB, vcpus: 2, maxVcpus: 4 });
+        assert.equal(plan.expectedLiveVcpus, undefined);
+    });
+
+    it("memory up to exactly the running maximum stays live", () => {
+        const [config, live] = same();
+        const plan = planResources("vm1", config, live, { memoryKiB: 4 * GiB });
+        assert.deepEqual(plan.liveCommands, [["setmem", D, `--size=${4 * GiB}KiB`, "--live"]]);
+        assert.deepEqual(plan.rebootChanges, []);
+    });
+
+    it("memory down: setmem --config and --live, no reboot", () => {
+        const [config, live] = same();
+        const plan = planResources("vm1", config, live, { memoryKiB: 512 * MiB });
+        assert.deepEqual(plan.configCommands, [["setmem", D, `--size=${512 * MiB}KiB`, "--config"]]);
+        assert.deepEqual(plan.liveCommands, [["setmem", D, `--size=${512 * MiB}KiB`, "--live"]]);
+        assert.deepEqual(plan.rebootChanges, []);
+    });
+
+    it("memory above the running maximum: setmaxmem before setmem in the config, reboot lines, no live setmem", () => {
+        const [config, live] = same();
+        const plan = planResources("vm1", config, live, { memoryKiB: 8 * GiB });
+        assert.deepEqual(plan.configCommands, [
+            ["setmaxmem", D, `--size=${8 * GiB}KiB`, "--config"],
+            ["setmem", D, `--size=${8 * GiB}KiB`, "--config"],
+        ]);
+        assert.deepEqual(plan.liveCommands, []);
+        assert.deepEqual(plan.rebootChanges, [
+            "maxMemory: 4GiB → 8GiB (the maximum changes only at boot)",
+            "memory: 1GiB → 8GiB (above the running maximum 4GiB)",
+        ]);
+        assert.deepEqual(plan.expectedConfig, { memoryKiB: 8 * GiB, maxMemoryKiB: 8 * GiB, vcpus: 2, maxVcpus: 4 });
+    });
+
+    it("maxMemory raise: setmaxmem --config only, and a reboot line", () => {
+        const [config, live] = same();
+        const plan = planResources("vm1", config, live, { maxMemoryKiB: 8 * GiB });
+        assert.deepEqual(plan.configCommands, [["setmaxmem", D, `--size=${8 * GiB}KiB`, "--config"]]);
+        assert.deepEqual(plan.liveCommands, []);
+        assert.deepEqual(plan.rebootChanges, ["maxMemory: 4GiB → 8GiB (the maximum changes only at boot)"]);
+        assert.equal(plan.expectedConfig.memoryKiB, 1 * GiB);
+    });
+
+    it("maxMemory and memory raised together: maximum first, memory within the old running maximum stays live", () => {
+        const [config, live] = same();
+        const plan = planResources("vm1", config, live, { maxMemoryKiB: 8 * GiB, memoryKiB: 2 * GiB });
+        assert.deepEqual(plan.configCommands, [
+            ["setmaxmem", D, `--size=${8 * GiB}KiB`, "--config"],
+            ["setmem", D, `--size=${2 * GiB}KiB`, "--config"],
+        ]);
+        assert.deepEqual(plan.liveCommands, [["setmem", D, `--size=${2 * GiB}KiB`, "--live"]]);
+        assert.deepEqual(plan.rebootChanges, ["maxMemory: 4GiB → 8GiB (the maximum changes only at boot)"]);
+    });
+
+    it("maxMemory lowered under the current memory: current shrinks first, then the maximum", () => {
+        const [config, live] = same();
+        const plan = planResources("vm1", config, live, { maxMemoryKiB: 512 * MiB });
+        assert.deepEqual(plan.configCommands, [
+            ["setmem", D, `--size=${512 * MiB}KiB`, "--config"],
+            ["setmaxmem", D, `--size=${512 * MiB}KiB`, "--config"],
+        ]);
+        assert.deepEqual(plan.expectedConfig.memoryKiB, 512 * MiB);
+        assert.deepEqual(plan.liveCommands, [["setmem", D, `--size=${512 * MiB}KiB`, "--live"]]);
+        assert.deepEqual(plan.rebootChanges, ["maxMemory: 4GiB → 512MiB (the maximum changes only at boot)"]);
+    });
+
+    it("vcpus up within the maximum: setvcpus --config and --live, expected live count", () => {
+        const [config, live] = same();
+        const plan = planResources("vm1", config, live, { vcpus: 3 });
+        assert.deepEqual(plan.configCommands, [["setvcpus", D, "--count=3", "--config"]]);
+        assert.deepEqual(plan.liveCommands, [["setvcpus", D, "--count=3", "--live"]]);
+        assert.deepEqual(plan.rebootChanges, []);
+        assert.equal(plan.expectedLiveVcpus, 3);
+    });
+
+    it("vcpus down: config only, and a reboot line (vCPUs cannot be removed live)", () => {
+        const [config, live] = same();
+        const plan = planResources("vm1", config, live, { vcpus: 1 });
+        assert.deepEqual(plan.configCommands, [["setvcpus", D, "--count=1", "--config"]]);
+        assert.deepEqual(plan.liveCommands, []);
+        assert.deepEqual(plan.rebootChanges, ["vcpus: 2 → 1 (vCPUs cannot be removed from a running guest)"]);
+        assert.equal(plan.expectedLiveVcpus, undefined);
+    });
+
+    it("vcpus above the maximum: maximum raised first in the config, two reboot lines", () => {
+        const [config, live] = same();
+        const plan = planResources("vm1", config, live, { vcpus: 6 });
+        assert.deepEqual(plan.configCommands, [
+            ["setvcpus", D, "--count=6", "--maximum", "--config"],
+            ["setvcpus", D, "--count=6", "--config"],
+        ]);
+        assert.deepEqual(plan.liveCommands, []);
+        assert.deepEqual(plan.rebootChanges, [
+            "maxVcpus: 4 → 6 (the maximum changes only at boot)",
+            "vcpus: 2 → 6 (above the running maximum 4)",
+        ]);
+        assert.deepEqual(plan.expectedConfig, { memoryKiB: 1 * GiB, maxMemoryKiB: 4 * GiB, vcpus: 6, maxVcpus: 6 });
+    });
+
+    it("maxVcpus lowered under the current count: current before maximum", () => {
+        const [config, live] = same({ ...BASE, vcpus: 3 });
+        const plan = planResources("vm1", config, live, { maxVcpus: 2 });
+        assert.deepEqual(plan.configCommands, [
+            ["setvcpus", D, "--count=2", "--config"],
+            ["setvcpus", D, "--count=2", "--maximum", "--config"],
+        ]);
+        assert.deepEqual(plan.liveCommands, []);
+        assert.deepEqual(plan.rebootChanges, [
+            "maxVcpus: 4 → 2 (the maximum changes only at boot)",
+            "vcpus: 3 → 2 (vCPUs cannot be removed from a running guest)",
+        ]);
+    });
+
+    it("maxVcpus raised alone: --maximum only, reboot line", () => {
+        const [config, live] = same();
+        const plan = planResources("vm1", config, live, { maxVcpus: 8 });
+        assert.deepEqual(plan.configCommands, [["setvcpus", D, "--count=8", "--maximum", "--config"]]);
+        assert.deepEqual(plan.rebootChanges, ["maxVcpus: 4 → 8 (the maximum changes only at boot)"]);
+    });
+
+    it("shut-off domain (live undefined): config commands only, never live commands or reboot lines", () => {
+        const config = domainXml(BASE, false);
+        for (const desired of [{ memoryKiB: 8 * GiB }, { vcpus: 1 }, { vcpus: 6 }, { maxVcpus: 2 }, { memoryKiB: 2 * GiB, vcpus: 3 }]) {
+            const plan = planResources("vm1", config, undefined, desired);
+            assert.ok(plan.configCommands.length > 0, JSON.stringify(desired));
+            assert.ok(plan.configCommands.every((c) => c[c.length - 1] === "--config"));
+            assert.deepEqual(plan.liveCommands, [], JSON.stringify(desired));
+            assert.deepEqual(plan.rebootChanges, [], JSON.stringify(desired));
+            assert.equal(plan.expectedLiveVcpus, undefined);
+        }
+        const plan = planResources("vm1", config, undefined, { memoryKiB: 8 * GiB });
+        assert.deepEqual(plan.configCommands, [
+            ["setmaxmem", D, `--size=${8 * GiB}KiB`, "--config"],
+            ["setmem", D, `--size=${8 * GiB}KiB`, "--config"],
+        ]);
+    });
+
+    it("nothing to do: no commands at all", () => {
+        const [config, live] = same();
+        for (const desired of [{}, { memoryKiB: 1 * GiB, maxMemoryKiB: 4 * GiB, vcpus: 2, maxVcpus: 4 }, { memoryKiB: 1 * GiB }, { vcpus: 2 }]) {
+            const plan = planResources("vm1", config, live, desired);
+            assert.deepEqual(plan.configCommands, [], JSON.stringify(desired));
+            assert.deepEqual(plan.liveCommands, [], JSON.stringify(desired));
+            assert.deepEqual(plan.rebootChanges, [], JSON.stringify(desired));
+            assert.deepEqual(plan.expectedConfig, { memoryKiB: 1 * GiB, maxMemoryKiB: 4 * GiB, vcpus: 2, maxVcpus: 4 });
+        }
+    });
+
+    it("a config already changed (pending reboot) needs no config command but still the live one", () => {
+        const config = domainXml({ ...BASE, curMemKiB: 2 * GiB }, false);
+        const live = domainXml(BASE, true);
+        const plan = planResources("vm1", config, live, { memoryKiB: 2 * GiB });
+        assert.deepEqual(plan.configCommands, []);
+        assert.deepEqual(plan.liveCommands, [["setmem", D, `--size=${2 * GiB}KiB`, "--live"]]);
+    });
+
+    it("puts the domain name in one --domain= argument", () => {
+        const [config, live] = same();
+        const plan = planResources("my vm; rm", config, live, { vcpus: 3 });
+        assert.deepEqual(plan.liveCommands, [["setvcpus", "--domain=my vm; rm", "--count=3", "--live"]]);
+    });
+});
+
+describe("domain-resources-plan: pendingDifferences", () => {
+    it("nothing pending for a shut-off domain", () => {
+        assert.deepEqual(pendingDifferences(domainXml(BASE, false), undefined), []);
+    });
+
+    it("nothing pending when config and live agree", () => {
+        const [config, live] = same();
+        assert.deepEqual(pendingDifferences(config, live), []);
+    });
+
+    it("lists maximum and vCPU differences", () => {
+        const config = domainXml({ maxMemKiB: 8 * GiB, curMemKiB: 1 * GiB, maxVcpus: 6, vcpus: 1 }, false);
+        const live = domainXml(BASE, true);
+        assert.deepEqual(pendingDifferences(config, live), [
+            "maxMemory: 4GiB now, 8GiB after reboot",
+            "maxVcpus: 4 now, 6 after reboot",
+            "vcpus: 2 now, 1 after reboot",
+        ]);
+    });
+
+    it("ignores a live memory that differs only through the balloon", () => {
+        const config = domainXml(BASE, false);
+        const live = domainXml({ ...BASE, curMemKiB: 3 * GiB }, true);
+        assert.deepEqual(pendingDifferences(config, live), []);
+    });
+
+    it("lists memory when the config's memory exceeds the running maximum", () => {
+        const config = domainXml({ ...BASE, maxMemKiB: 8 * GiB, curMemKiB: 6 * GiB }, false);
+        const live = domainXml(BASE, true);
+        assert.deepEqual(pendingDifferences(config, live), [
+            "maxMemory: 4GiB now, 8GiB after reboot",
+            "memory: 1GiB now, 6GiB after reboot",
+        ]);
+    });
+});
