@@ -90,5 +90,5 @@ wait_balloon() {
 start_domain() {
   local name=$1
   rm -f "$(console_log "$name")"
-  virsh_q start "$name" >/dev/null || die "virsh start $name failed"
+  virsh_q start "$name" >/dev/null 2>&1 || [ "$(domstate "$name")" = running ] || die "virsh start $name failed"
 }

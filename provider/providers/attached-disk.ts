@@ -11,11 +11,11 @@ import { ATTACHED_DISK_RULES } from "../rules/attached-disk-rules";
 import { domainKey, virshFor } from "../session";
 import { isAbsolutePath, isBoolean, isSerial, isText, integerAtLeast, oneOf, placementChecks } from "../validation";
 import { detachAndWait } from "../virsh/device-removal";
-import { DomainSnapshot, readSnapshot, readSnapshotIfExists } from "../virsh/domain-snapshot";
+import { DomainSnapshot, readSnapshot } from "../virsh/domain-snapshot";
 import type { Virsh } from "../virsh/virsh";
 import { buildDiskXml, diskSourcePath, DiskValues } from "../xml/disk-xml";
 import { toDynamicProvider } from "./provider-kit";
-import { attachFlags, diskAt, usedTargets } from "./device-lookup";
+import { attachFlags, diskAt, readHotPlugged, usedTargets } from "./device-lookup";
 
 function diskXmlFor(inputs: AttachedDiskInputs, target: string, sourceType: "file" | "block"): string {
     return buildDiskXml({
@@ -128,13 +128,7 @@ export const attachedDiskProvider = toDynamicProvider<AttachedDiskInputs, Attach
         .failures,
     wasRunning: () => true,
     create,
-    read: async (_id, olds) => {
-        const virsh = virshFor(olds);
-        const snapshot = await readSnapshotIfExists(virsh);
-        if (!snapshot) return undefined;
-        const outs = outputsFrom(olds, olds.target, snapshot);
-        return outs.attachedLive || outs.attachedConfig ? outs : undefined;
-    },
+    read: (_id, olds) => readHotPlugged(olds, (snapshot) => outputsFrom(olds, olds.target, snapshot)),
     update: async (_id, olds, news) => {
         // Only stored fields reach update (every device field replaces): nothing changes on the host.
         return { ...olds, ...news, target: olds.target, sourceType: olds.sourceType, bus: olds.bus, format: olds.format };

@@ -10,10 +10,10 @@ import { ATTACHED_INTERFACE_RULES } from "../rules/attached-interface-rules";
 import { domainKey, virshFor } from "../session";
 import { integerAtLeast, isMac, isText, oneOf, placementChecks } from "../validation";
 import { detachAndWait } from "../virsh/device-removal";
-import { DomainSnapshot, readSnapshot, readSnapshotIfExists } from "../virsh/domain-snapshot";
+import { DomainSnapshot, readSnapshot } from "../virsh/domain-snapshot";
 import type { Virsh } from "../virsh/virsh";
 import { buildInterfaceXml } from "../xml/interface-xml";
-import { attachFlags, interfaceAt } from "./device-lookup";
+import { attachFlags, interfaceAt, readHotPlugged } from "./device-lookup";
 import { toDynamicProvider } from "./provider-kit";
 
 function interfaceXml(inputs: AttachedInterfaceInputs, mac: string | undefined): string {
@@ -151,13 +151,7 @@ export const attachedInterfaceProvider = toDynamicProvider<AttachedInterfaceInpu
         .failures,
     wasRunning: () => true,
     create,
-    read: async (_id, olds) => {
-        const virsh = virshFor(olds);
-        const snapshot = await readSnapshotIfExists(virsh);
-        if (!snapshot) return undefined;
-        const outs = outputsFrom(olds, olds.mac, snapshot);
-        return outs.attachedLive || outs.attachedConfig ? outs : undefined;
-    },
+    read: (_id, olds) => readHotPlugged(olds, (snapshot) => outputsFrom(olds, olds.mac, snapshot)),
     update: (_id, olds, news) => update(olds, news),
     delete: async (_id, olds) => {
         const virsh = virshFor(olds);

@@ -1,5 +1,6 @@
 /** Finding devices in a snapshot, shared by the disk, CD-ROM and interface providers. */
-import type { DomainSnapshot } from "../virsh/domain-snapshot";
+import { DomainTarget, virshFor } from "../session";
+import { DomainSnapshot, readSnapshotIfExists } from "../virsh/domain-snapshot";
 import type { DiskValues } from "../xml/disk-xml";
 import type { InterfaceValues } from "../xml/interface-xml";
 
@@ -19,4 +20,17 @@ export function usedTargets(snapshot: DomainSnapshot): Set<string> {
 /** A running domain changes live and in its config; a shut-off one in its config only. */
 export function attachFlags(snapshot: DomainSnapshot): string[] {
     return snapshot.running ? ["--live", "--config"] : ["--config"];
+}
+
+/**
+ * read() of a hot-plugged device, rebuilt from the XML. A device gone from both the live domain and
+ * its config (or a domain gone) reads as gone, so `pulumi refresh` drops it.
+ */
+export async function readHotPlugged<O extends { attachedLive: boolean; attachedConfig: boolean }>(
+    olds: DomainTarget, outputsFrom: (snapshot: DomainSnapshot) => O,
+): Promise<O | undefined> {
+    const snapshot = await readSnapshotIfExists(virshFor(olds));
+    if (!snapshot) return undefined;
+    const outs = outputsFrom(snapshot);
+    return outs.attachedLive || outs.attachedConfig ? outs : undefined;
 }
