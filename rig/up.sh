@@ -170,8 +170,9 @@ random_secret() { head -c 24 /dev/urandom | base64 | tr -d '/+=' | head -c 20; }
 [ -s "$KEY_ENC" ] || ssh-keygen -q -t ed25519 -N "$(cat "$KEY_ENC.passphrase")" -C pll-rig-client-enc -f "$KEY_ENC"
 [ -s "$PASSWORD_FILE" ] || random_secret >"$PASSWORD_FILE"
 chmod 600 "$HOSTKEY" "$KEY" "$KEY_ENC" "$KEY_ENC.passphrase" "$PASSWORD_FILE"
-cat "$KEY.pub" "$KEY_ENC.pub" >"$RIG_DIR/authorized_keys"
-echo "[127.0.0.1]:$RIG_SSH_PORT $(cut -d' ' -f1,2 "$HOSTKEY.pub")" >"$KNOWN_HOSTS"
+# Written aside and renamed: a login while `>` had truncated the file was refused (suites run up.sh concurrently).
+cat "$KEY.pub" "$KEY_ENC.pub" >"$RIG_DIR/authorized_keys.new" && mv "$RIG_DIR/authorized_keys.new" "$RIG_DIR/authorized_keys"
+echo "[127.0.0.1]:$RIG_SSH_PORT $(cut -d' ' -f1,2 "$HOSTKEY.pub")" >"$KNOWN_HOSTS.new" && mv "$KNOWN_HOSTS.new" "$KNOWN_HOSTS"
 FINGERPRINT=$(ssh-keygen -lf "$HOSTKEY.pub" | awk '{print $2}')
 
 getent passwd pllpass >/dev/null || useradd -m -s /bin/sh -G libvirt pllpass
@@ -195,8 +196,10 @@ UsePAM no
 PrintMotd no
 AcceptEnv LANG LC_*
 Subsystem sftp internal-sftp
+# pllpass logs in with its password only (the one AuthorizedKeysFile holds root's keys).
 Match User pllpass
     PasswordAuthentication yes
+    PubkeyAuthentication no
 EOF
 sshd_config_changed=
 cmp -s "$SSHD_CONFIG.new" "$SSHD_CONFIG" || sshd_config_changed=1

@@ -11,6 +11,10 @@ if [ ! -d node_modules/@pulumi/pulumi ] || [ package-lock.json -nt node_modules/
   say "npm ci"
   npm ci --no-audit --no-fund >&2
 fi
+# The root Pulumi.yaml (examples/quickstart) imports this package by name, as users do, and the
+# engine's dynamic-provider process require()s `pulumi-libvirt-live/provider` from the project
+# folder: a self-link resolves both to this checkout's build (npm ci removes it, so every run).
+ln -sfn .. node_modules/pulumi-libvirt-live
 say "tsc build"
 npx tsc -p tsconfig.json >&2
 say "rig up"

@@ -1,16 +1,16 @@
 import type * as pulumi from "@pulumi/pulumi";
 import type { AttachedCdromInputs, AttachedCdromOutputs } from "../provider/contract";
-import type { Inputs, Outputs } from "./inputs";
+import { providerFilled, type Inputs, type Outputs } from "./inputs";
 import { LiveResource } from "./live-resource";
 
 export type AttachedCdromArgs = Inputs<AttachedCdromInputs>;
 
-const OUTPUT_ONLY = ["ownsDrive", "lastMediaChange"] as const satisfies readonly Exclude<keyof AttachedCdromOutputs, keyof AttachedCdromInputs>[];
+const FILLED = providerFilled<AttachedCdromInputs, AttachedCdromOutputs>()(["target", "bus", "ownsDrive", "lastMediaChange"]);
 
 /** An ISO in a CD-ROM drive: an existing drive's media, or a hot-plugged drive. Media swaps are live. */
 export class AttachedCdrom extends LiveResource {
     constructor(name: string, args: AttachedCdromArgs, opts?: pulumi.CustomResourceOptions) {
-        super("attachedCdrom", "AttachedCdrom", name, args, OUTPUT_ONLY, opts);
+        super("attachedCdrom", "AttachedCdrom", name, args, FILLED, opts);
     }
 }
 export interface AttachedCdrom extends Outputs<AttachedCdromOutputs> {}

@@ -1,16 +1,16 @@
 import type * as pulumi from "@pulumi/pulumi";
 import type { AttachedInterfaceInputs, AttachedInterfaceOutputs } from "../provider/contract";
-import type { Inputs, Outputs } from "./inputs";
+import { providerFilled, type Inputs, type Outputs } from "./inputs";
 import { LiveResource } from "./live-resource";
 
 export type AttachedInterfaceArgs = Inputs<AttachedInterfaceInputs>;
 
-const OUTPUT_ONLY = ["attachedLive", "attachedConfig"] as const satisfies readonly Exclude<keyof AttachedInterfaceOutputs, keyof AttachedInterfaceInputs>[];
+const FILLED = providerFilled<AttachedInterfaceInputs, AttachedInterfaceOutputs>()(["mac", "model", "linkState", "attachedLive", "attachedConfig"]);
 
 /** A NIC on a host bridge or libvirt network; source and link state change live, the rest replaces. */
 export class AttachedInterface extends LiveResource {
     constructor(name: string, args: AttachedInterfaceArgs, opts?: pulumi.CustomResourceOptions) {
-        super("attachedInterface", "AttachedInterface", name, args, OUTPUT_ONLY, opts);
+        super("attachedInterface", "AttachedInterface", name, args, FILLED, opts);
     }
 }
 export interface AttachedInterface extends Outputs<AttachedInterfaceOutputs> {}

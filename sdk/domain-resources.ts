@@ -1,13 +1,13 @@
 import type * as pulumi from "@pulumi/pulumi";
 import type { DomainResourcesInputs, DomainResourcesOutputs } from "../provider/contract";
-import type { Inputs, Outputs } from "./inputs";
+import { providerFilled, type Inputs, type Outputs } from "./inputs";
 import { LiveResource } from "./live-resource";
 
 /** Memory and vCPUs of an existing domain. See the README's rule table for what is live. */
 export type DomainResourcesArgs = Inputs<DomainResourcesInputs>;
 
-const OUTPUT_ONLY = ["currentMemoryKiB", "maxMemoryKiB", "balloonActualKiB", "balloonSettled", "currentVcpus",
-    "maximumVcpus", "state", "pendingReboot", "pendingChanges"] as const satisfies readonly Exclude<keyof DomainResourcesOutputs, keyof DomainResourcesInputs>[];
+const FILLED = providerFilled<DomainResourcesInputs, DomainResourcesOutputs>()(["currentMemoryKiB", "maxMemoryKiB", "balloonActualKiB", "balloonSettled", "currentVcpus",
+    "maximumVcpus", "state", "pendingReboot", "pendingChanges"]);
 
 /**
  * Manages the memory and vCPUs of an existing libvirt domain: live where libvirt can, otherwise as
@@ -15,7 +15,7 @@ const OUTPUT_ONLY = ["currentMemoryKiB", "maxMemoryKiB", "balloonActualKiB", "ba
  */
 export class DomainResources extends LiveResource {
     constructor(name: string, args: DomainResourcesArgs, opts?: pulumi.CustomResourceOptions) {
-        super("domainResources", "DomainResources", name, args, OUTPUT_ONLY, opts);
+        super("domainResources", "DomainResources", name, args, FILLED, opts);
     }
 }
 export interface DomainResources extends Outputs<DomainResourcesOutputs> {}

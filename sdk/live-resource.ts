@@ -12,8 +12,8 @@ export abstract class LiveResource extends pulumi.dynamic.Resource {
     protected constructor(provider: ProviderName, type: string, name: string, args: { connection: unknown },
         outputNames: readonly string[], opts?: pulumi.CustomResourceOptions) {
         const props: pulumi.Inputs = { ...args, connection: pulumi.secret(args.connection as pulumi.Input<object>) };
-        // Output-only names are registered as undefined so the engine exposes them as outputs.
-        for (const key of outputNames) props[key] = undefined;
+        // Names the provider fills in are registered (as undefined when not given) so the engine exposes them as outputs.
+        for (const key of outputNames) if (props[key] === undefined) props[key] = undefined;
         super(lazyProvider(provider), name, props, opts, MODULE, type);
     }
 }

@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# The test command (README, .ci/run): prepares a fresh machine, then runs the unit, rig and
-# engine suites in one mocha run. Set PLL_LOAD=1 to include the long load tests.
+# The test command (README, .ci/run): prepares a fresh machine, then runs the unit, rig, engine,
+# fault and load suites in one mocha run. Set PLL_LOAD=1 to include the long load tests (and the
+# libvirtd restart, which disturbs anything else using the rig); without it they are skipped.
 set -Eeuo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 bin=$(bash scripts/prepare.sh | tail -n 1)
 export PATH="$bin:$PATH"
-exec npx mocha --reporter ./dist/test/summary-reporter.js --timeout 600000 \
-  'dist/test/unit/**/*.test.js' 'dist/test/rig/**/*.test.js' 'dist/test/engine/**/*.test.js'
+exec npx mocha --node-option expose-gc --reporter ./dist/test/summary-reporter.js --timeout 600000 \
+  'dist/test/unit/**/*.test.js' 'dist/test/rig/**/*.test.js' 'dist/test/engine/**/*.test.js' \
+  'dist/test/faults/**/*.test.js' 'dist/test/load/**/*.test.js'

@@ -14,6 +14,7 @@ import { domainKey, virshFor } from "../session";
 import { integerAtLeast, isAbsolutePath, isText, oneOf, placementChecks } from "../validation";
 import { detachAndWait } from "../virsh/device-removal";
 import { DomainSnapshot, readSnapshot, readSnapshotIfExists } from "../virsh/domain-snapshot";
+import { runSettled } from "../virsh/unknown-outcome";
 import type { Virsh } from "../virsh/virsh";
 import { buildDiskXml, diskSourcePath } from "../xml/disk-xml";
 import { attachFlags, diskAt, usedTargets } from "./device-lookup";
@@ -107,8 +108,9 @@ function chooseTarget(virsh: Virsh, inputs: AttachedCdromInputs, snapshot: Domai
 
 async function hotPlug(virsh: Virsh, target: string, bus: DiskBus, source: string | undefined): Promise<DomainSnapshot> {
     const before = await readSnapshot(virsh);
-    await virsh.run(["attach-device", `--domain=${virsh.domain}`, "--file=/dev/stdin", ...attachFlags(before)],
-        { stdin: cdromXml(target, bus, source), device: `cdrom ${target}` });
+    const landed = (s: DomainSnapshot) => diskAt(s, "config", target) !== undefined && (!s.running || diskAt(s, "live", target) !== undefined);
+    await runSettled(virsh, ["attach-device", `--domain=${virsh.domain}`, "--file=/dev/stdin", ...attachFlags(before)],
+        { stdin: cdromXml(target, bus, source), device: `cdrom ${target}` }, landed);
     const after = await readSnapshot(virsh);
     verifyMedia(virsh, after, target, source);
     return after;

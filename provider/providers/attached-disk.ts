@@ -12,10 +12,12 @@ import { domainKey, virshFor } from "../session";
 import { isAbsolutePath, isBoolean, isSerial, isText, integerAtLeast, oneOf, placementChecks } from "../validation";
 import { detachAndWait } from "../virsh/device-removal";
 import { DomainSnapshot, readSnapshot } from "../virsh/domain-snapshot";
+import { runSettled } from "../virsh/unknown-outcome";
 import type { Virsh } from "../virsh/virsh";
 import { buildDiskXml, diskSourcePath, DiskValues } from "../xml/disk-xml";
 import { toDynamicProvider } from "./provider-kit";
-import { attachFlags, diskAt, readHotPlugged, usedTargets } from "./device-lookup";
+import { diskAt, readHotPlugged, usedTargets } from "./device-lookup";
+import { explainPartialAttach, missingHalves, Presence } from "./partial-attach";
 
 function diskXmlFor(inputs: AttachedDiskInputs, target: string, sourceType: "file" | "block"): string {
     return buildDiskXml({
@@ -68,18 +70,22 @@ async function chooseTarget(virsh: Virsh, inputs: AttachedDiskInputs, snapshot: 
 }
 
 /**
- * The same source already attached (a retry after a lost connection, or a disk attached by hand)
- * is adopted instead of attached twice; under another target it is refused.
+ * The same source already attached (a retry after a lost answer, a rerun after a half-landed
+ * attach, or a disk attached by hand) is adopted instead of attached twice; under another target
+ * it is refused.
  */
 function alreadyAttached(virsh: Virsh, inputs: AttachedDiskInputs, snapshot: DomainSnapshot): string | undefined {
     const existing = [...(snapshot.live?.disks ?? []), ...snapshot.config.disks]
         .find((d) => d.device === "disk" && diskSourcePath(d) === inputs.source);
     if (!existing) return undefined;
     const target = String(existing.target);
-    const complete = diskAt(snapshot, "config", target) && (!snapshot.running || diskAt(snapshot, "live", target));
-    if (complete && (inputs.target === undefined || inputs.target === target)) return target;
-    throw new InputError(`source ${inputs.source} is already attached as ${target}${complete ? "" : " (in only one of the live domain and its config)"}`,
+    if (inputs.target === undefined || inputs.target === target) return target;
+    throw new InputError(`source ${inputs.source} is already attached as ${target}`,
         virsh.context(`disk ${target}`), `detach it first (virsh detach-disk ${virsh.domain} ${target} --persistent), or manage it with target "${target}"`);
+}
+
+function presenceOf(target: string): Presence {
+    return (snapshot, where) => diskAt(snapshot, where, target) !== undefined;
 }
 
 async function create(inputs: AttachedDiskInputs): Promise<{ id: string; outs: AttachedDiskOutputs }> {
@@ -96,12 +102,16 @@ async function create(inputs: AttachedDiskInputs): Promise<{ id: string; outs: A
             throw new InputError(`source ${inputs.source} is a ${sourceType === "file" ? "regular file" : "block device"}, not a ${inputs.sourceType === "file" ? "regular file" : "block device"}`,
                 virsh.context("source"), `set sourceType to "${sourceType}" or leave it unset to detect it`);
         }
-        const adopted = alreadyAttached(virsh, inputs, before);
-        if (adopted) return { id: `${domainKey(inputs)}#disk/${adopted}`, outs: outputsFrom(inputs, adopted, before) };
-        const target = await chooseTarget(virsh, inputs, before, bus);
+        const target = alreadyAttached(virsh, inputs, before) ?? await chooseTarget(virsh, inputs, before, bus);
         const label = `disk ${target}`;
-        await virsh.run(["attach-device", `--domain=${virsh.domain}`, "--file=/dev/stdin", ...attachFlags(before)],
-            { stdin: diskXmlFor(inputs, target, sourceType), device: label });
+        const present = presenceOf(target);
+        const flags = missingHalves(before, present);
+        if (flags.length > 0) {
+            const args = ["attach-device", `--domain=${virsh.domain}`, "--file=/dev/stdin", ...flags];
+            const landed = (s: DomainSnapshot) => missingHalves(s, present).length === 0;
+            await runSettled(virsh, args, { stdin: diskXmlFor(inputs, target, sourceType), device: label }, landed)
+                .catch(async (error: unknown) => { throw await explainPartialAttach(virsh, label, error, present); });
+        }
         const after = await readSnapshot(virsh);
         const outs = outputsFrom(inputs, target, after);
         if (!outs.attachedConfig || (after.running && !outs.attachedLive)) {

@@ -11,6 +11,7 @@ import { domainKey, virshFor } from "../session";
 import { integerAtLeast, isMac, isText, oneOf, placementChecks } from "../validation";
 import { detachAndWait } from "../virsh/device-removal";
 import { DomainSnapshot, readSnapshot } from "../virsh/domain-snapshot";
+import { runSettled } from "../virsh/unknown-outcome";
 import type { Virsh } from "../virsh/virsh";
 import { buildInterfaceXml } from "../xml/interface-xml";
 import { attachFlags, interfaceAt, readHotPlugged } from "./device-lookup";
@@ -63,8 +64,10 @@ function verifyAttached(virsh: Virsh, outs: AttachedInterfaceOutputs, running: b
 async function attach(virsh: Virsh, inputs: AttachedInterfaceInputs, mac: string | undefined): Promise<{ mac: string; outs: AttachedInterfaceOutputs }> {
     const before = await readSnapshot(virsh);
     const known = macsOf(before);
-    await virsh.run(["attach-device", `--domain=${virsh.domain}`, "--file=/dev/stdin", ...attachFlags(before)],
-        { stdin: interfaceXml(inputs, mac), device: `interface on ${inputs.source}` });
+    // After a lost answer: ours is the given MAC, or (libvirt choosing) any MAC that was not there before.
+    const landed = (s: DomainSnapshot) => (mac ? macsOf(s).has(mac) : [...macsOf(s)].some((m) => !known.has(m)));
+    await runSettled(virsh, ["attach-device", `--domain=${virsh.domain}`, "--file=/dev/stdin", ...attachFlags(before)],
+        { stdin: interfaceXml(inputs, mac), device: `interface on ${inputs.source}` }, landed);
     const after = await readSnapshot(virsh);
     // libvirt chose the MAC when we did not: it is the one that was not there before.
     const chosen = mac ?? [...macsOf(after)].find((m) => !known.has(m));
@@ -84,8 +87,15 @@ async function create(inputs: AttachedInterfaceInputs): Promise<{ id: string; ou
         if (inputs.mac) {
             const before = await readSnapshot(virsh);
             if (macsOf(before).has(inputs.mac.toLowerCase())) {
-                // Ours from an earlier attempt whose answer was lost, or attached by hand: adopt it.
-                return { id: `${domainKey(inputs)}#interface/${inputs.mac.toLowerCase()}`, outs: outputsFrom(inputs, inputs.mac, before) };
+                // Ours from an earlier attempt whose answer was lost, or attached by hand: adopt it,
+                // but only when it is the NIC asked for; another NIC with this MAC is not ours to take.
+                const outs = outputsFrom(inputs, inputs.mac, before);
+                if (outs.type !== inputs.type || outs.source !== inputs.source || outs.model !== (inputs.model ?? "virtio")) {
+                    throw new InputError(`mac ${inputs.mac} is already used by this domain's ${outs.model} interface on ${outs.type} '${outs.source}'`,
+                        virsh.context(`interface ${inputs.mac}`),
+                        "choose another MAC (52:54:00:xx:xx:xx) or leave mac unset; or, to manage that interface, give its type, source and model");
+                }
+                return { id: `${domainKey(inputs)}#interface/${inputs.mac.toLowerCase()}`, outs };
             }
             const user = await domainUsingMac(virsh, inputs.mac);
             if (user) {

@@ -12,6 +12,7 @@ import { formatKiB, parseMemoryKiB } from "../units";
 import { integerAtLeast, isBoolean, isMemorySize, oneOf, placementChecks } from "../validation";
 import { DomainSnapshot, readSnapshot, readSnapshotIfExists } from "../virsh/domain-snapshot";
 import { pollUntil, Virsh } from "../virsh/virsh";
+import type { DomainXml } from "../xml/domain-xml";
 import { toDynamicProvider } from "./provider-kit";
 
 const DEFAULT_SHUTDOWN_TIMEOUT_SECONDS = 120;
@@ -102,6 +103,18 @@ async function settleBalloon(virsh: Virsh, targetKiB: number, seconds: number): 
     return { actual, settled: settled === true };
 }
 
+/**
+ * The running guest as the plan must see it. The live XML's currentMemory follows QEMU's balloon
+ * events and lags by seconds (RIG.md): right after a change it may still show the old size, and a
+ * plan that trusted it would skip the live setmem and leave the guest at the old size while the
+ * config says the new one. dommemstat's actual is what the guest holds now.
+ */
+async function withBalloonActual(virsh: Virsh, live: DomainXml): Promise<DomainXml> {
+    const stats = await virsh.attempt(["dommemstat", `--domain=${virsh.domain}`]);
+    const actual = Number(/^actual\s+(\d+)/m.exec(stats.stdout)?.[1]);
+    return actual && Math.abs(actual - live.currentMemoryKiB) > BALLOON_TOLERANCE_KIB ? { ...live, currentMemoryKiB: actual } : live;
+}
+
 function verify(virsh: Virsh, plan: ResourcePlan, after: DomainSnapshot, liveApplied: boolean): void {
     const want = plan.expectedConfig;
     const mismatches: string[] = [];
@@ -150,7 +163,7 @@ function converge(inputs: DomainResourcesInputs): Promise<DomainResourcesOutputs
         const desired = desiredOf(inputs);
         const before = await readSnapshot(virsh);
         await checkHostLimits(virsh, desired);
-        const plan = planResources(virsh.domain, before.config, before.live, desired);
+        const plan = planResources(virsh.domain, before.config, before.live && await withBalloonActual(virsh, before.live), desired);
         const policy = inputs.rebootPolicy ?? "never";
         const rebootNeeded = plan.rebootChanges.length > 0;
         if (rebootNeeded && policy === "never") refuseReboot(virsh, plan);
@@ -179,6 +192,8 @@ export const domainResourcesProvider = toDynamicProvider<DomainResourcesInputs, 
         .field("balloonTimeout", integerAtLeast(0))
         .failures,
     wasRunning: (olds) => olds.state !== "shut off",
+    // delete is a no-op, so a replacement creates first: under "never" the refused create is the whole story.
+    deleteBeforeReplace: false,
     create: async (inputs) => ({ id: `${domainKey(inputs)}#resources`, outs: await converge(inputs) }),
     update: (_id, _olds, news) => converge(news),
     read: async (_id, olds) => {

@@ -16,6 +16,22 @@ export interface ResourceOperations<I, O> {
     read: (id: string, olds: O) => Promise<O | undefined>;
     update: (id: string, olds: O, news: I) => Promise<O>;
     delete: (id: string, olds: O) => Promise<void>;
+    /**
+     * Whether a replacement deletes the old one first. Default true: a device's target (vdb) must
+     * be free before the new one comes. False where delete is a no-op, so a refused create leaves
+     * the stack as it was instead of "deleted original" and a pending replacement.
+     */
+    deleteBeforeReplace?: boolean;
+}
+
+/**
+ * The engine's dynamic-provider server encodes outputs as a protobuf Struct, which throws
+ * "Unexpected struct type." on an undefined value (an unset optional echoed from the inputs).
+ */
+function withoutUndefined<T>(value: T): T {
+    if (Array.isArray(value)) return value.map((item: unknown) => withoutUndefined(item ?? null)) as T;
+    if (value === null || typeof value !== "object") return value;
+    return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined).map(([k, v]) => [k, withoutUndefined(v)])) as T;
 }
 
 export function toDynamicProvider<I, O>(ops: ResourceOperations<I, O>): pulumi.dynamic.ResourceProvider {
@@ -31,16 +47,18 @@ export function toDynamicProvider<I, O>(ops: ResourceOperations<I, O>): pulumi.d
             return {
                 changes: changes.length > 0,
                 replaces: [...new Set(replaces)],
-                // The same target (vdb) or the same domain must be free before the new one comes.
-                deleteBeforeReplace: replaces.length > 0,
+                deleteBeforeReplace: replaces.length > 0 && ops.deleteBeforeReplace !== false,
             };
         },
-        create: (inputs: I) => ops.create(inputs),
+        create: async (inputs: I) => {
+            const { id, outs } = await ops.create(inputs);
+            return { id, outs: withoutUndefined(outs) };
+        },
         read: async (id: string, olds: O): Promise<pulumi.dynamic.ReadResult> => {
             const outs = await ops.read(id, olds);
-            return outs === undefined ? {} : { id, props: outs };
+            return outs === undefined ? {} : { id, props: withoutUndefined(outs) };
         },
-        update: async (id: string, olds: O, news: I): Promise<pulumi.dynamic.UpdateResult> => ({ outs: await ops.update(id, olds, news) }),
+        update: async (id: string, olds: O, news: I): Promise<pulumi.dynamic.UpdateResult> => ({ outs: withoutUndefined(await ops.update(id, olds, news)) }),
         delete: (id: string, olds: O) => ops.delete(id, olds),
     };
 }

@@ -90,20 +90,25 @@ class SshHost implements RemoteHost {
         };
         return new Promise<Client>((resolve, reject) => {
             const client = new Client();
+            let ready = false;
             client.once("ready", () => {
+                ready = true;
                 client.on("error", () => this.dropIf(client));
                 client.on("close", () => this.dropIf(client));
                 resolve(client);
             });
-            client.once("error", (err: Error & { level?: string; code?: string }) => {
+            // ssh2 can emit several errors for one failed handshake (the timeout, then "Connection lost
+            // before handshake"): an unheard one is an uncaught exception that ends the provider process.
+            client.on("error", (err: Error & { level?: string; code?: string }) => {
+                if (ready) return;
                 reject(this.connectError(err, rejection));
+                client.end();
             });
             try {
                 client.connect(config);
             } catch (err) {
                 // ssh2 throws synchronously for an unreadable key; its message holds no key material.
-                reject(new InputError(`SSH private key could not be used: ${(err as Error).message}`,
-                    { host: this.label }, "give an OpenSSH or PEM key and, if it is encrypted, privateKeyPassphrase"));
+                reject(privateKeyError((err as Error).message, this.label));
             }
         });
     }
@@ -119,7 +124,8 @@ class SshHost implements RemoteHost {
         const conn = this.connection;
         if (rejection) {
             const pin = `connection.hostKey = "${rejection.fingerprint}"`;
-            const scan = `ssh-keyscan -p ${conn.port ?? 22} ${conn.host} >> ~/.ssh/known_hosts`;
+            // The file this connection reads, not ~/.ssh/known_hosts: adding the key elsewhere would not help.
+            const scan = `ssh-keyscan -p ${conn.port ?? 22} ${conn.host} >> ${knownHostsPathOf(conn)}`;
             if (rejection.verdict === "unknown") {
                 return new HostKeyError(`SSH host key ${rejection.fingerprint} is not in ${knownHostsPathOf(conn)}`, { host },
                     `check the fingerprint out of band, then set ${pin} or add it with \`${scan}\``);
@@ -132,10 +138,7 @@ class SshHost implements RemoteHost {
             return new AuthenticationError(`SSH server refused the credentials for user '${conn.user}'`, { host },
                 "check connection.user and the private key or password (the key's public half must be in the user's authorized_keys)");
         }
-        if (/passphrase|privateKey|private key/i.test(err.message)) {
-            return new InputError(`SSH private key could not be used: ${err.message}`, { host },
-                "give an OpenSSH or PEM key and, if it is encrypted, privateKeyPassphrase");
-        }
+        if (/passphrase|privateKey|private key/i.test(err.message)) return privateKeyError(err.message, host);
         return new HostUnreachableError(`cannot reach the SSH server: ${err.code ?? err.message}`, { host },
             "check connection.host and connection.port, and that sshd runs there");
     }
@@ -177,6 +180,19 @@ class SshHost implements RemoteHost {
         error.outcomeUnknown = true;
         return error;
     }
+}
+
+/**
+ * A key ssh2 cannot use. A wrong or missing passphrase is a credential failure like a refused key,
+ * so it is an AuthenticationError; ssh2's message names neither the key nor the passphrase.
+ */
+function privateKeyError(message: string, host: string): AuthenticationError | InputError {
+    if (/passphrase/i.test(message)) {
+        return new AuthenticationError(`SSH private key could not be decrypted: connection.privateKeyPassphrase is wrong or missing (${message})`,
+            { host }, "give the passphrase the key was encrypted with as connection.privateKeyPassphrase, as a secret");
+    }
+    return new InputError(`SSH private key could not be used: ${message}`, { host },
+        "give an OpenSSH or PEM key and, if it is encrypted, privateKeyPassphrase");
 }
 
 function openChannel(client: Client, commandLine: string): Promise<ClientChannel> {

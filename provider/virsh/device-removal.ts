@@ -7,6 +7,7 @@ import { DeviceStillAttachedError } from "../errors";
 import { pollUntil } from "./virsh";
 import type { Virsh } from "./virsh";
 import { DomainSnapshot, readSnapshot } from "./domain-snapshot";
+import { isOutcomeUnknown, runSettled } from "./unknown-outcome";
 
 export interface DeviceLookup {
     /** "disk vdb", "interface 52:54:00:…": for messages. */
@@ -21,9 +22,15 @@ export const DEFAULT_DETACH_TIMEOUT_SECONDS = 30;
 export async function detachAndWait(virsh: Virsh, device: DeviceLookup, timeoutSeconds = DEFAULT_DETACH_TIMEOUT_SECONDS): Promise<void> {
     const before = await readSnapshot(virsh);
     const inLive = before.running && device.present(before, "live");
-    if (device.present(before, "config")) await virsh.run([...device.detachArgs, "--config"], { device: device.label });
+    if (device.present(before, "config")) {
+        await runSettled(virsh, [...device.detachArgs, "--config"], { device: device.label }, (s) => !device.present(s, "config"));
+    }
     if (!inLive) return;
-    const request = await virsh.attempt([...device.detachArgs, "--live"]);
+    const request = await virsh.attempt([...device.detachArgs, "--live"]).catch((error: unknown) => {
+        // The answer was lost: the live XML below decides, as it does for a guest that is slow to release.
+        if (isOutcomeUnknown(error)) return { exitCode: 0, stdout: "", stderr: "" };
+        throw error;
+    });
     // A repeated request for a device the guest is still releasing may fail; the XML decides.
     const gone = await pollUntil(async () => {
         const now = await readSnapshot(virsh);

@@ -22,7 +22,7 @@ export interface DomainSnapshot {
 const SEPARATOR = "--pulumi-libvirt-live--";
 
 export async function readSnapshot(virsh: Virsh): Promise<DomainSnapshot> {
-    const virshArgv = (...args: string[]): string => shellCommand(["virsh", `--connect=${virsh.uri}`, ...args]);
+    const virshArgv = (...args: string[]): string => virsh.commandLine(args);
     const domain = `--domain=${virsh.domain}`;
     // One exec: domstate, live XML, config XML, separated by a marker line.
     const script = [virshArgv("domstate", domain), virshArgv("dumpxml", domain), virshArgv("dumpxml", "--inactive", domain)]

@@ -1,21 +1,34 @@
 /** What a virsh stderr usually means for the user, first match wins. */
 export const STDERR_HINTS: ReadonlyArray<{ pattern: RegExp; hint: string }> = [
+    { pattern: /cannot acquire state change lock/i,
+        hint: "another libvirt job held the domain through every retry (the provider retries for up to 90 s): `virsh domjobinfo DOMAIN` shows it; let it finish or abort it (`virsh domjobabort DOMAIN`), then run again" },
     { pattern: /failed to get domain|Domain not found|no domain with matching name/i,
         hint: "check the domain name: `virsh list --all` on the host lists them" },
-    { pattern: /a password is required|a terminal is required/i,
+    { pattern: /a password is required|a terminal is required|is not allowed to execute/i,
         hint: "sudo asked for a password: allow this user passwordless sudo for virsh, or set connection.sudo to false" },
     { pattern: /virsh: (command )?not found|sudo: virsh: command not found/i,
         hint: "install libvirt-clients on the host" },
+    { pattern: /no connection driver available|unexpected \w+ URI path|Unable to parse URI/i,
+        hint: "connection.uri names no hypervisor the host's libvirt can open: use e.g. qemu:///system (`virsh -c URI uri` on the host tries one)" },
     { pattern: /failed to connect to the hypervisor|Failed to connect socket/i,
         hint: "check connection.uri and that libvirtd runs on the host" },
     { pattern: /authentication (unavailable|failed)|Permission denied|access denied/i,
         hint: "the SSH user may not manage libvirt: add it to the libvirt group or set connection.sudo: true" },
     { pattern: /not supported device type|unplug request timed out|does not support ejectable media/i,
         hint: "this change cannot be made live on this guest; see the rule table in the README" },
+    { pattern: /cannot rename file|Failed to write file|Read-only file system|No space left on device/i,
+        hint: "libvirt could not write the domain's persistent config (under /etc/libvirt/qemu on the host): make it writable, then run again" },
+    { pattern: /Timed out during operation/i,
+        hint: "libvirt timed out through every retry (the provider retries for up to 90 s): check the domain with `virsh domjobinfo DOMAIN`, then run again" },
 ];
 
+/** sudo itself refused (before running the command): never an answer from the command. */
+export const SUDO_REFUSED = /^sudo: |is not allowed to execute/m;
+
 /** Failures that mean "nothing happened yet, try again shortly". */
-export const TRANSIENT_STDERR = /cannot acquire state change lock|Timed out during operation|failed to connect to the hypervisor|Failed to connect socket|Cannot recv data|End of file while reading data/i;
+// An unplug that timed out is not transient: it may have half happened (RIG.md), so it is not repeated.
+// Nor is an unknown connection.uri: virsh prints "failed to connect to the hypervisor" for it too.
+export const TRANSIENT_STDERR = /cannot acquire state change lock|Timed out during operation(?!: vcpu unplug)|failed to connect to the hypervisor(?![\s\S]*(?:no connection driver available|URI path|Unable to parse URI))|Failed to connect socket|Cannot recv data|End of file while reading data/i;
 
 export function hintFor(stderr: string, fallback: string): string {
     return STDERR_HINTS.find((h) => h.pattern.test(stderr))?.hint ?? fallback;

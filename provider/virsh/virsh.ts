@@ -7,7 +7,7 @@ import type { ErrorContext } from "../errors";
 import { VirshError } from "../errors";
 import { shellCommand } from "../quoting";
 import type { ExecResult, RemoteHost } from "../transport/ssh-host";
-import { hintFor, TRANSIENT_STDERR } from "./stderr-hints";
+import { hintFor, SUDO_REFUSED, TRANSIENT_STDERR } from "./stderr-hints";
 
 export interface RunOptions {
     /** For messages: which device this is about. */
@@ -19,6 +19,8 @@ export interface RunOptions {
 }
 
 const RETRY_DELAYS_MS = [250, 500, 1000, 2000, 4000, 8000];
+/** No retry starts after this: libvirt itself already waits 30 s for a held job before it fails. */
+export const RETRY_BUDGET_MS = 90_000;
 
 export class Virsh {
     constructor(
@@ -37,18 +39,34 @@ export class Virsh {
 
     /** Runs virsh and returns the raw result, for callers that treat some failures as answers. */
     attempt(args: readonly string[], options: RunOptions = {}): Promise<ExecResult> {
-        return this.withRetries(() => this.host.exec(shellCommand(this.prefix(["virsh", `--connect=${this.uri}`, ...args])), options.stdin));
+        return this.withRetries(() => this.host.exec(this.commandLine(args), options.stdin));
     }
 
-    /** Runs a plain host command (stat, test…) with the same quoting and sudo. */
-    hostCommand(argv: readonly string[]): Promise<ExecResult> {
-        return this.host.exec(shellCommand(this.prefix(argv)));
+    /** One virsh call as a quoted command line, under `sudo -n` when asked, for scripts that chain several. */
+    commandLine(args: readonly string[]): string {
+        return shellCommand(this.prefix(["virsh", `--connect=${this.uri}`, ...args]));
     }
 
-    /** Runs a script whose every argument was quoted by shellCommand; sudo wraps it whole. */
+    /**
+     * Runs a plain host command (stat, test…) with the same quoting and sudo. Callers read a
+     * failed exit as an answer ("no such file"), so sudo's own refusal is thrown instead.
+     */
+    async hostCommand(argv: readonly string[]): Promise<ExecResult> {
+        const result = await this.host.exec(shellCommand(this.prefix(argv)));
+        if (this.sudo && result.exitCode !== 0 && SUDO_REFUSED.test(result.stderr)) {
+            const stderr = result.stderr.trim();
+            throw new VirshError(`sudo refused to run ${argv[0]} on the host (exit ${result.exitCode})`, this.context(undefined, stderr),
+                hintFor(stderr, "allow this user passwordless sudo, or set connection.sudo to false"), result.exitCode);
+        }
+        return result;
+    }
+
+    /**
+     * Runs a script of commandLine() calls joined by quoted shell glue. Each virsh carries its own
+     * sudo, so sudo need allow only virsh (as the README says), not a root shell.
+     */
     shell(script: string): Promise<ExecResult> {
-        const line = this.sudo ? shellCommand(["sudo", "-n", "sh", "-c", script]) : script;
-        return this.withRetries(() => this.host.exec(line));
+        return this.withRetries(() => this.host.exec(script));
     }
 
     context(device?: string, stderr?: string): ErrorContext {
@@ -66,9 +84,11 @@ export class Virsh {
     }
 
     private async withRetries(exec: () => Promise<ExecResult>): Promise<ExecResult> {
+        const started = Date.now();
         for (const delay of RETRY_DELAYS_MS) {
             const result = await exec();
             if (result.exitCode === 0 || !TRANSIENT_STDERR.test(result.stderr)) return result;
+            if (Date.now() - started + delay >= RETRY_BUDGET_MS) return result;
             await sleep(delay);
         }
         return exec();

@@ -331,8 +331,8 @@ export interface Provider<I, O> {
     update(id: string, olds: O, news: I): Promise<O>;
     delete(id: string, outs: O): Promise<void>;
     /**
-     * What `pulumi up` does with a changed resource: check, diff; a diff with replaces and
-     * deleteBeforeReplace runs delete then create, otherwise update.
+     * What `pulumi up` does with a changed resource: check, diff; a diff with replaces runs delete
+     * then create when deleteBeforeReplace is set, else create then delete; otherwise update.
      */
     apply(id: string, olds: O, news: I): Promise<{ id: string; outs: O; replaced: boolean }>;
 }
@@ -364,9 +364,9 @@ export function typed<I, O>(provider: pulumi.dynamic.ResourceProvider): Provider
             const inputs = await check(news);
             const diff = await p.diff(id, olds, inputs);
             if ((diff.replaces ?? []).length > 0) {
-                assert.equal(diff.deleteBeforeReplace, true, "a replacement here must be delete-before-replace");
-                await p.delete(id, olds);
+                if (diff.deleteBeforeReplace) await p.delete(id, olds);
                 const created = await create(inputs);
+                if (!diff.deleteBeforeReplace) await p.delete(id, olds);
                 return { ...created, replaced: true };
             }
             return { id, outs: await self.update(id, olds, inputs), replaced: false };

@@ -67,6 +67,9 @@ const explicitInputs: Record<ProviderName, Props> = {
 
 const NAMES = Object.keys(inputs) as ProviderName[];
 
+/** Devices free their target before the replacement comes; DomainResources' delete is a no-op, so it creates first. */
+const deletesFirst = (name: ProviderName): boolean => name !== "domainResources";
+
 describe("provider-kit: diff", () => {
     it("exposes the four providers", () => {
         assert.deepEqual(Object.keys(providers).sort(), ["attachedCdrom", "attachedDisk", "attachedInterface", "domainResources"]);
@@ -95,14 +98,14 @@ describe("provider-kit: diff", () => {
             assert.deepEqual(verdict(await diff(name, outputs[name], explicitInputs[name])), NOTHING);
         });
 
-        it(`${name}: domain change → replaces ["domain"], deleteBeforeReplace`, async () => {
+        it(`${name}: domain change → replaces ["domain"], deleteBeforeReplace ${deletesFirst(name)}`, async () => {
             const d = verdict(await diff(name, outputs[name], { ...explicitInputs[name], domain: "vm2" }));
-            assert.deepEqual(d, { changes: true, replaces: ["domain"], deleteBeforeReplace: true });
+            assert.deepEqual(d, { changes: true, replaces: ["domain"], deleteBeforeReplace: deletesFirst(name) });
         });
 
         it(`${name}: connection.host change → replaces the top-level "connection"`, async () => {
             const news = { ...explicitInputs[name], connection: { ...connection, host: "hv2" } };
-            assert.deepEqual(verdict(await diff(name, outputs[name], news)), { changes: true, replaces: ["connection"], deleteBeforeReplace: true });
+            assert.deepEqual(verdict(await diff(name, outputs[name], news)), { changes: true, replaces: ["connection"], deleteBeforeReplace: deletesFirst(name) });
         });
 
         it(`${name}: connection.host and port together → "connection" listed once`, async () => {
@@ -117,7 +120,7 @@ describe("provider-kit: diff", () => {
 
         it(`${name}: unknown host during preview → replace`, async () => {
             const news = { ...inputs[name], connection: { ...connection, host: UNKNOWN_VALUE } };
-            assert.deepEqual(verdict(await diff(name, inputs[name], news)), { changes: true, replaces: ["connection"], deleteBeforeReplace: true });
+            assert.deepEqual(verdict(await diff(name, inputs[name], news)), { changes: true, replaces: ["connection"], deleteBeforeReplace: deletesFirst(name) });
         });
     }
 
@@ -177,7 +180,7 @@ describe("provider-kit: diff", () => {
 
         it("memory above the running maximum → reboot, shown as replace of memory", async () => {
             assert.deepEqual(verdict(await diff("domainResources", olds("running"), { ...inputs.domainResources, memory: "8GiB" })),
-                { changes: true, replaces: ["memory"], deleteBeforeReplace: true });
+                { changes: true, replaces: ["memory"], deleteBeforeReplace: false });
         });
 
         it("the same change on a shut-off domain → config only, no replace", async () => {

@@ -1,0 +1,86 @@
+/**
+ * The host cannot be used: nothing listens on the port, the port holds something that is not sshd
+ * (silent, or speaking another protocol), the user does not exist. Each gives a clear error fast
+ * (the handshake bounded by connection.connectTimeout), and the domain XML is byte-identical
+ * before and after. Guest pll-fault2 (read only); no sshd is touched.
+ */
+import assert from "node:assert/strict";
+import { AddressInfo, createServer, Server, Socket } from "net";
+import type { AttachedDiskInputs, AttachedDiskOutputs, ConnectionInputs } from "../../provider/contract";
+import { AuthenticationError, HostUnreachableError, providers } from "../../provider/index";
+import { configXml, createImage, liveXml, rejectsWith, removeFiles, RigEnv, rigConnection, rigUp, typed } from "../rig/rig-env";
+
+const GUEST = "pll-fault2";
+
+function listen(onConnection: (socket: Socket) => void): Promise<Server> {
+    const server = createServer(onConnection);
+    return new Promise((resolve) => server.listen(0, "127.0.0.1", () => resolve(server)));
+}
+
+describe("faults: host unreachable, wrong port, wrong user (pll-fault2)", function () {
+    this.timeout(60_000);
+    const disks = typed<AttachedDiskInputs, AttachedDiskOutputs>(providers.attachedDisk);
+    let env: RigEnv;
+    let source = "";
+    const servers: Server[] = [];
+    const sockets: Socket[] = [];
+
+    before(function () {
+        this.timeout(300_000);
+        env = rigUp();
+        source = createImage(env, "connect");
+    });
+
+    after(() => {
+        for (const s of sockets) s.destroy();
+        for (const s of servers) s.close();
+        removeFiles([source]);
+    });
+
+    /** Runs a create that must fail; returns the error and the seconds it took; checks nothing changed. */
+    async function failsFast<E extends Error>(connection: ConnectionInputs, type: abstract new (...args: never[]) => E, patterns: RegExp[], limitSeconds: number): Promise<E> {
+        const live = liveXml(GUEST);
+        const config = configXml(GUEST);
+        const started = Date.now();
+        const error = await rejectsWith(disks.create({ connection, domain: GUEST, source }), type, patterns);
+        const seconds = (Date.now() - started) / 1000;
+        assert.ok(seconds < limitSeconds, `fast: ${seconds.toFixed(2)} s (limit ${limitSeconds} s)`);
+        assert.equal(liveXml(GUEST), live, "live XML byte-identical");
+        assert.equal(configXml(GUEST), config, "config XML byte-identical");
+        assert.ok(!error.message.includes("PRIVATE KEY"), "no key in the message");
+        return error;
+    }
+
+    it("nothing listening (127.0.0.1, a closed port): HostUnreachableError ECONNREFUSED in under 2 s", async () => {
+        const server = await listen(() => undefined);
+        const port = (server.address() as AddressInfo).port;
+        await new Promise((r) => server.close(r));
+        await failsFast(rigConnection(env, { port }), HostUnreachableError, [
+            /cannot reach the SSH server: ECONNREFUSED/, new RegExp(`root@127\\.0\\.0\\.1:${port}`), /Fix: check connection.host and connection.port/,
+        ], 2);
+    });
+
+    it("wrong port, silent listener: HostUnreachableError after connectTimeout (3 s), not the 10-minute command bound", async () => {
+        const server = await listen((socket) => sockets.push(socket));
+        servers.push(server);
+        const port = (server.address() as AddressInfo).port;
+        const started = Date.now();
+        await failsFast(rigConnection(env, { port, connectTimeout: 3 }), HostUnreachableError, [
+            /cannot reach the SSH server: .*(handshake|timed out)/i, new RegExp(`:${port}`),
+        ], 6);
+        assert.ok(Date.now() - started >= 2900, "it waited the connect timeout");
+    });
+
+    it("wrong port, another protocol answers (HTTP): HostUnreachableError in under 2 s", async () => {
+        const server = await listen((socket) => socket.end("HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n"));
+        servers.push(server);
+        const port = (server.address() as AddressInfo).port;
+        await failsFast(rigConnection(env, { port, connectTimeout: 5 }), HostUnreachableError, [/cannot reach the SSH server/, new RegExp(`:${port}`)], 2);
+    });
+
+    it("wrong user (no such account) on the rig's sshd: AuthenticationError naming the user, in under 3 s", async () => {
+        await failsFast(rigConnection(env, { user: "pll-nobody" }), AuthenticationError, [
+            /SSH server refused the credentials for user 'pll-nobody'/, /pll-nobody@127\.0\.0\.1:2222/, /Fix: check connection.user/,
+        ], 3);
+    });
+});

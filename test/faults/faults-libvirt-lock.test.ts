@@ -1,0 +1,123 @@
+/**
+ * libvirt's "Timed out during operation: cannot acquire state change lock", injected for real:
+ * a `virsh dump --live` into a FIFO nobody reads holds the domain's job (fault-env
+ * HeldJob), so an attach waits libvirt's 30 s and fails with exactly that message. The provider
+ * retries with backoff within RETRY_BUDGET_MS (90 s), then gives a clear error. Guest pll-fault4,
+ * through our own sshd (its `virsh` double logs each call, so the attempts can be counted).
+ *
+ * The last case replays the captured message from the double (no libvirt involved) to check the
+ * whole backoff schedule quickly; it says so in its title.
+ */
+import assert from "node:assert/strict";
+import type { AttachedDiskInputs, AttachedDiskOutputs } from "../../provider/contract";
+import { providers, VirshError } from "../../provider/index";
+import {
+    configXml, createImage, disksIn, liveXml, rejectsWith, removeFiles, resetGuest, RigEnv, rigUp, typed,
+} from "../rig/rig-env";
+import { convergedViaProviders, FaultSshd, HeldJob, sleep } from "./fault-env";
+
+const GUEST = "pll-fault4";
+const LOCK_MESSAGE = "error: Failed to attach device\nerror: Timed out during operation: cannot acquire state change lock (held by monitor=remoteDispatchDomainCoreDump)";
+
+describe("faults: libvirt job lock held (pll-fault4)", function () {
+    this.timeout(300_000);
+    const disks = typed<AttachedDiskInputs, AttachedDiskOutputs>(providers.attachedDisk);
+    let env: RigEnv;
+    let sshd: FaultSshd;
+    let job: HeldJob;
+    const images: string[] = [];
+
+    const countOf = (source: string) => ({
+        live: disksIn(liveXml(GUEST)).filter((d) => d.source === source).length,
+        config: disksIn(configXml(GUEST)).filter((d) => d.source === source).length,
+    });
+    const attachCalls = () => sshd.calls().filter((c) => c === "attach-device start").length;
+
+    before(function () {
+        this.timeout(300_000);
+        env = rigUp();
+        sshd = new FaultSshd(env);
+        sshd.start();
+        resetGuest(GUEST);
+        job = new HeldJob(GUEST, sshd.dir);
+    });
+
+    afterEach(async function () {
+        this.timeout(60_000);
+        sshd.clearRules();
+        await job.release();
+    });
+
+    after(function () {
+        this.timeout(120_000);
+        sshd.stop();
+        resetGuest(GUEST);
+        removeFiles(images);
+    });
+
+    it("job held 35 s: the first attach fails on the lock after libvirt's 30 s, the retry gets it; attached once", async () => {
+        const connection = sshd.connection();
+        const source = createImage(env, "lock-release");
+        images.push(source);
+        await job.hold();
+        sshd.clearCalls();
+        const started = Date.now();
+        const creating = disks.create({ connection, domain: GUEST, source });
+        await sleep(35_000);
+        await job.release();
+        assert.match(job.dumpOutput, /Failed to core dump/, "the dump really held the job until we ended it");
+        const { id, outs } = await creating;
+        const seconds = (Date.now() - started) / 1000;
+        assert.ok(seconds >= 35, `waited for the job (${seconds.toFixed(1)} s)`);
+        assert.equal(attachCalls(), 2, "one attempt refused on the lock, one that succeeded");
+        assert.deepEqual(countOf(source), { live: 1, config: 1 });
+        await convergedViaProviders(disks, id, outs, { connection, domain: GUEST, source });
+        await disks.delete(id, outs);
+    });
+
+    it("job held throughout: gives up within the 90 s budget with a clear VirshError (libvirt's message, domjobinfo hint); nothing attached", async () => {
+        const connection = sshd.connection();
+        const source = createImage(env, "lock-held");
+        images.push(source);
+        const xmlBefore = liveXml(GUEST);
+        await job.hold();
+        sshd.clearCalls();
+        const started = Date.now();
+        const error = await rejectsWith(disks.create({ connection, domain: GUEST, source }), VirshError, [
+            /virsh attach-device failed \(exit 1\)/,
+            /cannot acquire state change lock/,
+            /domain 'pll-fault4'/,
+            /host root@127\.0\.0\.1:2223/,
+            /Fix: another libvirt job held the domain through every retry/,
+            /virsh domjobinfo/,
+        ]);
+        const seconds = (Date.now() - started) / 1000;
+        assert.ok(seconds >= 89 && seconds < 130, `bounded: ${seconds.toFixed(1)} s`);
+        assert.equal(attachCalls(), 3, "3 attempts of 30 s each fit the 90 s budget");
+        assert.ok(error.message.length < 1000, "short");
+        await job.release();
+        assert.deepEqual(countOf(source), { live: 0, config: 0 }, "nothing attached");
+        assert.equal(liveXml(GUEST), xmlBefore, "live XML unchanged");
+        // The rerun, once the job is gone, converges.
+        const { id, outs } = await disks.create({ connection, domain: GUEST, source });
+        assert.deepEqual(countOf(source), { live: 1, config: 1 });
+        await convergedViaProviders(disks, id, outs, { connection, domain: GUEST, source });
+        await disks.delete(id, outs);
+    });
+
+    it("replayed message (virsh double, no libvirt): 7 attempts on the backoff schedule 0.25…8 s, then the clear error", async () => {
+        const connection = sshd.connection();
+        const source = createImage(env, "lock-replay");
+        images.push(source);
+        sshd.clearCalls();
+        sshd.rule("attach-device", "fail", LOCK_MESSAGE.replace("\n", " "));
+        const started = Date.now();
+        await rejectsWith(disks.create({ connection, domain: GUEST, source }), VirshError, [
+            /Timed out during operation: cannot acquire state change lock/, /Fix: another libvirt job/,
+        ]);
+        const seconds = (Date.now() - started) / 1000;
+        assert.equal(sshd.calls().filter((c) => c === "attach-device failed").length, 7, "1 + 6 retries");
+        assert.ok(seconds >= 15.75 && seconds < 25, `backoff 0.25+0.5+1+2+4+8 = 15.75 s: took ${seconds.toFixed(1)} s`);
+        assert.deepEqual(countOf(source), { live: 0, config: 0 });
+    });
+});

@@ -1,0 +1,168 @@
+/**
+ * sshd killed (SIGKILL: listener and per-connection processes) and restarted, between two
+ * operations and during one. Our own sshd on 127.0.0.1:2223 (fault-env.ts): the rig's sshd on 2222
+ * is never touched. Guest pll-fault2.
+ *
+ * "During one" cuts the connection while virsh runs on the host: the `virsh` double on our sshd's
+ * PATH runs the real virsh and then holds its answer for a few seconds ("after"), or waits before
+ * running it ("before"), so the kill lands at a known point. The provider must reconnect, read the
+ * XML, and only then decide whether to run the change again: one disk, one NIC, no lost detach.
+ */
+import assert from "node:assert/strict";
+import type { AttachedDiskInputs, AttachedDiskOutputs, AttachedInterfaceInputs, AttachedInterfaceOutputs } from "../../provider/contract";
+import { providers } from "../../provider/index";
+import {
+    configXml, createImage, disksIn, interfacesIn, liveXml, removeFiles, resetGuest, RigEnv, rigUp, typed, waitFor,
+} from "../rig/rig-env";
+import { convergedViaProviders, FaultSshd, sleep } from "./fault-env";
+
+const GUEST = "pll-fault2";
+
+function disksWithSource(source: string): { live: number; config: number } {
+    return {
+        live: disksIn(liveXml(GUEST)).filter((d) => d.source === source).length,
+        config: disksIn(configXml(GUEST)).filter((d) => d.source === source).length,
+    };
+}
+
+describe("faults: sshd killed and restarted (own sshd on 127.0.0.1:2223, pll-fault2)", function () {
+    this.timeout(180_000);
+    const disks = typed<AttachedDiskInputs, AttachedDiskOutputs>(providers.attachedDisk);
+    const nics = typed<AttachedInterfaceInputs, AttachedInterfaceOutputs>(providers.attachedInterface);
+    let env: RigEnv;
+    let sshd: FaultSshd;
+    const images: string[] = [];
+
+    before(function () {
+        this.timeout(300_000);
+        env = rigUp();
+        sshd = new FaultSshd(env);
+        sshd.start();
+        resetGuest(GUEST);
+    });
+
+    afterEach(() => {
+        sshd.clearRules();
+        if (!sshd.listening()) sshd.restart();
+    });
+
+    after(function () {
+        this.timeout(120_000);
+        sshd.stop();
+        resetGuest(GUEST);
+        removeFiles(images);
+    });
+
+    it("between two operations: the pooled connection dies with sshd, the next operation reconnects", async () => {
+        const connection = sshd.connection();
+        const [a, b] = [createImage(env, "sshd-a"), createImage(env, "sshd-b")];
+        images.push(a, b);
+        const first = await disks.create({ connection, domain: GUEST, source: a });
+        assert.equal(sshd.sessions().sshdChildren, 1, "one pooled connection");
+
+        const killed = sshd.kill();
+        assert.ok(killed.length >= 2, `listener and the connection's sshd killed: ${killed.join(" ")}`);
+        sshd.restart();
+        assert.equal(sshd.sessions().sshdChildren, 0, "the new sshd has no connection yet");
+
+        const second = await disks.create({ connection, domain: GUEST, source: b });
+        assert.equal(sshd.sessions().sshdChildren, 1, "reconnected: one connection again");
+        assert.notEqual(second.outs.target, first.outs.target);
+        assert.deepEqual(disksWithSource(a), { live: 1, config: 1 });
+        assert.deepEqual(disksWithSource(b), { live: 1, config: 1 });
+
+        await convergedViaProviders(disks, first.id, first.outs, { connection, domain: GUEST, source: a });
+        await convergedViaProviders(disks, second.id, second.outs, { connection, domain: GUEST, source: b });
+        await disks.delete(first.id, first.outs);
+        await disks.delete(second.id, second.outs);
+        assert.deepEqual(disksWithSource(a), { live: 0, config: 0 });
+        assert.deepEqual(disksWithSource(b), { live: 0, config: 0 });
+    });
+
+    it("during an attach whose answer is lost (the disk landed): reconnects, sees it in the XML, does not attach twice", async () => {
+        const connection = sshd.connection();
+        const source = createImage(env, "sshd-lost-attach");
+        images.push(source);
+        sshd.clearCalls();
+        sshd.rule("attach-device", "after", "4");
+        const creating = disks.create({ connection, domain: GUEST, source });
+        await waitFor("the attach to run on the host", () => sshd.calls().includes("attach-device ran 0"), { timeoutMs: 30_000 });
+        sshd.kill();
+        sshd.clearRules();
+        assert.deepEqual(disksWithSource(source), { live: 1, config: 1 }, "the attach happened; only its answer is lost");
+        await sleep(1500);
+        sshd.restart();
+
+        const { id, outs } = await creating;
+        assert.deepEqual(disksWithSource(source), { live: 1, config: 1 }, "attached once");
+        assert.equal(sshd.calls().filter((c) => c === "attach-device start").length, 1, "attach-device ran once: the XML said it landed");
+        assert.equal(outs.attachedLive && outs.attachedConfig, true);
+        await convergedViaProviders(disks, id, outs, { connection, domain: GUEST, source });
+        await disks.delete(id, outs);
+    });
+
+    it("during a NIC attach with no MAC given (libvirt picks it): the new MAC is adopted, not a second NIC", async () => {
+        const connection = sshd.connection();
+        const before = interfacesIn(liveXml(GUEST)).length;
+        sshd.clearCalls();
+        sshd.rule("attach-device", "after", "4");
+        const creating = nics.create({ connection, domain: GUEST, type: "bridge", source: env.PLL_BRIDGE });
+        await waitFor("the attach to run on the host", () => sshd.calls().includes("attach-device ran 0"), { timeoutMs: 30_000 });
+        sshd.kill();
+        sshd.clearRules();
+        await sleep(1500);
+        sshd.restart();
+
+        const { id, outs } = await creating;
+        const live = interfacesIn(liveXml(GUEST));
+        const config = interfacesIn(configXml(GUEST));
+        assert.equal(live.length, before + 1, `one NIC more live: ${live.map((i) => i.mac).join(" ")}`);
+        assert.equal(config.filter((i) => i.mac === outs.mac).length, 1, "in the config once");
+        assert.ok(live.some((i) => i.mac === outs.mac), "the adopted MAC is the new one");
+        assert.equal(sshd.calls().filter((c) => c === "attach-device start").length, 1, "attach-device ran once");
+        await convergedViaProviders(nics, id, outs, { connection, domain: GUEST, type: "bridge", source: env.PLL_BRIDGE });
+        await nics.delete(id, outs);
+        assert.equal(interfacesIn(liveXml(GUEST)).length, before);
+    });
+
+    it("during a detach (cut before virsh ran): reconnects, detaches, the disk is gone from live and config", async () => {
+        const connection = sshd.connection();
+        const source = createImage(env, "sshd-lost-detach");
+        images.push(source);
+        const { id, outs } = await disks.create({ connection, domain: GUEST, source });
+        sshd.clearCalls();
+        sshd.rule("detach-disk", "before", "3");
+        const deleting = disks.delete(id, outs);
+        await waitFor("the detach to start on the host", () => sshd.calls().includes("detach-disk start"), { timeoutMs: 30_000 });
+        sshd.kill();
+        sshd.clearRules();
+        await sleep(1000);
+        sshd.restart();
+        await deleting;
+        // The orphaned double may still run its detach later: it must find nothing to do.
+        await sleep(3000);
+        assert.deepEqual(disksWithSource(source), { live: 0, config: 0 }, "detached from both");
+        const read = await disks.read(id, outs);
+        assert.equal(read.id, undefined, "refresh drops it: it is really gone");
+    });
+
+    it("sshd stays down through an operation: a clear HostUnreachableError, nothing half done; after restart a rerun converges", async () => {
+        const connection = sshd.connection({ connectTimeout: 3 });
+        const source = createImage(env, "sshd-down");
+        images.push(source);
+        sshd.kill();
+        const started = Date.now();
+        const error = await disks.create({ connection, domain: GUEST, source }).then(() => undefined, (e: Error) => e);
+        assert.ok(error, "create fails while sshd is down");
+        assert.equal(error.name, "HostUnreachableError");
+        assert.match(error.message, /cannot reach the SSH server: ECONNREFUSED/);
+        assert.match(error.message, /root@127\.0\.0\.1:2223/);
+        assert.ok(Date.now() - started < 10_000, `fast: ${Date.now() - started} ms`);
+        assert.deepEqual(disksWithSource(source), { live: 0, config: 0 });
+        sshd.restart();
+        const { id, outs } = await disks.create({ connection, domain: GUEST, source });
+        assert.deepEqual(disksWithSource(source), { live: 1, config: 1 });
+        await convergedViaProviders(disks, id, outs, { connection, domain: GUEST, source });
+        await disks.delete(id, outs);
+    });
+});
