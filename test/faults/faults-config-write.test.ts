@@ -9,7 +9,7 @@ import assert from "node:assert/strict";
 import type { AttachedDiskInputs, AttachedDiskOutputs } from "../../provider/contract";
 import { providers, VirshError } from "../../provider/index";
 import {
-    configXml, createImage, disksIn, liveXml, rejectsWith, removeFiles, resetGuest, RigEnv, rigConnection, rigUp, typed,
+    createImage, diskCount, disksIn, liveXml, rejectsWith, removeFiles, resetGuest, rigConnection, RigEnv, rigUp, typed,
 } from "../rig/rig-env";
 import { convergedViaProviders, setConfigWritable } from "./fault-env";
 
@@ -21,11 +21,6 @@ describe("faults: live change succeeds, config write fails (pll-fault3, config m
     const disks = typed<AttachedDiskInputs, AttachedDiskOutputs>(providers.attachedDisk);
     let env: RigEnv;
     const images: string[] = [];
-    const countOf = (source: string) => ({
-        live: disksIn(liveXml(GUEST)).filter((d) => d.source === source).length,
-        config: disksIn(configXml(GUEST)).filter((d) => d.source === source).length,
-    });
-
     before(function () {
         this.timeout(300_000);
         env = rigUp();
@@ -52,15 +47,15 @@ describe("faults: live change succeeds, config write fails (pll-fault3, config m
             /domain 'pll-fault3'/,
             /Fix: fix what virsh reports .*then run pulumi up again: it adds the missing half/,
         ]);
-        assert.deepEqual(countOf(source), { live: 1, config: 0 }, `as reported: ${error.summary}`);
+        assert.deepEqual(diskCount(GUEST, source), { live: 1, config: 0 }, `as reported: ${error.summary}`);
 
         configWritable(true);
         const { id, outs } = await disks.create(inputs);
-        assert.deepEqual(countOf(source), { live: 1, config: 1 }, "rerun added the config half, no second disk");
+        assert.deepEqual(diskCount(GUEST, source), { live: 1, config: 1 }, "rerun added the config half, no second disk");
         assert.equal(disksIn(liveXml(GUEST)).find((d) => d.source === source)?.target, outs.target);
         await convergedViaProviders(disks, id, outs, inputs);
         await disks.delete(id, outs);
-        assert.deepEqual(countOf(source), { live: 0, config: 0 });
+        assert.deepEqual(diskCount(GUEST, source), { live: 0, config: 0 });
     });
 
     it("detach: the config detach fails first, so nothing changed live; reported with the config hint; the rerun detaches both", async () => {
@@ -73,11 +68,11 @@ describe("faults: live change succeeds, config write fails (pll-fault3, config m
             /virsh detach-disk failed \(exit 1\)/, /cannot rename file/, new RegExp(`device disk ${outs.target}`),
             /Fix: libvirt could not write the domain's persistent config/,
         ]);
-        assert.deepEqual(countOf(source), { live: 1, config: 1 }, "nothing changed");
+        assert.deepEqual(diskCount(GUEST, source), { live: 1, config: 1 }, "nothing changed");
         await convergedViaProviders(disks, id, outs, inputs);
         configWritable(true);
         await disks.delete(id, outs);
-        assert.deepEqual(countOf(source), { live: 0, config: 0 });
+        assert.deepEqual(diskCount(GUEST, source), { live: 0, config: 0 });
         assert.equal((await disks.read(id, outs)).id, undefined);
     });
 });

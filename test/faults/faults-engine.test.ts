@@ -14,8 +14,7 @@
 import assert from "node:assert/strict";
 import type * as AutomationModule from "@pulumi/pulumi/automation";
 import {
-    configXml, createImage, diskBySource, disksIn, interfacesIn, liveXml, NOOS, removeFiles, resetGuest, RigEnv, rigUp, virshLocal,
-    waitFor,
+    configXml, createImage, diskBySource, diskCount, interfacesIn, liveXml, NOOS, removeFiles, resetGuest, RigEnv, rigUp, virshLocal, waitFor,
 } from "../rig/rig-env";
 import { Consumer, EngineRunError, installConsumer, openTestStack, rigStackConnection, RunResult, TestStack } from "../engine/engine-fixture";
 import { FaultSshd, setConfigWritable, sleep } from "./fault-env";
@@ -23,13 +22,6 @@ import { FaultSshd, setConfigWritable, sleep } from "./fault-env";
 const FAULT2 = "pll-fault2";
 const FAULT3 = "pll-fault3";
 const configWritable = (writable: boolean): void => setConfigWritable(FAULT3, writable);
-
-function countOf(domain: string, source: string): { live: number; config: number } {
-    return {
-        live: disksIn(liveXml(domain)).filter((d) => d.source === source).length,
-        config: disksIn(configXml(domain)).filter((d) => d.source === source).length,
-    };
-}
 
 /** Our resources' operations other than "same". */
 function changed(run: RunResult): Record<string, string> {
@@ -115,14 +107,14 @@ describe("faults through the engine: sshd restarts, a guest that ignores unplug,
             stack = await open("fault-sshd", program(1, false));
             const first = await stack.up();
             assert.deepEqual(changed(first), { disk0: "create" });
-            assert.deepEqual(countOf(FAULT2, disks[0]), { live: 1, config: 1 });
+            assert.deepEqual(diskCount(FAULT2, disks[0]), { live: 1, config: 1 });
 
             sshd.kill();
             sshd.restart();
             stack.setProgram(program(3, true));
             const second = await stack.up();
             assert.deepEqual(changed(second), { disk1: "create", disk2: "create", nic: "create" });
-            for (const d of disks) assert.deepEqual(countOf(FAULT2, d), { live: 1, config: 1 }, d);
+            for (const d of disks) assert.deepEqual(diskCount(FAULT2, d), { live: 1, config: 1 }, d);
             await converged(stack);
         });
 
@@ -150,7 +142,7 @@ describe("faults through the engine: sshd restarts, a guest that ignores unplug,
             assert.equal(config.length, 1, "one NIC in the config");
             assert.equal(live[0].mac, String(result.outputs.mac.value), "the stack holds the NIC that is there");
             await converged(stack);
-            for (const d of disks) assert.deepEqual(countOf(FAULT2, d), { live: 1, config: 1 }, d);
+            for (const d of disks) assert.deepEqual(diskCount(FAULT2, d), { live: 1, config: 1 }, d);
         });
     });
 
@@ -224,15 +216,15 @@ describe("faults through the engine: sshd restarts, a guest that ignores unplug,
             configWritable(true);
             assert.match(error.message, /is attached to the running domain but not in its persistent config/);
             assert.match(error.message, /cannot rename file '\/etc\/libvirt\/qemu\/pll-fault3\.xml\.new'/);
-            assert.deepEqual(countOf(FAULT3, source), { live: 1, config: 0 }, "exactly as reported");
+            assert.deepEqual(diskCount(FAULT3, source), { live: 1, config: 0 }, "exactly as reported");
 
             const rerun = await stack.up();
             assert.deepEqual(changed(rerun), { "ro-disk": "create" });
-            assert.deepEqual(countOf(FAULT3, source), { live: 1, config: 1 }, "one disk, both halves");
+            assert.deepEqual(diskCount(FAULT3, source), { live: 1, config: 1 }, "one disk, both halves");
             assert.equal(diskBySource(liveXml(FAULT3), source)?.target, String(rerun.outputs.target.value));
             await converged(stack);
             await stack.destroy();
-            assert.deepEqual(countOf(FAULT3, source), { live: 0, config: 0 });
+            assert.deepEqual(diskCount(FAULT3, source), { live: 0, config: 0 });
         });
     });
 });

@@ -11,9 +11,7 @@
 import assert from "node:assert/strict";
 import type { AttachedDiskInputs, AttachedDiskOutputs } from "../../provider/contract";
 import { providers, VirshError } from "../../provider/index";
-import {
-    configXml, createImage, disksIn, liveXml, rejectsWith, removeFiles, resetGuest, RigEnv, rigUp, typed,
-} from "../rig/rig-env";
+import { createImage, diskCount, liveXml, rejectsWith, removeFiles, resetGuest, RigEnv, rigUp, typed } from "../rig/rig-env";
 import { convergedViaProviders, FaultSshd, HeldJob, sleep } from "./fault-env";
 
 const GUEST = "pll-fault4";
@@ -26,11 +24,6 @@ describe("faults: libvirt job lock held (pll-fault4)", function () {
     let sshd: FaultSshd;
     let job: HeldJob;
     const images: string[] = [];
-
-    const countOf = (source: string) => ({
-        live: disksIn(liveXml(GUEST)).filter((d) => d.source === source).length,
-        config: disksIn(configXml(GUEST)).filter((d) => d.source === source).length,
-    });
     const attachCalls = () => sshd.calls().filter((c) => c === "attach-device start").length;
 
     before(function () {
@@ -70,7 +63,7 @@ describe("faults: libvirt job lock held (pll-fault4)", function () {
         const seconds = (Date.now() - started) / 1000;
         assert.ok(seconds >= 35, `waited for the job (${seconds.toFixed(1)} s)`);
         assert.equal(attachCalls(), 2, "one attempt refused on the lock, one that succeeded");
-        assert.deepEqual(countOf(source), { live: 1, config: 1 });
+        assert.deepEqual(diskCount(GUEST, source), { live: 1, config: 1 });
         await convergedViaProviders(disks, id, outs, { connection, domain: GUEST, source });
         await disks.delete(id, outs);
     });
@@ -96,11 +89,11 @@ describe("faults: libvirt job lock held (pll-fault4)", function () {
         assert.equal(attachCalls(), 3, "3 attempts of 30 s each fit the 90 s budget");
         assert.ok(error.message.length < 1000, "short");
         await job.release();
-        assert.deepEqual(countOf(source), { live: 0, config: 0 }, "nothing attached");
+        assert.deepEqual(diskCount(GUEST, source), { live: 0, config: 0 }, "nothing attached");
         assert.equal(liveXml(GUEST), xmlBefore, "live XML unchanged");
         // The rerun, once the job is gone, converges.
         const { id, outs } = await disks.create({ connection, domain: GUEST, source });
-        assert.deepEqual(countOf(source), { live: 1, config: 1 });
+        assert.deepEqual(diskCount(GUEST, source), { live: 1, config: 1 });
         await convergedViaProviders(disks, id, outs, { connection, domain: GUEST, source });
         await disks.delete(id, outs);
     });
@@ -118,6 +111,6 @@ describe("faults: libvirt job lock held (pll-fault4)", function () {
         const seconds = (Date.now() - started) / 1000;
         assert.equal(sshd.calls().filter((c) => c === "attach-device failed").length, 7, "1 + 6 retries");
         assert.ok(seconds >= 15.75 && seconds < 25, `backoff 0.25+0.5+1+2+4+8 = 15.75 s: took ${seconds.toFixed(1)} s`);
-        assert.deepEqual(countOf(source), { live: 0, config: 0 });
+        assert.deepEqual(diskCount(GUEST, source), { live: 0, config: 0 });
     });
 });

@@ -15,9 +15,7 @@ import { readFileSync } from "fs";
 import { join } from "path";
 import type { AttachedDiskInputs, AttachedDiskOutputs } from "../../provider/contract";
 import { providers } from "../../provider/index";
-import {
-    configXml, createImage, disksIn, liveXml, removeFiles, resetGuest, RigEnv, rigUp, sleep, typed, virshLocalResult, waitFor,
-} from "../rig/rig-env";
+import { createImage, diskCount, removeFiles, resetGuest, RigEnv, rigUp, sleep, typed, virshLocalResult, waitFor } from "../rig/rig-env";
 import { convergedViaProviders, FaultSshd } from "./fault-env";
 
 const GUEST = "pll-fault3";
@@ -43,11 +41,6 @@ describe("faults: libvirtd restarted during an operation (pll-fault3; PLL_LOAD=1
     let env: RigEnv;
     let sshd: FaultSshd;
     const images: string[] = [];
-    const countOf = (source: string) => ({
-        live: disksIn(liveXml(GUEST)).filter((d) => d.source === source).length,
-        config: disksIn(configXml(GUEST)).filter((d) => d.source === source).length,
-    });
-
     /** Stops libvirtd once the double logs `subcommand start`, then brings it back with rig/up.sh. */
     async function restartDuring(subcommand: string): Promise<void> {
         await waitFor(`${subcommand} to start`, () => sshd.calls().includes(`${subcommand} start`), { timeoutMs: 60_000 });
@@ -90,7 +83,7 @@ describe("faults: libvirtd restarted during an operation (pll-fault3; PLL_LOAD=1
         const { id, outs } = await creating;
         const ran = sshd.calls().filter((c) => c.startsWith("attach-device ran"));
         console.log(`      double saw: ${ran.join(", ")}; attach-device calls ${sshd.calls().filter((c) => c === "attach-device start").length}`);
-        assert.deepEqual(countOf(source), { live: 1, config: 1 }, "attached once");
+        assert.deepEqual(diskCount(GUEST, source), { live: 1, config: 1 }, "attached once");
         assert.equal(GUEST, outs.domain);
         await convergedViaProviders(disks, id, outs, inputs);
 
@@ -100,7 +93,7 @@ describe("faults: libvirtd restarted during an operation (pll-fault3; PLL_LOAD=1
         await restartDuring("detach-disk");
         sshd.clearRules();
         await deleting;
-        assert.deepEqual(countOf(source), { live: 0, config: 0 }, "detached from both");
+        assert.deepEqual(diskCount(GUEST, source), { live: 0, config: 0 }, "detached from both");
         assert.equal((await disks.read(id, outs)).id, undefined, "refresh drops it");
     });
 });

@@ -12,18 +12,11 @@ import assert from "node:assert/strict";
 import type { AttachedDiskInputs, AttachedDiskOutputs, AttachedInterfaceInputs, AttachedInterfaceOutputs } from "../../provider/contract";
 import { providers } from "../../provider/index";
 import {
-    configXml, createImage, disksIn, interfacesIn, liveXml, removeFiles, resetGuest, RigEnv, rigUp, typed, waitFor,
+    configXml, createImage, diskCount, interfacesIn, liveXml, removeFiles, resetGuest, RigEnv, rigUp, typed, waitFor,
 } from "../rig/rig-env";
 import { convergedViaProviders, FaultSshd, sleep } from "./fault-env";
 
 const GUEST = "pll-fault2";
-
-function disksWithSource(source: string): { live: number; config: number } {
-    return {
-        live: disksIn(liveXml(GUEST)).filter((d) => d.source === source).length,
-        config: disksIn(configXml(GUEST)).filter((d) => d.source === source).length,
-    };
-}
 
 describe("faults: sshd killed and restarted (own sshd on 127.0.0.1:2223, pll-fault2)", function () {
     this.timeout(180_000);
@@ -68,15 +61,15 @@ describe("faults: sshd killed and restarted (own sshd on 127.0.0.1:2223, pll-fau
         const second = await disks.create({ connection, domain: GUEST, source: b });
         assert.equal(sshd.sessions().sshdChildren, 1, "reconnected: one connection again");
         assert.notEqual(second.outs.target, first.outs.target);
-        assert.deepEqual(disksWithSource(a), { live: 1, config: 1 });
-        assert.deepEqual(disksWithSource(b), { live: 1, config: 1 });
+        assert.deepEqual(diskCount(GUEST, a), { live: 1, config: 1 });
+        assert.deepEqual(diskCount(GUEST, b), { live: 1, config: 1 });
 
         await convergedViaProviders(disks, first.id, first.outs, { connection, domain: GUEST, source: a });
         await convergedViaProviders(disks, second.id, second.outs, { connection, domain: GUEST, source: b });
         await disks.delete(first.id, first.outs);
         await disks.delete(second.id, second.outs);
-        assert.deepEqual(disksWithSource(a), { live: 0, config: 0 });
-        assert.deepEqual(disksWithSource(b), { live: 0, config: 0 });
+        assert.deepEqual(diskCount(GUEST, a), { live: 0, config: 0 });
+        assert.deepEqual(diskCount(GUEST, b), { live: 0, config: 0 });
     });
 
     it("during an attach whose answer is lost (the disk landed): reconnects, sees it in the XML, does not attach twice", async () => {
@@ -89,12 +82,12 @@ describe("faults: sshd killed and restarted (own sshd on 127.0.0.1:2223, pll-fau
         await waitFor("the attach to run on the host", () => sshd.calls().includes("attach-device ran 0"), { timeoutMs: 30_000 });
         sshd.kill();
         sshd.clearRules();
-        assert.deepEqual(disksWithSource(source), { live: 1, config: 1 }, "the attach happened; only its answer is lost");
+        assert.deepEqual(diskCount(GUEST, source), { live: 1, config: 1 }, "the attach happened; only its answer is lost");
         await sleep(1500);
         sshd.restart();
 
         const { id, outs } = await creating;
-        assert.deepEqual(disksWithSource(source), { live: 1, config: 1 }, "attached once");
+        assert.deepEqual(diskCount(GUEST, source), { live: 1, config: 1 }, "attached once");
         assert.equal(sshd.calls().filter((c) => c === "attach-device start").length, 1, "attach-device ran once: the XML said it landed");
         assert.equal(outs.attachedLive && outs.attachedConfig, true);
         await convergedViaProviders(disks, id, outs, { connection, domain: GUEST, source });
@@ -141,7 +134,7 @@ describe("faults: sshd killed and restarted (own sshd on 127.0.0.1:2223, pll-fau
         await deleting;
         // The orphaned double may still run its detach later: it must find nothing to do.
         await sleep(3000);
-        assert.deepEqual(disksWithSource(source), { live: 0, config: 0 }, "detached from both");
+        assert.deepEqual(diskCount(GUEST, source), { live: 0, config: 0 }, "detached from both");
         const read = await disks.read(id, outs);
         assert.equal(read.id, undefined, "refresh drops it: it is really gone");
     });
@@ -158,10 +151,10 @@ describe("faults: sshd killed and restarted (own sshd on 127.0.0.1:2223, pll-fau
         assert.match(error.message, /cannot reach the SSH server: ECONNREFUSED/);
         assert.match(error.message, /root@127\.0\.0\.1:2223/);
         assert.ok(Date.now() - started < 10_000, `fast: ${Date.now() - started} ms`);
-        assert.deepEqual(disksWithSource(source), { live: 0, config: 0 });
+        assert.deepEqual(diskCount(GUEST, source), { live: 0, config: 0 });
         sshd.restart();
         const { id, outs } = await disks.create({ connection, domain: GUEST, source });
-        assert.deepEqual(disksWithSource(source), { live: 1, config: 1 });
+        assert.deepEqual(diskCount(GUEST, source), { live: 1, config: 1 });
         await convergedViaProviders(disks, id, outs, { connection, domain: GUEST, source });
         await disks.delete(id, outs);
     });

@@ -214,6 +214,12 @@ export function diskByTarget(xml: string, target: string): XmlDisk | undefined {
     return disksIn(xml).find((d) => d.target === target);
 }
 
+/** How many disks with this source the running domain and its config hold: 1/1 is "attached once". */
+export function diskCount(domain: string, source: string): { live: number; config: number } {
+    const count = (xml: string) => disksIn(xml).filter((d) => d.source === source).length;
+    return { live: count(liveXml(domain)), config: count(configXml(domain)) };
+}
+
 export function diskBySource(xml: string, source: string): XmlDisk | undefined {
     return disksIn(xml).find((d) => d.source === source);
 }
