@@ -6,7 +6,7 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 . "$HERE/lib.sh"
 
 PACKAGES="libvirt-clients libvirt-daemon libvirt-daemon-driver-qemu qemu-system-x86 qemu-utils
-  openssh-server openssh-client busybox-static iproute2 cpio kmod"
+  openssh-server openssh-client busybox-static iproute2 cpio kmod sudo e2fsprogs"
 # Guest modules; their dependencies are resolved from modules.dep. Load order = this order.
 GUEST_MODULES="virtio_ring virtio virtio_pci_legacy_dev virtio_pci_modern_dev virtio_pci
   virtio_balloon virtio_blk failover net_failover virtio_net scsi_common scsi_mod virtio_scsi
