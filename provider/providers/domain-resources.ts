@@ -91,13 +91,18 @@ async function reboot(virsh: Virsh, inputs: DomainResourcesInputs): Promise<void
 /** A guest's balloon may stop a page table short of the target; within this it has followed. */
 const BALLOON_TOLERANCE_KIB = 1024;
 
+/** What the guest's balloon holds now (`dommemstat` actual), in KiB; null when it reports none. */
+async function balloonActualKiB(virsh: Virsh): Promise<number | null> {
+    const stats = await virsh.attempt(["dommemstat", `--domain=${virsh.domain}`]);
+    const match = /^actual\s+(\d+)/m.exec(stats.stdout);
+    return match ? Number(match[1]) : null;
+}
+
 /** Waits (bounded) for the guest's balloon to reach the target; returns what it holds. */
 async function settleBalloon(virsh: Virsh, targetKiB: number, seconds: number): Promise<{ actual: number | null; settled: boolean }> {
     let actual: number | null = null;
     const settled = await pollUntil(async () => {
-        const stats = await virsh.attempt(["dommemstat", `--domain=${virsh.domain}`]);
-        const match = /^actual\s+(\d+)/m.exec(stats.stdout);
-        actual = match ? Number(match[1]) : null;
+        actual = await balloonActualKiB(virsh);
         return actual !== null && Math.abs(actual - targetKiB) <= BALLOON_TOLERANCE_KIB ? true : undefined;
     }, seconds * 1000, 1000);
     return { actual, settled: settled === true };
@@ -110,9 +115,8 @@ async function settleBalloon(virsh: Virsh, targetKiB: number, seconds: number): 
  * config says the new one. dommemstat's actual is what the guest holds now.
  */
 async function withBalloonActual(virsh: Virsh, live: DomainXml): Promise<DomainXml> {
-    const stats = await virsh.attempt(["dommemstat", `--domain=${virsh.domain}`]);
-    const actual = Number(/^actual\s+(\d+)/m.exec(stats.stdout)?.[1]);
-    return actual && Math.abs(actual - live.currentMemoryKiB) > BALLOON_TOLERANCE_KIB ? { ...live, currentMemoryKiB: actual } : live;
+    const actual = await balloonActualKiB(virsh);
+    return actual !== null && Math.abs(actual - live.currentMemoryKiB) > BALLOON_TOLERANCE_KIB ? { ...live, currentMemoryKiB: actual } : live;
 }
 
 function verify(virsh: Virsh, plan: ResourcePlan, after: DomainSnapshot, liveApplied: boolean): void {
