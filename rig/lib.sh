@@ -86,6 +86,18 @@ wait_balloon() {
   done
 }
 
+# What a reset must restore, in one line: state, QEMU run (domid, pid), live and persistent XML, balloon.
+guest_fingerprint() {
+  local name=$1
+  printf '%s|%s|%s|%s|%s|%s\n' "$(domstate "$name")" "$(virsh_q domid "$name")" "$(cat "/run/libvirt/qemu/$name.pid" 2>/dev/null)" \
+    "$(virsh_q dumpxml "$name" | sha256sum | cut -c1-16)" "$(virsh_q dumpxml --inactive "$name" | sha256sum | cut -c1-16)" \
+    "$(virsh_q dommemstat "$name" 2>/dev/null | awk '$1=="actual"{print $2}')"
+}
+clean_marker() { echo "$RIG_DIR/.clean-$1"; }
+# Called when a guest is at its baseline: a reset that finds it unchanged can skip the reboot.
+mark_clean() { guest_fingerprint "$1" >"$(clean_marker "$1")"; }
+is_unchanged_since_clean() { [ "$(guest_fingerprint "$1")" = "$(cat "$(clean_marker "$1")" 2>/dev/null)" ]; }
+
 # Start a defined domain with a fresh console log.
 start_domain() {
   local name=$1
