@@ -98,9 +98,12 @@ clean_marker() { echo "$RIG_DIR/.clean-$1"; }
 mark_clean() { guest_fingerprint "$1" >"$(clean_marker "$1")"; }
 is_unchanged_since_clean() { [ "$(guest_fingerprint "$1")" = "$(cat "$(clean_marker "$1")" 2>/dev/null)" ]; }
 
-# Start a defined domain with a fresh console log.
-start_domain() {
+# Define a stopped (or undefined) domain from the rig's XML, then start it with a fresh console
+# log. Always re-defined: a run cut off mid-test (a session that ended, CI on the same machine) can
+# leave setmem/setvcpus/attach --config in libvirt's copy.
+start_from_rig_definition() {
   local name=$1
+  virsh_q define "$RIG_DIR/$name.xml" >/dev/null || die "virsh define $RIG_DIR/$name.xml failed"
   rm -f "$(console_log "$name")"
   virsh_q start "$name" >/dev/null 2>&1 || [ "$(domstate "$name")" = running ] || die "virsh start $name failed"
 }

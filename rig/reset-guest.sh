@@ -21,8 +21,7 @@ fi
 if virsh_q dominfo "$name" >/dev/null 2>&1 && [ "$(domstate "$name")" != "shut off" ]; then
   virsh_q destroy "$name" >/dev/null
 fi
-virsh_q define "$RIG_DIR/$name.xml" >/dev/null || die "virsh define $RIG_DIR/$name.xml failed"
-start_domain "$name"
+start_from_rig_definition "$name"
 if is_linux_guest "$name"; then
   wait_guest_ready "$name" 90
   wait_balloon "$name" "$RIG_BASE_MEM_KIB" 30

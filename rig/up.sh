@@ -361,8 +361,6 @@ for name in $RIG_GUESTS $RIG_NOOS; do
       virsh_q undefine "$name" >/dev/null
     fi
     mv "$RIG_DIR/$name.xml.new" "$RIG_DIR/$name.xml"
-    virsh_q define "$RIG_DIR/$name.xml" >/dev/null || die "virsh define $RIG_DIR/$name.xml failed"
-    log "$name: defined"
   else
     rm -f "$RIG_DIR/$name.xml.new"
   fi
@@ -371,10 +369,9 @@ for name in $RIG_GUESTS $RIG_NOOS; do
   case "$(domstate "$name")" in
     paused) log "$name: resuming"; virsh_q resume "$name" >/dev/null 2>&1 || [ "$(domstate "$name")" = running ] \
       || die "virsh resume $name failed" ;;
-    # A stopped guest starts from the rig's definition: a run cut off mid-test (a session that
-    # ended, CI on the same machine) can leave setmem/setvcpus/attach --config in libvirt's copy.
-    "shut off") virsh_q define "$RIG_DIR/$name.xml" >/dev/null || die "virsh define $RIG_DIR/$name.xml failed"
-      log "$name: starting"; start_domain "$name"; started="$started $name" ;;
+    # Undefined (domstate prints nothing) or stopped.
+    ""|"shut off") log "$name: defining from $RIG_DIR/$name.xml and starting"; start_from_rig_definition "$name"
+      started="$started $name" ;;
   esac
 done
 for name in $RIG_GUESTS; do
