@@ -30,6 +30,11 @@ export interface ConnectionInputs {
     sudo?: boolean;
     /** Seconds to wait for the SSH handshake. Default 15. */
     connectTimeout?: number;
+    /**
+     * Seconds each virsh call on the host may take before it is abandoned (the error then names the
+     * domain's current libvirt job). Default 120: above libvirt's own 30 s wait for a held job.
+     */
+    operationTimeout?: number;
 }
 
 /** libvirt's state words as `virsh domstate` prints them. */

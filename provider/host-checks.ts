@@ -1,14 +1,34 @@
 /**
- * Named checks that need the host: is this path a file or a block device, does this bridge exist,
- * is this MAC used by another domain. Each throws an InputError that names the field and the fix.
+ * Named checks that need the host, read from the answers of probes (virsh/probes.ts): is this
+ * path a file or a block device, does this bridge or network exist, which other domain uses this
+ * MAC, how big is the host. Each throws an InputError that names the field and the fix.
  */
-import { InputError } from "./errors";
+import { InputError, VirshError } from "./errors";
+import { MAC_OWNER_MARK } from "./virsh/probes";
+import type { StepOutcome } from "./virsh/step-script";
+import { hintFor, SUDO_REFUSED } from "./virsh/stderr-hints";
 import type { Virsh } from "./virsh/virsh";
 
 export type SourceKind = "file" | "block";
 
-export async function sourceKindOnHost(virsh: Virsh, path: string, field: string): Promise<SourceKind> {
-    const result = await virsh.hostCommand(["stat", "-L", "-c", "%F", "--", path]);
+/**
+ * A host command's answer. A failed exit is an answer ("no such file"), but sudo's own refusal
+ * (or a check that never ran) is not, so it is thrown.
+ */
+function answered(virsh: Virsh, what: string, outcome: StepOutcome): StepOutcome & { ran: true } {
+    if (!outcome.ran) {
+        throw new VirshError(`the host check ${what} did not run`, virsh.context(), "run the same pulumi command again", 1);
+    }
+    if (outcome.exitCode !== 0 && SUDO_REFUSED.test(outcome.stderr)) {
+        const stderr = outcome.stderr.trim();
+        throw new VirshError(`sudo refused to run ${what} on the host (exit ${outcome.exitCode})`, virsh.context(undefined, stderr),
+            hintFor(stderr, "allow this user passwordless sudo, or set connection.sudo to false"), outcome.exitCode);
+    }
+    return outcome;
+}
+
+export function sourceKindOnHost(virsh: Virsh, outcome: StepOutcome, path: string, field: string): SourceKind {
+    const result = answered(virsh, "stat", outcome);
     const kind = result.stdout.trim();
     if (result.exitCode !== 0) {
         throw new InputError(`${field} ${path} does not exist on the host`, virsh.context(field, result.stderr.trim()),
@@ -19,16 +39,15 @@ export async function sourceKindOnHost(virsh: Virsh, path: string, field: string
     throw new InputError(`${field} ${path} is a ${kind}, not a file or block device`, virsh.context(field), "point it at an image file or a block device");
 }
 
-export async function checkBridgeExists(virsh: Virsh, bridge: string): Promise<void> {
-    const result = await virsh.hostCommand(["test", "-d", `/sys/class/net/${bridge}/bridge`]);
-    if (result.exitCode !== 0) {
+export function checkBridgeExists(virsh: Virsh, outcome: StepOutcome, bridge: string): void {
+    if (answered(virsh, "test", outcome).exitCode !== 0) {
         throw new InputError(`source: no Linux bridge named '${bridge}' on the host`, virsh.context(`bridge ${bridge}`),
             `create it (ip link add ${bridge} type bridge && ip link set ${bridge} up) or use type "network" for a libvirt network`);
     }
 }
 
-export async function checkNetworkExists(virsh: Virsh, network: string): Promise<void> {
-    const result = await virsh.attempt(["net-info", `--network=${network}`]);
+export function checkNetworkExists(virsh: Virsh, outcome: StepOutcome, network: string): void {
+    const result = answered(virsh, "virsh net-info", outcome);
     if (result.exitCode !== 0) {
         throw new InputError(`source: no libvirt network named '${network}'`, virsh.context(`network ${network}`, result.stderr.trim()),
             "`virsh net-list --all` lists them; or use type \"bridge\" for a host bridge");
@@ -36,11 +55,31 @@ export async function checkNetworkExists(virsh: Virsh, network: string): Promise
 }
 
 /** The domain (other than ours) whose interface has this MAC, if any. */
-export async function domainUsingMac(virsh: Virsh, mac: string): Promise<string | undefined> {
-    const names = (await virsh.run(["list", "--all", "--name"])).split("\n").map((n) => n.trim()).filter(Boolean);
-    for (const name of names.filter((n) => n !== virsh.domain)) {
-        const list = await virsh.attempt(["domiflist", `--domain=${name}`]);
-        if (list.stdout.toLowerCase().includes(mac.toLowerCase())) return name;
+export function domainUsingMac(virsh: Virsh, outcome: StepOutcome, mac: string): string | undefined {
+    const result = answered(virsh, "virsh domiflist", outcome);
+    let owner: string | undefined;
+    for (const line of result.stdout.split("\n")) {
+        if (line.startsWith(MAC_OWNER_MARK)) owner = line.slice(MAC_OWNER_MARK.length);
+        else if (owner !== undefined && owner !== virsh.domain && line.toLowerCase().includes(mac.toLowerCase())) return owner;
     }
     return undefined;
+}
+
+export interface HostSize {
+    cpus?: number;
+    memoryKiB?: number;
+}
+
+export function hostSize(virsh: Virsh, outcome: StepOutcome): HostSize {
+    const info = answered(virsh, "virsh nodeinfo", outcome);
+    if (info.exitCode !== 0) throw virsh.failure({ args: ["nodeinfo"] }, info);
+    const cpus = Number(/^CPU\(s\):\s*(\d+)/m.exec(info.stdout)?.[1]);
+    const memoryKiB = Number(/^Memory size:\s*(\d+)\s*KiB/m.exec(info.stdout)?.[1]);
+    return { cpus: cpus || undefined, memoryKiB: memoryKiB || undefined };
+}
+
+/** What the guest's balloon holds now (`dommemstat` actual), in KiB; null when it reports none. */
+export function balloonActualKiB(outcome: StepOutcome): number | null {
+    const match = outcome.ran ? /^actual\s+(\d+)/m.exec(outcome.stdout) : null;
+    return match ? Number(match[1]) : null;
 }

@@ -88,5 +88,6 @@ export function placementChecks(inputs: Record<string, unknown>): InputChecks {
         .field("connection.knownHostsPath", isText)
         .field("connection.insecureIgnoreHostKey", isBoolean)
         .field("connection.sudo", isBoolean)
-        .field("connection.connectTimeout", integerAtLeast(1));
+        .field("connection.connectTimeout", integerAtLeast(1))
+        .field("connection.operationTimeout", integerAtLeast(1));
 }

@@ -4,19 +4,21 @@
  */
 import type { AttachedDiskInputs, AttachedDiskOutputs, DiskBus } from "../contract";
 import { COLD_PLUG_BUSES, nextFreeTarget, targetFitsBus } from "../device-targets";
-import { withDomainLock } from "../domain-lock";
+import { inDomainBatch } from "../batch/domain-batch";
+import { ChangeOrder } from "../batch/round";
+import { applySettled } from "../batch/settled";
 import { InputError, VirshError } from "../errors";
 import { sourceKindOnHost } from "../host-checks";
 import { ATTACHED_DISK_RULES } from "../rules/attached-disk-rules";
-import { domainKey, virshFor } from "../session";
+import { domainKey } from "../session";
 import { isAbsolutePath, isBoolean, isSerial, isText, integerAtLeast, oneOf, placementChecks } from "../validation";
-import { detachAndWait } from "../virsh/device-removal";
-import { DomainSnapshot, readSnapshot } from "../virsh/domain-snapshot";
-import { runSettled } from "../virsh/unknown-outcome";
+import type { DomainSnapshot } from "../virsh/domain-snapshot";
+import type { Probe } from "../virsh/probes";
 import type { Virsh } from "../virsh/virsh";
 import { buildDiskXml, diskSourcePath, DiskValues } from "../xml/disk-xml";
 import { toDynamicProvider } from "./provider-kit";
 import { diskAt, readHotPlugged, usedTargets } from "./device-lookup";
+import { detachAndWait } from "./device-removal";
 import { explainPartialAttach, missingHalves, Presence } from "./partial-attach";
 
 function diskXmlFor(inputs: AttachedDiskInputs, target: string, sourceType: "file" | "block"): string {
@@ -55,8 +57,8 @@ function outputsFrom(inputs: AttachedDiskInputs, target: string, snapshot: Domai
     };
 }
 
-async function chooseTarget(virsh: Virsh, inputs: AttachedDiskInputs, snapshot: DomainSnapshot, bus: DiskBus): Promise<string> {
-    const used = usedTargets(snapshot);
+function chooseTarget(virsh: Virsh, inputs: AttachedDiskInputs, snapshot: DomainSnapshot, bus: DiskBus, claimed: ReadonlySet<string>): string {
+    const used = usedTargets(snapshot, claimed);
     if (inputs.target === undefined) return nextFreeTarget(bus, used);
     if (!targetFitsBus(inputs.target, bus)) {
         throw new InputError(`target ${inputs.target} does not fit bus ${bus}`, virsh.context(`disk ${inputs.target}`),
@@ -88,31 +90,39 @@ function presenceOf(target: string): Presence {
     return (snapshot, where) => diskAt(snapshot, where, target) !== undefined;
 }
 
-async function create(inputs: AttachedDiskInputs): Promise<{ id: string; outs: AttachedDiskOutputs }> {
-    const virsh = virshFor(inputs);
+/** One read (the domain and what the source is), one exec that attaches and reads back. */
+function create(inputs: AttachedDiskInputs): Promise<{ id: string; outs: AttachedDiskOutputs }> {
     const bus = inputs.bus ?? "virtio";
-    return withDomainLock(domainKey(inputs), async () => {
-        const before = await readSnapshot(virsh);
+    const sourceProbe: Probe = { kind: "path", path: inputs.source };
+    return inDomainBatch(inputs, async (session) => {
+        const { virsh } = session;
+        const read = await session.round({ probes: [sourceProbe] });
+        const before = read.snapshot();
         if (before.running && COLD_PLUG_BUSES.has(bus)) {
             throw new InputError(`bus ${bus} cannot be hot-plugged into a running domain`, virsh.context(`disk on ${bus}`),
                 `use bus "virtio" or "scsi", or shut the domain off first`);
         }
-        const sourceType = await sourceKindOnHost(virsh, inputs.source, "source");
+        const sourceType = sourceKindOnHost(virsh, read.probe(sourceProbe), inputs.source, "source");
         if (inputs.sourceType && inputs.sourceType !== sourceType) {
             throw new InputError(`source ${inputs.source} is a ${sourceType === "file" ? "regular file" : "block device"}, not a ${inputs.sourceType === "file" ? "regular file" : "block device"}`,
                 virsh.context("source"), `set sourceType to "${sourceType}" or leave it unset to detect it`);
         }
-        const target = alreadyAttached(virsh, inputs, before) ?? await chooseTarget(virsh, inputs, before, bus);
+        const target = alreadyAttached(virsh, inputs, before) ?? chooseTarget(virsh, inputs, before, bus, session.claimed);
+        session.claimed.add(target);
         const label = `disk ${target}`;
         const present = presenceOf(target);
         const flags = missingHalves(before, present);
+        let after = before;
         if (flags.length > 0) {
-            const args = ["attach-device", `--domain=${virsh.domain}`, "--file=/dev/stdin", ...flags];
-            const landed = (s: DomainSnapshot) => missingHalves(s, present).length === 0;
-            await runSettled(virsh, args, { stdin: diskXmlFor(inputs, target, sourceType), device: label }, landed)
-                .catch(async (error: unknown) => { throw await explainPartialAttach(virsh, label, error, present); });
+            const request = {
+                steps: [{ args: ["attach-device", `--domain=${virsh.domain}`, "--file=/dev/stdin", ...flags], stdin: diskXmlFor(inputs, target, sourceType) }],
+                order: ChangeOrder.Addition,
+            };
+            const round = await applySettled(session, request, (s) => missingHalves(s, present).length === 0);
+            after = round.snapshot();
+            const failure = round.failure(request, { device: label });
+            if (failure) throw explainPartialAttach(failure, label, after, present);
         }
-        const after = await readSnapshot(virsh);
         const outs = outputsFrom(inputs, target, after);
         if (!outs.attachedConfig || (after.running && !outs.attachedLive)) {
             throw new VirshError(`virsh reported success but ${label} is not in the ${outs.attachedConfig ? "live XML" : "persistent config"}`,
@@ -144,11 +154,10 @@ export const attachedDiskProvider = toDynamicProvider<AttachedDiskInputs, Attach
         return { ...olds, ...news, target: olds.target, sourceType: olds.sourceType, bus: olds.bus, format: olds.format };
     },
     delete: async (_id, olds) => {
-        const virsh = virshFor(olds);
-        await withDomainLock(domainKey(olds), () => detachAndWait(virsh, {
+        await inDomainBatch(olds, (session) => detachAndWait(session, {
             label: `disk ${olds.target}`,
-            present: (snapshot, where) => diskAt(snapshot, where, olds.target) !== undefined,
-            detachArgs: ["detach-disk", `--domain=${virsh.domain}`, `--target=${olds.target}`],
+            present: presenceOf(olds.target),
+            detachArgs: ["detach-disk", `--domain=${olds.domain}`, `--target=${olds.target}`],
         }, olds.detachTimeout));
     },
 });

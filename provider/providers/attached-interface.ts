@@ -1,23 +1,30 @@
 /**
  * AttachedInterface: a NIC on a host bridge or a libvirt network, found again by its MAC. The
- * source and the link state change live; everything else replaces the NIC.
+ * source and the link state change live; everything else replaces the NIC. A MAC not given is
+ * chosen here, as libvirt would (52:54:00 and three random octets): known before the attach, it
+ * finds the NIC again after a lost answer and keeps NICs attached together apart.
  */
+import { randomBytes } from "crypto";
 import type { AttachedInterfaceInputs, AttachedInterfaceOutputs } from "../contract";
-import { withDomainLock } from "../domain-lock";
+import { DomainSession, inDomainBatch } from "../batch/domain-batch";
+import { ChangeOrder, Round } from "../batch/round";
+import { applySettled } from "../batch/settled";
 import { InputError, VirshError } from "../errors";
 import { checkBridgeExists, checkNetworkExists, domainUsingMac } from "../host-checks";
 import { ATTACHED_INTERFACE_RULES } from "../rules/attached-interface-rules";
-import { domainKey, virshFor } from "../session";
+import { domainKey } from "../session";
 import { integerAtLeast, isMac, isText, oneOf, placementChecks } from "../validation";
-import { detachAndWait } from "../virsh/device-removal";
-import { DomainSnapshot, readSnapshot } from "../virsh/domain-snapshot";
-import { runSettled } from "../virsh/unknown-outcome";
-import type { Virsh } from "../virsh/virsh";
+import type { DomainSnapshot } from "../virsh/domain-snapshot";
+import type { Probe } from "../virsh/probes";
+import type { Command, Virsh } from "../virsh/virsh";
 import { buildInterfaceXml } from "../xml/interface-xml";
 import { attachFlags, interfaceAt, readHotPlugged } from "./device-lookup";
+import { detachAndWait } from "./device-removal";
 import { toDynamicProvider } from "./provider-kit";
 
-function interfaceXml(inputs: AttachedInterfaceInputs, mac: string | undefined): string {
+const MAC_OWNERS: Probe = { kind: "macOwners" };
+
+function interfaceXml(inputs: AttachedInterfaceInputs, mac: string): string {
     return buildInterfaceXml({
         type: inputs.type,
         [inputs.type]: inputs.source,
@@ -45,13 +52,26 @@ function outputsFrom(inputs: AttachedInterfaceInputs, mac: string, snapshot: Dom
     };
 }
 
-async function checkSource(virsh: Virsh, inputs: AttachedInterfaceInputs): Promise<void> {
-    if (inputs.type === "bridge") await checkBridgeExists(virsh, inputs.source);
-    else await checkNetworkExists(virsh, inputs.source);
+function sourceProbe(inputs: AttachedInterfaceInputs): Probe {
+    return inputs.type === "bridge" ? { kind: "bridge", name: inputs.source } : { kind: "network", name: inputs.source };
+}
+
+function checkSource(virsh: Virsh, round: Round, inputs: AttachedInterfaceInputs): void {
+    const outcome = round.probe(sourceProbe(inputs));
+    if (inputs.type === "bridge") checkBridgeExists(virsh, outcome, inputs.source);
+    else checkNetworkExists(virsh, outcome, inputs.source);
 }
 
 function macsOf(snapshot: DomainSnapshot): Set<string> {
     return new Set([...(snapshot.live?.interfaces ?? []), ...snapshot.config.interfaces].map((i) => String(i.mac).toLowerCase()));
+}
+
+/** 52:54:00 (QEMU's prefix, as libvirt picks) and three random octets, unused in this domain and batch. */
+function newMac(taken: ReadonlySet<string>): string {
+    for (;;) {
+        const mac = ["52", "54", "00", ...[...randomBytes(3)].map((b) => b.toString(16).padStart(2, "0"))].join(":");
+        if (!taken.has(mac)) return mac;
+    }
 }
 
 function verifyAttached(virsh: Virsh, outs: AttachedInterfaceOutputs, running: boolean, what: string): void {
@@ -61,87 +81,94 @@ function verifyAttached(virsh: Virsh, outs: AttachedInterfaceOutputs, running: b
     }
 }
 
-async function attach(virsh: Virsh, inputs: AttachedInterfaceInputs, mac: string | undefined): Promise<{ mac: string; outs: AttachedInterfaceOutputs }> {
-    const before = await readSnapshot(virsh);
-    const known = macsOf(before);
-    // After a lost answer: ours is the given MAC, or (libvirt choosing) any MAC that was not there before.
-    const landed = (s: DomainSnapshot) => (mac ? macsOf(s).has(mac) : [...macsOf(s)].some((m) => !known.has(m)));
-    await runSettled(virsh, ["attach-device", `--domain=${virsh.domain}`, "--file=/dev/stdin", ...attachFlags(before)],
-        { stdin: interfaceXml(inputs, mac), device: `interface on ${inputs.source}` }, landed);
-    const after = await readSnapshot(virsh);
-    // libvirt chose the MAC when we did not: it is the one that was not there before.
-    const chosen = mac ?? [...macsOf(after)].find((m) => !known.has(m));
-    if (!chosen) {
-        throw new VirshError("virsh reported success but no new interface appeared", virsh.context(`interface on ${inputs.source}`),
-            "run pulumi refresh, then pulumi up again", 1);
-    }
-    const outs = outputsFrom(inputs, chosen, after);
+async function attach(session: DomainSession, inputs: AttachedInterfaceInputs, mac: string, before: DomainSnapshot): Promise<{ outs: AttachedInterfaceOutputs; after: DomainSnapshot }> {
+    const { virsh } = session;
+    const request = {
+        steps: [{ args: ["attach-device", `--domain=${virsh.domain}`, "--file=/dev/stdin", ...attachFlags(before)], stdin: interfaceXml(inputs, mac) }],
+        order: ChangeOrder.Addition,
+    };
+    const round = await applySettled(session, request, (s) => macsOf(s).has(mac));
+    const failure = round.failure(request, { device: `interface ${mac} on ${inputs.source}` });
+    if (failure) throw failure;
+    const after = round.snapshot();
+    const outs = outputsFrom(inputs, mac, after);
     verifyAttached(virsh, outs, after.running, "attach");
-    return { mac: chosen, outs };
+    return { outs, after };
 }
 
-async function create(inputs: AttachedInterfaceInputs): Promise<{ id: string; outs: AttachedInterfaceOutputs }> {
-    const virsh = virshFor(inputs);
-    return withDomainLock(domainKey(inputs), async () => {
-        await checkSource(virsh, inputs);
-        if (inputs.mac) {
-            const before = await readSnapshot(virsh);
-            if (macsOf(before).has(inputs.mac.toLowerCase())) {
-                // Ours from an earlier attempt whose answer was lost, or attached by hand: adopt it,
-                // but only when it is the NIC asked for; another NIC with this MAC is not ours to take.
-                const outs = outputsFrom(inputs, inputs.mac, before);
-                if (outs.type !== inputs.type || outs.source !== inputs.source || outs.model !== (inputs.model ?? "virtio")) {
-                    throw new InputError(`mac ${inputs.mac} is already used by this domain's ${outs.model} interface on ${outs.type} '${outs.source}'`,
-                        virsh.context(`interface ${inputs.mac}`),
-                        "choose another MAC (52:54:00:xx:xx:xx) or leave mac unset; or, to manage that interface, give its type, source and model");
-                }
-                return { id: `${domainKey(inputs)}#interface/${inputs.mac.toLowerCase()}`, outs };
+function create(inputs: AttachedInterfaceInputs): Promise<{ id: string; outs: AttachedInterfaceOutputs }> {
+    const given = inputs.mac?.toLowerCase();
+    return inDomainBatch(inputs, async (session) => {
+        const { virsh } = session;
+        const read = await session.round({ probes: [sourceProbe(inputs), ...(given ? [MAC_OWNERS] : [])] });
+        checkSource(virsh, read, inputs);
+        const before = read.snapshot();
+        if (given && macsOf(before).has(given)) {
+            // Ours from an earlier attempt whose answer was lost, or attached by hand: adopt it,
+            // but only when it is the NIC asked for; another NIC with this MAC is not ours to take.
+            const outs = outputsFrom(inputs, given, before);
+            if (outs.type !== inputs.type || outs.source !== inputs.source || outs.model !== (inputs.model ?? "virtio")) {
+                throw new InputError(`mac ${given} is already used by this domain's ${outs.model} interface on ${outs.type} '${outs.source}'`,
+                    virsh.context(`interface ${given}`),
+                    "choose another MAC (52:54:00:xx:xx:xx) or leave mac unset; or, to manage that interface, give its type, source and model");
             }
-            const user = await domainUsingMac(virsh, inputs.mac);
-            if (user) {
-                throw new InputError(`mac ${inputs.mac} is already used by domain '${user}'`, virsh.context(`interface ${inputs.mac}`),
-                    "choose another MAC (52:54:00:xx:xx:xx), or leave mac unset for libvirt to choose");
+            return { id: `${domainKey(inputs)}#interface/${given}`, outs };
+        }
+        if (given) {
+            const user = domainUsingMac(virsh, read.probe(MAC_OWNERS), given);
+            if (user || session.claimed.has(given)) {
+                throw new InputError(`mac ${given} is already used by ${user ? `domain '${user}'` : "another interface of this run"}`, virsh.context(`interface ${given}`),
+                    "choose another MAC (52:54:00:xx:xx:xx), or leave mac unset for one to be chosen");
             }
         }
-        const { mac, outs } = await attach(virsh, inputs, inputs.mac?.toLowerCase());
+        const mac = given ?? newMac(new Set([...macsOf(before), ...session.claimed]));
+        session.claimed.add(mac);
+        const { outs } = await attach(session, inputs, mac, before);
         return { id: `${domainKey(inputs)}#interface/${mac}`, outs };
     });
 }
 
-function detach(virsh: Virsh, olds: AttachedInterfaceOutputs): Promise<void> {
-    return detachAndWait(virsh, {
+function detach(session: DomainSession, olds: AttachedInterfaceOutputs): Promise<DomainSnapshot> {
+    return detachAndWait(session, {
         label: `interface ${olds.mac}`,
         present: (snapshot, where) => interfaceAt(snapshot, where, olds.mac) !== undefined,
-        detachArgs: ["detach-interface", `--domain=${virsh.domain}`, `--type=${olds.type}`, `--mac=${olds.mac}`],
+        detachArgs: ["detach-interface", `--domain=${olds.domain}`, `--type=${olds.type}`, `--mac=${olds.mac}`],
     }, olds.detachTimeout);
 }
 
-async function update(olds: AttachedInterfaceOutputs, news: AttachedInterfaceInputs): Promise<AttachedInterfaceOutputs> {
-    const virsh = virshFor(news);
-    return withDomainLock(domainKey(news), async () => {
-        const before = await readSnapshot(virsh);
-        const desired = { ...news, mac: olds.mac };
-        const flags = attachFlags(before);
-        if (news.source !== olds.source) {
-            await checkSource(virsh, news);
-            const updated = await virsh.attempt(["update-device", `--domain=${virsh.domain}`, "--file=/dev/stdin", ...flags],
-                { stdin: interfaceXml(desired, olds.mac) });
-            if (updated.exitCode !== 0) {
-                // libvirt cannot move this NIC live: same MAC, detached and attached on the new source.
-                await detach(virsh, olds);
-                await attach(virsh, desired, olds.mac);
-            }
+/** A new source through update-device (re-attached with the same MAC if libvirt refuses), then the link state. */
+function update(olds: AttachedInterfaceOutputs, news: AttachedInterfaceInputs): Promise<AttachedInterfaceOutputs> {
+    const moving = news.source !== olds.source;
+    const wantLink = news.linkState ?? "up";
+    const desired = { ...news, mac: olds.mac };
+    return inDomainBatch(news, async (session) => {
+        const { virsh } = session;
+        const read = await session.round({ probes: moving ? [sourceProbe(news)] : [] });
+        if (moving) checkSource(virsh, read, news);
+        const before = read.snapshot();
+        const link = ["domif-setlink", `--domain=${virsh.domain}`, `--interface=${olds.mac}`, `--state=${wantLink}`];
+        const steps: Command[] = [
+            ...(moving ? [{ args: ["update-device", `--domain=${virsh.domain}`, "--file=/dev/stdin", ...attachFlags(before)], stdin: interfaceXml(desired, olds.mac) }] : []),
+            ...(wantLink !== olds.linkState ? [...(before.running ? [{ args: link }] : []), { args: [...link, "--config"] }] : []),
+        ];
+        const request = { steps, order: ChangeOrder.Resize };
+        const done = (s: DomainSnapshot) => {
+            const outs = outputsFrom(desired, olds.mac, s);
+            return outs.source === news.source && outs.linkState === wantLink;
+        };
+        const round = steps.length > 0 ? await applySettled(session, request, done) : read;
+        let after = round.snapshot();
+        const failed = round.steps.findIndex((o) => o.ran && o.exitCode !== 0);
+        if (moving && failed === 0) {
+            // libvirt cannot move this NIC live: same MAC (and the wanted link state), detached and attached on the new source.
+            after = (await attach(session, desired, olds.mac, await detach(session, olds))).after;
+        } else {
+            const failure = round.failure(request, { device: `interface ${olds.mac}` });
+            if (failure) throw failure;
         }
-        const wantLink = news.linkState ?? "up";
-        if (wantLink !== olds.linkState) {
-            const args = ["domif-setlink", `--domain=${virsh.domain}`, `--interface=${olds.mac}`, `--state=${wantLink}`];
-            if (before.running) await virsh.run(args, { device: `interface ${olds.mac}` });
-            await virsh.run([...args, "--config"], { device: `interface ${olds.mac}` });
-        }
-        const after = await readSnapshot(virsh);
         const outs = outputsFrom(desired, olds.mac, after);
         verifyAttached(virsh, outs, after.running, "update");
-        if (outs.source !== news.source || outs.linkState !== wantLink) {
+        if (!done(after)) {
             throw new VirshError(`virsh reported success but interface ${olds.mac} has source ${outs.source} and link ${outs.linkState}`,
                 virsh.context(`interface ${olds.mac}`), "run pulumi refresh, then pulumi up again", 1);
         }
@@ -164,7 +191,6 @@ export const attachedInterfaceProvider = toDynamicProvider<AttachedInterfaceInpu
     read: (_id, olds) => readHotPlugged(olds, (snapshot) => outputsFrom(olds, olds.mac, snapshot)),
     update: (_id, olds, news) => update(olds, news),
     delete: async (_id, olds) => {
-        const virsh = virshFor(olds);
-        await withDomainLock(domainKey(olds), () => detach(virsh, olds));
+        await inDomainBatch(olds, (session) => detach(session, olds));
     },
 });

@@ -1,6 +1,7 @@
 /** Finding devices in a snapshot, shared by the disk, CD-ROM and interface providers. */
-import { DomainTarget, virshFor } from "../session";
-import { DomainSnapshot, readSnapshotIfExists } from "../virsh/domain-snapshot";
+import { inDomainBatch } from "../batch/domain-batch";
+import type { DomainTarget } from "../session";
+import type { DomainSnapshot } from "../virsh/domain-snapshot";
 import type { DiskValues } from "../xml/disk-xml";
 import type { InterfaceValues } from "../xml/interface-xml";
 
@@ -12,9 +13,9 @@ export function interfaceAt(snapshot: DomainSnapshot, where: "live" | "config", 
     return snapshot[where]?.interfaces.find((i) => String(i.mac).toLowerCase() === mac.toLowerCase());
 }
 
-/** Targets taken in the live domain or its config: a new device must avoid both. */
-export function usedTargets(snapshot: DomainSnapshot): Set<string> {
-    return new Set([...(snapshot.live?.disks ?? []), ...snapshot.config.disks].map((d) => String(d.target)));
+/** Targets taken in the live domain or its config, or claimed in this batch: a new device must avoid them all. */
+export function usedTargets(snapshot: DomainSnapshot, claimed: ReadonlySet<string>): Set<string> {
+    return new Set([...(snapshot.live?.disks ?? []), ...snapshot.config.disks].map((d) => String(d.target)).concat([...claimed]));
 }
 
 /** A running domain changes live and in its config; a shut-off one in its config only. */
@@ -24,12 +25,13 @@ export function attachFlags(snapshot: DomainSnapshot): string[] {
 
 /**
  * read() of a hot-plugged device, rebuilt from the XML. A device gone from both the live domain and
- * its config (or a domain gone) reads as gone, so `pulumi refresh` drops it.
+ * its config (or a domain gone) reads as gone, so `pulumi refresh` drops it. Reads of one domain
+ * that arrive together share one read.
  */
 export async function readHotPlugged<O extends { attachedLive: boolean; attachedConfig: boolean }>(
     olds: DomainTarget, outputsFrom: (snapshot: DomainSnapshot) => O,
 ): Promise<O | undefined> {
-    const snapshot = await readSnapshotIfExists(virshFor(olds));
+    const snapshot = (await inDomainBatch(olds, (session) => session.round({}))).snapshotIfExists();
     if (!snapshot) return undefined;
     const outs = outputsFrom(snapshot);
     return outs.attachedLive || outs.attachedConfig ? outs : undefined;

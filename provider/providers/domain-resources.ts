@@ -3,15 +3,18 @@
  * reboot policy decides, and "never" (the default) fails before anything changes.
  */
 import type { DomainResourcesInputs, DomainResourcesOutputs } from "../contract";
-import { InputError, LibvirtLiveError, VirshError } from "../errors";
-import { withDomainLock } from "../domain-lock";
+import { DomainSession, inDomainBatch } from "../batch/domain-batch";
+import { ChangeOrder, Round } from "../batch/round";
+import { InputError, VirshError } from "../errors";
 import { DesiredResources, pendingDifferences, planResources, ResourcePlan } from "../domain-resources-plan";
+import { balloonActualKiB, HostSize, hostSize } from "../host-checks";
 import { DOMAIN_RESOURCES_RULES } from "../rules/domain-resources-rules";
-import { domainKey, virshFor } from "../session";
+import { domainKey } from "../session";
 import { formatKiB, parseMemoryKiB } from "../units";
 import { integerAtLeast, isBoolean, isMemorySize, oneOf, placementChecks } from "../validation";
-import { DomainSnapshot, readSnapshot, readSnapshotIfExists } from "../virsh/domain-snapshot";
-import { pollUntil, Virsh } from "../virsh/virsh";
+import type { DomainSnapshot } from "../virsh/domain-snapshot";
+import type { Probe } from "../virsh/probes";
+import type { Virsh } from "../virsh/virsh";
 import type { DomainXml } from "../xml/domain-xml";
 import { toDynamicProvider } from "./provider-kit";
 
@@ -28,11 +31,12 @@ function desiredOf(inputs: DomainResourcesInputs): DesiredResources {
     };
 }
 
+const BALLOON: Probe = { kind: "balloon" };
+const NODE_INFO: Probe = { kind: "nodeinfo" };
+const POLL_INTERVAL_MS = 1000;
+
 /** Limits only the host knows: its CPU count and memory. */
-async function checkHostLimits(virsh: Virsh, desired: DesiredResources): Promise<void> {
-    const info = await virsh.run(["nodeinfo"]);
-    const cpus = Number(/^CPU\(s\):\s*(\d+)/m.exec(info)?.[1]);
-    const memoryKiB = Number(/^Memory size:\s*(\d+)\s*KiB/m.exec(info)?.[1]);
+function checkHostLimits(virsh: Virsh, desired: DesiredResources, { cpus, memoryKiB }: HostSize): void {
     if (desired.vcpus !== undefined && cpus && desired.vcpus > cpus) {
         throw new InputError(`vcpus ${desired.vcpus} is more than the host's ${cpus} CPUs`, virsh.context(),
             `set vcpus to at most ${cpus}`);
@@ -52,60 +56,71 @@ function refuseReboot(virsh: Virsh, plan: ResourcePlan): never {
         `(write the config now, apply at your next reboot); or keep memory within the running maximum and only raise vcpus`);
 }
 
-async function runAll(virsh: Virsh, commands: string[][], note?: string): Promise<void> {
-    for (const args of commands) {
-        try {
-            await virsh.run(args);
-        } catch (error) {
-            if (error instanceof LibvirtLiveError && note) {
-                throw new VirshError(`${error.summary}; ${note}`, error.context, `${error.hint}. Running pulumi up again converges`,
-                    error instanceof VirshError ? error.exitCode : 1);
-            }
-            throw error;
-        }
+/** Runs one virsh command in the batch; throws its error. */
+async function runStep(session: DomainSession, args: string[]): Promise<DomainSnapshot> {
+    const request = { steps: [{ args }] };
+    const round = await session.round(request);
+    const failure = round.failure(request);
+    if (failure) throw failure;
+    return round.snapshot();
+}
+
+async function waitForState(session: DomainSession, wanted: string, seconds: number): Promise<boolean> {
+    const deadline = Date.now() + seconds * 1000;
+    for (;;) {
+        if ((await session.round({})).snapshot().state === wanted) return true;
+        if (Date.now() >= deadline) return false;
+        await session.sleep(POLL_INTERVAL_MS);
     }
 }
 
-async function waitForState(virsh: Virsh, wanted: string, seconds: number): Promise<boolean> {
-    const reached = await pollUntil(async () => ((await readSnapshot(virsh)).state === wanted ? true : undefined), seconds * 1000, 1000);
-    return reached === true;
-}
-
-async function reboot(virsh: Virsh, inputs: DomainResourcesInputs): Promise<void> {
+async function reboot(session: DomainSession, inputs: DomainResourcesInputs): Promise<DomainSnapshot> {
+    const { virsh } = session;
+    const domain = `--domain=${virsh.domain}`;
     const timeout = inputs.shutdownTimeout ?? DEFAULT_SHUTDOWN_TIMEOUT_SECONDS;
-    await virsh.run(["shutdown", `--domain=${virsh.domain}`]);
-    if (!(await waitForState(virsh, "shut off", timeout))) {
+    await runStep(session, ["shutdown", domain]);
+    if (!(await waitForState(session, "shut off", timeout))) {
         if (!inputs.forceOff) {
             throw new VirshError(`the guest did not shut down within ${timeout} s; the new values are in the persistent config`,
                 virsh.context(), "make the guest honour ACPI shutdown, raise shutdownTimeout, or set forceOff: true to power it off after the wait", 1);
         }
-        await virsh.run(["destroy", `--domain=${virsh.domain}`]);
+        await runStep(session, ["destroy", domain]);
     }
-    await virsh.run(["start", `--domain=${virsh.domain}`]);
-    if (!(await waitForState(virsh, "running", START_TIMEOUT_SECONDS))) {
+    await runStep(session, ["start", domain]);
+    if (!(await waitForState(session, "running", START_TIMEOUT_SECONDS))) {
         throw new VirshError(`the domain did not come back to running within ${START_TIMEOUT_SECONDS} s`, virsh.context(),
             "look at the domain's log (/var/log/libvirt/qemu/<domain>.log) and start it by hand", 1);
     }
+    return (await session.round({})).snapshot();
 }
 
 /** A guest's balloon may stop a page table short of the target; within this it has followed. */
 const BALLOON_TOLERANCE_KIB = 1024;
 
-/** What the guest's balloon holds now (`dommemstat` actual), in KiB; null when it reports none. */
-async function balloonActualKiB(virsh: Virsh): Promise<number | null> {
-    const stats = await virsh.attempt(["dommemstat", `--domain=${virsh.domain}`]);
-    const match = /^actual\s+(\d+)/m.exec(stats.stdout);
-    return match ? Number(match[1]) : null;
+interface Balloon {
+    actual: number | null;
+    settled: boolean;
 }
 
-/** Waits (bounded) for the guest's balloon to reach the target; returns what it holds. */
-async function settleBalloon(virsh: Virsh, targetKiB: number, seconds: number): Promise<{ actual: number | null; settled: boolean }> {
-    let actual: number | null = null;
-    const settled = await pollUntil(async () => {
-        actual = await balloonActualKiB(virsh);
-        return actual !== null && Math.abs(actual - targetKiB) <= BALLOON_TOLERANCE_KIB ? true : undefined;
-    }, seconds * 1000, 1000);
-    return { actual, settled: settled === true };
+function balloonOf(round: Round, targetKiB: number): Balloon {
+    const actual = balloonActualKiB(round.probe(BALLOON));
+    return { actual, settled: actual !== null && Math.abs(actual - targetKiB) <= BALLOON_TOLERANCE_KIB };
+}
+
+/** The balloon target: the configured size, as far as the running maximum allows. */
+function balloonTargetKiB(snapshot: DomainSnapshot): number {
+    return Math.min(snapshot.config.currentMemoryKiB, (snapshot.live ?? snapshot.config).memoryKiB);
+}
+
+/** Waits (bounded) for the guest's balloon to reach the target, from the read that came with `round`. */
+async function settleBalloon(session: DomainSession, round: Round, targetKiB: number, seconds: number): Promise<Balloon> {
+    const deadline = Date.now() + seconds * 1000;
+    let balloon = balloonOf(round, targetKiB);
+    while (!balloon.settled && Date.now() < deadline) {
+        await session.sleep(Math.min(POLL_INTERVAL_MS, Math.max(0, deadline - Date.now())));
+        balloon = balloonOf(await session.round({ probes: [BALLOON] }), targetKiB);
+    }
+    return balloon;
 }
 
 /**
@@ -114,8 +129,7 @@ async function settleBalloon(virsh: Virsh, targetKiB: number, seconds: number): 
  * plan that trusted it would skip the live setmem and leave the guest at the old size while the
  * config says the new one. dommemstat's actual is what the guest holds now.
  */
-async function withBalloonActual(virsh: Virsh, live: DomainXml): Promise<DomainXml> {
-    const actual = await balloonActualKiB(virsh);
+function withBalloonActual(live: DomainXml, actual: number | null): DomainXml {
     return actual !== null && Math.abs(actual - live.currentMemoryKiB) > BALLOON_TOLERANCE_KIB ? { ...live, currentMemoryKiB: actual } : live;
 }
 
@@ -138,20 +152,15 @@ function verify(virsh: Virsh, plan: ResourcePlan, after: DomainSnapshot, liveApp
     }
 }
 
-async function outputsFrom(virsh: Virsh, inputs: DomainResourcesInputs, snapshot: DomainSnapshot, waitForBalloon: boolean): Promise<DomainResourcesOutputs> {
+function outputsFrom(inputs: DomainResourcesInputs, snapshot: DomainSnapshot, balloon: Balloon): DomainResourcesOutputs {
     const now = snapshot.live ?? snapshot.config;
-    // The balloon target: the configured size, as far as the running maximum allows.
-    const targetKiB = Math.min(snapshot.config.currentMemoryKiB, now.memoryKiB);
-    const balloon = snapshot.running
-        ? await settleBalloon(virsh, targetKiB, waitForBalloon ? inputs.balloonTimeout ?? DEFAULT_BALLOON_TIMEOUT_SECONDS : 0)
-        : { actual: null, settled: false };
     const pendingChanges = pendingDifferences(snapshot.config, snapshot.live);
     return {
         ...inputs,
-        currentMemoryKiB: targetKiB,
+        currentMemoryKiB: balloonTargetKiB(snapshot),
         maxMemoryKiB: now.memoryKiB,
-        balloonActualKiB: balloon.actual,
-        balloonSettled: balloon.settled,
+        balloonActualKiB: snapshot.running ? balloon.actual : null,
+        balloonSettled: snapshot.running && balloon.settled,
         currentVcpus: now.currentVcpus,
         maximumVcpus: now.maxVcpus,
         state: snapshot.state,
@@ -160,26 +169,48 @@ async function outputsFrom(virsh: Virsh, inputs: DomainResourcesInputs, snapshot
     };
 }
 
-/** create and update are one operation: compare the desired sizes with the domain and converge. */
+/**
+ * create and update are one operation: compare the desired sizes with the domain and converge.
+ * One read (the domain, its balloon, the host's size), one exec with every config and live
+ * command and the read back; only the balloon (or a reboot) is waited for.
+ */
 function converge(inputs: DomainResourcesInputs): Promise<DomainResourcesOutputs> {
-    const virsh = virshFor(inputs);
-    return withDomainLock(domainKey(inputs), async () => {
-        const desired = desiredOf(inputs);
-        const before = await readSnapshot(virsh);
-        await checkHostLimits(virsh, desired);
-        const plan = planResources(virsh.domain, before.config, before.live && await withBalloonActual(virsh, before.live), desired);
-        const policy = inputs.rebootPolicy ?? "never";
-        const rebootNeeded = plan.rebootChanges.length > 0;
-        if (rebootNeeded && policy === "never") refuseReboot(virsh, plan);
-
-        await runAll(virsh, plan.configCommands);
-        const rebooting = rebootNeeded && policy === "ifRequired";
-        if (rebooting) await reboot(virsh, inputs);
-        else await runAll(virsh, plan.liveCommands, "the persistent config already holds the new values, the running guest does not");
-
-        const after = await readSnapshot(virsh);
-        verify(virsh, plan, after, !rebooting);
-        return outputsFrom(virsh, inputs, after, inputs.memory !== undefined);
+    const desired = desiredOf(inputs);
+    const policy = inputs.rebootPolicy ?? "never";
+    // The host's size matters only to a size that is asked for.
+    const probes = [BALLOON, ...(Object.values(desired).some((v) => v !== undefined) ? [NODE_INFO] : [])];
+    return inDomainBatch(inputs, async (session) => {
+        const { virsh } = session;
+        let round = await session.round({ probes });
+        if (probes.includes(NODE_INFO)) checkHostLimits(virsh, desired, hostSize(virsh, round.probe(NODE_INFO)));
+        // A change whose answer was lost is planned again from the domain as it is after reconnecting.
+        for (let attempt = 0; ; attempt++) {
+            const before = round.snapshot();
+            const plan = planResources(virsh.domain, before.config, before.live && withBalloonActual(before.live, balloonActualKiB(round.probe(BALLOON))), desired);
+            const rebootNeeded = plan.rebootChanges.length > 0;
+            if (rebootNeeded && policy === "never") refuseReboot(virsh, plan);
+            const rebooting = rebootNeeded && policy === "ifRequired";
+            const commands = [...plan.configCommands, ...(rebooting ? [] : plan.liveCommands)];
+            if (commands.length > 0) {
+                const request = { steps: commands.map((args) => ({ args })), probes: [BALLOON], order: ChangeOrder.Resize };
+                round = await session.round(request);
+                if (round.answerLost && attempt === 0) continue;
+                const failure = round.failure(request);
+                if (failure) {
+                    const failedLive = round.steps.findIndex((o) => o.ran && o.exitCode !== 0) >= plan.configCommands.length;
+                    throw failedLive
+                        ? new VirshError(`${failure.summary}; the persistent config already holds the new values, the running guest does not`,
+                            failure.context, `${failure.hint}. Running pulumi up again converges`, failure.exitCode)
+                        : failure;
+                }
+            }
+            const after = rebooting ? await reboot(session, inputs) : round.snapshot();
+            verify(virsh, plan, after, !rebooting);
+            const balloon = after.running && inputs.memory !== undefined
+                ? await settleBalloon(session, rebooting ? await session.round({ probes: [BALLOON] }) : round, balloonTargetKiB(after), inputs.balloonTimeout ?? DEFAULT_BALLOON_TIMEOUT_SECONDS)
+                : balloonOf(round, balloonTargetKiB(after));
+            return outputsFrom(inputs, after, balloon);
+        }
     });
 }
 
@@ -201,12 +232,12 @@ export const domainResourcesProvider = toDynamicProvider<DomainResourcesInputs, 
     create: async (inputs) => ({ id: `${domainKey(inputs)}#resources`, outs: await converge(inputs) }),
     update: (_id, _olds, news) => converge(news),
     read: async (_id, olds) => {
-        const virsh = virshFor(olds);
-        const snapshot = await readSnapshotIfExists(virsh);
+        const round = await inDomainBatch(olds, (session) => session.round({ probes: [BALLOON] }));
+        const snapshot = round.snapshotIfExists();
         if (!snapshot) return undefined;
         // Input-named fields report the persistent config (what holds after a reboot), so drift shows in the diff.
         const config = snapshot.config;
-        const outs = await outputsFrom(virsh, olds, snapshot, false);
+        const outs = outputsFrom(olds, snapshot, balloonOf(round, balloonTargetKiB(snapshot)));
         return {
             ...outs,
             memory: olds.memory === undefined ? undefined : formatKiB(config.currentMemoryKiB),

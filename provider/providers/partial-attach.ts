@@ -4,8 +4,7 @@
  * way round. We say exactly which half landed; a rerun adds the missing half.
  */
 import { VirshError } from "../errors";
-import { DomainSnapshot, readSnapshot } from "../virsh/domain-snapshot";
-import type { Virsh } from "../virsh/virsh";
+import type { DomainSnapshot } from "../virsh/domain-snapshot";
 
 export type Presence = (snapshot: DomainSnapshot, where: "live" | "config") => boolean;
 
@@ -17,15 +16,8 @@ export function missingHalves(snapshot: DomainSnapshot, present: Presence): stri
     ];
 }
 
-/** Turns a failed attach into one that says which half landed; other errors pass unchanged. */
-export async function explainPartialAttach(virsh: Virsh, label: string, error: unknown, present: Presence): Promise<unknown> {
-    if (!(error instanceof VirshError)) return error;
-    let after: DomainSnapshot;
-    try {
-        after = await readSnapshot(virsh);
-    } catch {
-        return error;
-    }
+/** A failed attach, saying which half landed according to the XML read right after it. */
+export function explainPartialAttach(error: VirshError, label: string, after: DomainSnapshot, present: Presence): VirshError {
     const live = after.running && present(after, "live");
     const config = present(after, "config");
     if (live === config) return error;

@@ -21,11 +21,12 @@ export interface ExecResult {
 export interface RemoteHost {
     /** user@host:port, for messages. */
     readonly label: string;
-    exec(commandLine: string, stdin?: string): Promise<ExecResult>;
+    /** `timeoutMs` bounds the whole exec; past it the channel is closed and the outcome is unknown. */
+    exec(commandLine: string, stdin?: string, timeoutMs?: number): Promise<ExecResult>;
 }
 
 const MAX_CHANNELS_PER_CONNECTION = 8;
-const COMMAND_TIMEOUT_MS = 10 * 60 * 1000;
+const DEFAULT_EXEC_TIMEOUT_MS = 10 * 60 * 1000;
 
 type HostKeyRejection = { verdict: Exclude<HostKeyVerdict, "match"> | "mismatch"; fingerprint: string };
 
@@ -38,7 +39,7 @@ class SshHost implements RemoteHost {
         this.label = `${connection.user}@${connection.host}:${connection.port ?? 22}`;
     }
 
-    exec(commandLine: string, stdin?: string): Promise<ExecResult> {
+    exec(commandLine: string, stdin?: string, timeoutMs = DEFAULT_EXEC_TIMEOUT_MS): Promise<ExecResult> {
         return this.channels.run(async () => {
             const client = await this.connected();
             let channel: ClientChannel;
@@ -49,7 +50,7 @@ class SshHost implements RemoteHost {
                 this.close();
                 channel = await openChannel(await this.connected(), commandLine);
             }
-            return this.collect(channel, stdin);
+            return this.collect(channel, timeoutMs, stdin);
         });
     }
 
@@ -143,15 +144,15 @@ class SshHost implements RemoteHost {
             "check connection.host and connection.port, and that sshd runs there");
     }
 
-    private collect(channel: ClientChannel, stdin?: string): Promise<ExecResult> {
+    private collect(channel: ClientChannel, timeoutMs: number, stdin?: string): Promise<ExecResult> {
         return new Promise<ExecResult>((resolve, reject) => {
             const stdout: Buffer[] = [];
             const stderr: Buffer[] = [];
             let exitCode: number | undefined;
             const timer = setTimeout(() => {
                 channel.close();
-                reject(this.lostCommand(`a command did not finish within ${COMMAND_TIMEOUT_MS / 1000} s`));
-            }, COMMAND_TIMEOUT_MS);
+                reject(this.lostCommand(`a command did not finish within ${Math.round(timeoutMs / 1000)} s`));
+            }, timeoutMs);
             channel.on("data", (d: Buffer) => stdout.push(d));
             channel.stderr.on("data", (d: Buffer) => stderr.push(d));
             channel.on("exit", (code: number | null) => {

@@ -1,14 +1,14 @@
 /**
- * What a domain looks like right now, read in one SSH round trip: its state, the live XML (while it
- * runs) and the persistent config. Every provider decides and verifies from a snapshot, never from
- * virsh's exit code alone.
+ * What a domain looks like right now: its state, the live XML (while it runs) and the persistent
+ * config. Read by three commands at the end of every exec of a batch (domain-batch.ts), so each
+ * decision and each verification comes from the XML, never from virsh's exit code alone.
  */
 import type { DomainState } from "../contract";
 import { VirshError } from "../errors";
-import { shellCommand } from "../quoting";
 import { DomainXml, parseDomainXml } from "../xml/domain-xml";
+import type { StepOutcome } from "./step-script";
 import { hintFor } from "./stderr-hints";
-import type { Virsh } from "./virsh";
+import type { Command, Virsh } from "./virsh";
 
 export interface DomainSnapshot {
     state: DomainState;
@@ -19,42 +19,30 @@ export interface DomainSnapshot {
     config: DomainXml;
 }
 
-const SEPARATOR = "--pulumi-libvirt-live--";
+export function snapshotCommands(domain: string): Command[] {
+    const d = `--domain=${domain}`;
+    return [{ args: ["domstate", d] }, { args: ["dumpxml", d] }, { args: ["dumpxml", "--inactive", d] }];
+}
 
-export async function readSnapshot(virsh: Virsh): Promise<DomainSnapshot> {
-    const virshArgv = (...args: string[]): string => virsh.commandLine(args);
-    const domain = `--domain=${virsh.domain}`;
-    // One exec: domstate, live XML, config XML, separated by a marker line.
-    const script = [virshArgv("domstate", domain), virshArgv("dumpxml", domain), virshArgv("dumpxml", "--inactive", domain)]
-        .join(` && printf '\\n%s\\n' ${shellCommand([SEPARATOR])} && `);
-    const result = await virsh.shell(script);
-    if (result.exitCode !== 0) {
-        const stderr = result.stderr.trim();
+/** The snapshot from the answers of snapshotCommands(); throws when the domain could not be read. */
+export function snapshotFrom(virsh: Virsh, [state, live, config]: StepOutcome[]): DomainSnapshot {
+    const failed = [state, live, config].find((o) => !o.ran || o.exitCode !== 0);
+    if (failed) {
+        const stderr = failed.ran ? failed.stderr.trim() : "";
         throw new VirshError("cannot read the domain", virsh.context(undefined, stderr),
-            hintFor(stderr, "check that the domain exists and libvirtd runs"), result.exitCode);
+            hintFor(stderr, "check that the domain exists and libvirtd runs"), failed.ran ? failed.exitCode : 1);
     }
-    const [stateText, liveXml, configXml] = result.stdout.split(`\n${SEPARATOR}\n`);
-    const state = stateText.trim() as DomainState;
-    const running = state === "running" || state === "paused";
+    const text = (o: StepOutcome) => (o.ran ? o.stdout : "");
+    const domainState = text(state).trim() as DomainState;
+    const running = domainState === "running" || domainState === "paused";
     return {
-        state,
+        state: domainState,
         running,
-        live: running ? parseDomainXml(liveXml) : undefined,
-        config: parseDomainXml(configXml),
+        live: running ? parseDomainXml(text(live)) : undefined,
+        config: parseDomainXml(text(config)),
     };
 }
 
-/** True when the error says the domain does not exist (read then reports the resource gone). */
-export function isDomainMissing(error: unknown): boolean {
-    return error instanceof VirshError && /failed to get domain|Domain not found/i.test(error.context.stderr ?? "");
-}
-
-/** A snapshot, or undefined when the domain no longer exists (read then reports the resource gone). */
-export async function readSnapshotIfExists(virsh: Virsh): Promise<DomainSnapshot | undefined> {
-    try {
-        return await readSnapshot(virsh);
-    } catch (error) {
-        if (isDomainMissing(error)) return undefined;
-        throw error;
-    }
+export function isDomainMissing(stderr: string): boolean {
+    return /failed to get domain|Domain not found/i.test(stderr);
 }

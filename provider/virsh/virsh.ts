@@ -1,111 +1,73 @@
 /**
- * Runs `virsh -c URI …` (optionally under `sudo -n`) on a remote host. Arguments are an argv, each
- * quoted for the remote shell; options use the `--name=value` form so a value that starts with `-`
- * is never read as an option. Transient libvirt failures are retried with backoff, within a bound.
+ * How one domain's commands are spelled for the host: `virsh --connect=URI …` (optionally under
+ * `sudo -n`), each bounded by `timeout` on the host, every argument quoted. Options use the
+ * `--name=value` form so a value that starts with `-` is never read as an option. Running them
+ * is the batch's job (batch/domain-batch.ts): many commands go in one exec.
  */
 import type { ErrorContext } from "../errors";
 import { VirshError } from "../errors";
 import { shellCommand } from "../quoting";
-import type { ExecResult, RemoteHost } from "../transport/ssh-host";
-import { hintFor, SUDO_REFUSED, TRANSIENT_STDERR } from "./stderr-hints";
+import type { RemoteHost } from "../transport/ssh-host";
+import type { StepOutcome } from "./step-script";
+import { hintFor } from "./stderr-hints";
 
-export interface RunOptions {
-    /** For messages: which device this is about. */
-    device?: string;
-    /** Fed to the command's stdin (device XML for `attach-device … /dev/stdin`). */
+/** A command of one step: virsh arguments, or a plain host command (stat, test). */
+export interface Command {
+    args: readonly string[];
+    /** A host command instead of a virsh subcommand; same sudo, same bound. */
+    host?: boolean;
+    /** Fed to the command's stdin (device XML for `attach-device --file=/dev/stdin`). */
     stdin?: string;
-    /** Hint used when no known stderr pattern matches. */
-    hint?: string;
 }
 
-const RETRY_DELAYS_MS = [250, 500, 1000, 2000, 4000, 8000];
-/** No retry starts after this: libvirt itself already waits 30 s for a held job before it fails. */
-export const RETRY_BUDGET_MS = 90_000;
+/** Exit codes of `timeout` when it stopped the command (124) or had to kill it (128 + 9). */
+const TIMED_OUT_EXIT_CODES = new Set([124, 137]);
+/** Seconds `timeout` waits after its TERM before it KILLs a command that ignores it. */
+const KILL_GRACE_SECONDS = 5;
 
 export class Virsh {
     constructor(
         readonly host: RemoteHost,
         readonly uri: string,
         readonly domain: string,
-        private readonly sudo: boolean,
+        readonly sudo: boolean,
+        /** Bound of each command on the host, in seconds (connection.operationTimeout). */
+        readonly operationTimeoutSeconds: number,
     ) {}
 
-    /** Runs virsh and returns stdout; throws VirshError with context on a non-zero exit. */
-    async run(args: readonly string[], options: RunOptions = {}): Promise<string> {
-        const result = await this.attempt(args, options);
-        if (result.exitCode !== 0) throw this.failure(args, result, options);
-        return result.stdout;
-    }
-
-    /** Runs virsh and returns the raw result, for callers that treat some failures as answers. */
-    attempt(args: readonly string[], options: RunOptions = {}): Promise<ExecResult> {
-        return this.withRetries(() => this.host.exec(this.commandLine(args), options.stdin));
-    }
-
-    /** One virsh call as a quoted command line, under `sudo -n` when asked, for scripts that chain several. */
-    commandLine(args: readonly string[]): string {
-        return shellCommand(this.prefix(["virsh", `--connect=${this.uri}`, ...args]));
-    }
-
-    /**
-     * Runs a plain host command (stat, test…) with the same quoting and sudo. Callers read a
-     * failed exit as an answer ("no such file"), so sudo's own refusal is thrown instead.
-     */
-    async hostCommand(argv: readonly string[]): Promise<ExecResult> {
-        const result = await this.host.exec(shellCommand(this.prefix(argv)));
-        if (this.sudo && result.exitCode !== 0 && SUDO_REFUSED.test(result.stderr)) {
-            const stderr = result.stderr.trim();
-            throw new VirshError(`sudo refused to run ${argv[0]} on the host (exit ${result.exitCode})`, this.context(undefined, stderr),
-                hintFor(stderr, "allow this user passwordless sudo, or set connection.sudo to false"), result.exitCode);
-        }
-        return result;
-    }
-
-    /**
-     * Runs a script of commandLine() calls joined by quoted shell glue. Each virsh carries its own
-     * sudo, so sudo need allow only virsh (as the README says), not a root shell.
-     */
-    shell(script: string): Promise<ExecResult> {
-        return this.withRetries(() => this.host.exec(script));
+    /** One command as a quoted line: `timeout` first (it must be able to end sudo too), then sudo. */
+    commandLine(command: Command): string {
+        const argv = command.host ? command.args : ["virsh", `--connect=${this.uri}`, ...command.args];
+        return shellCommand([
+            "timeout", `--kill-after=${KILL_GRACE_SECONDS}`, String(this.operationTimeoutSeconds),
+            ...(this.sudo ? ["sudo", "-n"] : []), ...argv,
+        ]);
     }
 
     context(device?: string, stderr?: string): ErrorContext {
         return { host: this.host.label, domain: this.domain, device, stderr };
     }
 
-    failure(args: readonly string[], result: ExecResult, options: RunOptions): VirshError {
-        const stderr = result.stderr.trim() || result.stdout.trim();
-        return new VirshError(`virsh ${args[0]} failed (exit ${result.exitCode})`, this.context(options.device, stderr),
-            hintFor(stderr, options.hint ?? "see virsh's message above"), result.exitCode);
-    }
-
-    private prefix(argv: readonly string[]): string[] {
-        return this.sudo ? ["sudo", "-n", ...argv] : [...argv];
-    }
-
-    private async withRetries(exec: () => Promise<ExecResult>): Promise<ExecResult> {
-        const started = Date.now();
-        for (const delay of RETRY_DELAYS_MS) {
-            const result = await exec();
-            if (result.exitCode === 0 || !TRANSIENT_STDERR.test(result.stderr)) return result;
-            if (Date.now() - started + delay >= RETRY_BUDGET_MS) return result;
-            await sleep(delay);
+    /** The error for a step that failed; a step `timeout` ended says so, with the domain's job. */
+    failure(command: Command, outcome: StepOutcome & { ran: true }, options: { device?: string; hint?: string; jobInfo?: string } = {}): VirshError {
+        const name = command.host ? command.args[0] : `virsh ${command.args[0]}`;
+        if (timedOut(outcome)) {
+            const job = options.jobInfo?.trim().replace(/\s*\n\s*/g, "; ") || "unknown";
+            return new VirshError(`${name} did not answer within ${this.operationTimeoutSeconds} s and was abandoned; the domain's current job: ${job}`,
+                this.context(options.device, outcome.stderr.trim() || undefined),
+                "the domain is busy or QEMU hangs: `virsh domjobinfo DOMAIN` on the host shows the job; let it finish or abort it " +
+                "(`virsh domjobabort DOMAIN`), raise connection.operationTimeout, or restart the guest; then run again", outcome.exitCode);
         }
-        return exec();
+        const stderr = outcome.stderr.trim() || outcome.stdout.trim();
+        return new VirshError(`${name} failed (exit ${outcome.exitCode})`, this.context(options.device, stderr),
+            hintFor(stderr, options.hint ?? "see virsh's message above"), outcome.exitCode);
     }
+}
+
+export function timedOut(outcome: StepOutcome): boolean {
+    return outcome.ran && TIMED_OUT_EXIT_CODES.has(outcome.exitCode);
 }
 
 export function sleep(ms: number): Promise<void> {
     return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
-/** Polls until `check` returns a value other than undefined, or the bound passes (then undefined). */
-export async function pollUntil<T>(check: () => Promise<T | undefined>, timeoutMs: number, intervalMs = 500): Promise<T | undefined> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-        const value = await check();
-        if (value !== undefined) return value;
-        if (Date.now() >= deadline) return undefined;
-        await sleep(Math.min(intervalMs, Math.max(0, deadline - Date.now())));
-    }
 }

@@ -77,7 +77,7 @@ export class FaultSshd {
     private readonly config: string;
     private readonly pidFile: string;
 
-    constructor(private readonly env: RigEnv, readonly port = FAULT_PORT) {
+    constructor(private readonly env: RigEnv, readonly port = FAULT_PORT, private readonly extraConfig: readonly string[] = []) {
         this.dir = `/var/tmp/pll-faults-${port}`;
         this.binDir = join(this.dir, "bin");
         this.config = join(this.dir, "sshd_config");
@@ -95,7 +95,8 @@ export class FaultSshd {
             .replace(/^Port .*$/m, `Port ${this.port}`)
             .replace(/^PidFile .*$/m, `PidFile ${this.pidFile}`)
             // The virsh double answers first; everything else is the host's own.
-            .replace(/^Match /m, `SetEnv PATH=${this.binDir}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\nMaxStartups 100\nMaxSessions 20\nMatch `);
+            .replace(/^Match /m, `SetEnv PATH=${this.binDir}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\nMaxStartups 100\nMaxSessions 20\n${
+                this.extraConfig.map((line) => `${line}\n`).join("")}Match `);
         writeFileSync(this.config, ours);
         if (!this.listening()) this.restart();
     }

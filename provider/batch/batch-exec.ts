@@ -1,0 +1,120 @@
+/**
+ * One exec for the requests of a batch's round: every member's steps (each member a group, in
+ * change order), then the domain's state, live XML and config, then the probes. Transient libvirt
+ * failures (a held job lock) rerun only the unfinished part of the groups they hit, with backoff,
+ * within a bound. A lost answer is followed by a plain read once the host answers again, so each
+ * member can tell from the XML whether its change landed.
+ */
+import { HostUnreachableError } from "../errors";
+import { snapshotCommands } from "../virsh/domain-snapshot";
+import { Probe, probeKey, probeLine } from "../virsh/probes";
+import { buildStepScript, ScriptStep, StepOutcome } from "../virsh/step-script";
+import { TRANSIENT_STDERR } from "../virsh/stderr-hints";
+import { Command, sleep, timedOut, Virsh } from "../virsh/virsh";
+import { Round, RoundRequest } from "./round";
+
+const RETRY_DELAYS_MS = [250, 500, 1000, 2000, 4000, 8000];
+/** No retry starts after this: libvirt itself already waits 30 s for a held job before it fails. */
+export const RETRY_BUDGET_MS = 90_000;
+/** How long we keep trying to reconnect to read the XML before giving the unknown outcome back. */
+export const RECONNECT_BOUND_MS = 30_000;
+/** Slack over the sum of the steps' own bounds before the transport gives up on an exec. */
+const EXEC_SLACK_MS = 30_000;
+
+interface Pending {
+    request: number;
+    /** Index of the first step of this request still to run. */
+    from: number;
+}
+
+function isTransient(outcome: StepOutcome): boolean {
+    return outcome.ran && outcome.exitCode !== 0 && TRANSIENT_STDERR.test(outcome.stderr);
+}
+
+interface ExecAnswer {
+    /** One outcome list per step group, in the order given. */
+    groups: StepOutcome[][];
+    /** domstate, dumpxml, dumpxml --inactive. */
+    reads: StepOutcome[];
+    /** One outcome per probe, in the order given. */
+    probes: StepOutcome[];
+}
+
+/** One exec: the step groups, then the domain's read, then the probes. */
+async function execOnce(virsh: Virsh, stepGroups: readonly (readonly Command[])[], probes: readonly Probe[]): Promise<ExecAnswer> {
+    const groups: ScriptStep[][] = [
+        ...stepGroups.map((steps) => steps.map((c) => ({ commandLine: virsh.commandLine(c), stdin: c.stdin }))),
+        ...snapshotCommands(virsh.domain).map((c) => [{ commandLine: virsh.commandLine(c) }]),
+        ...probes.map((p) => [{ commandLine: probeLine(p, virsh) }]),
+    ];
+    const script = buildStepScript(groups);
+    const stepCount = groups.reduce((n, g) => n + g.length, 0);
+    const result = await virsh.host.exec(script.text, undefined, stepCount * virsh.operationTimeoutSeconds * 1000 + EXEC_SLACK_MS);
+    const parsed = script.parse(result.stdout, result.stderr);
+    const reads = stepGroups.length;
+    return { groups: parsed.slice(0, reads), reads: parsed.slice(reads, reads + 3).map((g) => g[0]), probes: parsed.slice(reads + 3).map((g) => g[0]) };
+}
+
+/** Runs the requests of one round on one host, returning one Round per request, in order. */
+export async function executeRound(virsh: Virsh, requests: readonly RoundRequest[]): Promise<Round[]> {
+    const stepsOf = (i: number): Command[] => requests[i].steps ?? [];
+    const outcomes: StepOutcome[][] = requests.map((_, i) => stepsOf(i).map((): StepOutcome => ({ ran: false })));
+    const probes = [...new Map(requests.flatMap((r) => r.probes ?? []).map((p) => [probeKey(p), p])).values()];
+    // Change order, then arrival: removals free what additions take.
+    let pending: Pending[] = requests.map((_, request) => ({ request, from: 0 }))
+        .filter((p) => stepsOf(p.request).length > 0)
+        .sort((a, b) => (requests[a.request].order ?? 0) - (requests[b.request].order ?? 0));
+    const started = Date.now();
+    let answerLost = false;
+    let answer: ExecAnswer;
+    for (let attempt = 0; ; attempt++) {
+        try {
+            answer = await execOnce(virsh, pending.map((p) => stepsOf(p.request).slice(p.from)), probes);
+        } catch (error) {
+            if (!(error instanceof HostUnreachableError && error.outcomeUnknown)) throw error;
+            // The steps may or may not have run: what the domain looks like once the host answers decides.
+            answerLost = true;
+            answer = await readAfterReconnect(virsh, probes, error);
+            break;
+        }
+        const groups = answer.groups;
+        pending.forEach((p, g) => groups[g].forEach((o, s) => { outcomes[p.request][p.from + s] = o; }));
+        const retry = pending.flatMap((p, g) => {
+            const failed = groups[g].findIndex((o) => o.ran && o.exitCode !== 0);
+            return failed >= 0 && isTransient(groups[g][failed]) ? [{ request: p.request, from: p.from + failed }] : [];
+        });
+        const delay = RETRY_DELAYS_MS[attempt];
+        if ((retry.length === 0 && !answer.reads.some(isTransient)) || delay === undefined || Date.now() - started + delay >= RETRY_BUDGET_MS) break;
+        await sleep(delay);
+        pending = retry;
+    }
+    const answers = new Map(probes.map((p, i) => [probeKey(p), answer.probes[i]]));
+    const jobInfo = outcomes.some((steps) => steps.some(timedOut)) ? await domainJob(virsh) : undefined;
+    return requests.map((_, i) => new Round(virsh, outcomes[i], answerLost && stepsOf(i).length > 0, answer.reads, answers, jobInfo));
+}
+
+/** The read part of a round once the host answers again; the lost answer's error if it never does. */
+async function readAfterReconnect(virsh: Virsh, probes: readonly Probe[], lost: HostUnreachableError): Promise<ExecAnswer> {
+    const deadline = Date.now() + RECONNECT_BOUND_MS;
+    for (;;) {
+        try {
+            return await execOnce(virsh, [], probes);
+        } catch (error) {
+            if (!(error instanceof HostUnreachableError)) throw error;
+            if (Date.now() >= deadline) throw lost;
+            await sleep(1000);
+        }
+    }
+}
+
+/** `virsh domjobinfo`, for the message of a step abandoned at operationTimeout. */
+async function domainJob(virsh: Virsh): Promise<string> {
+    const script = buildStepScript([[{ commandLine: virsh.commandLine({ args: ["domjobinfo", `--domain=${virsh.domain}`] }) }]]);
+    try {
+        const result = await virsh.host.exec(script.text, undefined, virsh.operationTimeoutSeconds * 1000 + EXEC_SLACK_MS);
+        const [[outcome]] = script.parse(result.stdout, result.stderr);
+        return outcome.ran ? (outcome.exitCode === 0 ? outcome.stdout : outcome.stderr) : "unknown";
+    } catch {
+        return "unknown (the host did not answer)";
+    }
+}

@@ -1,0 +1,54 @@
+/**
+ * Detaching is a request the guest must answer: virsh exits 0 even when a guest ignores it. So
+ * after the detach we watch the live XML until the device is gone, within a bound, and say
+ * plainly when it is not. The XML decides, not the exit code: a detach raced by another (an
+ * earlier attempt whose answer was lost) is done when the device is gone.
+ */
+import type { DomainSession } from "../batch/domain-batch";
+import { ChangeOrder } from "../batch/round";
+import { applySettled } from "../batch/settled";
+import { DeviceStillAttachedError } from "../errors";
+import type { DomainSnapshot } from "../virsh/domain-snapshot";
+import type { Command } from "../virsh/virsh";
+
+export interface DeviceLookup {
+    /** "disk vdb", "interface 52:54:00:…": for messages. */
+    label: string;
+    present: (snapshot: DomainSnapshot, where: "live" | "config") => boolean;
+    /** virsh arguments that detach it, before --live/--config. */
+    detachArgs: string[];
+}
+
+export const DEFAULT_DETACH_TIMEOUT_SECONDS = 30;
+const POLL_INTERVAL_MS = 500;
+
+const stillLive = (device: DeviceLookup) => (s: DomainSnapshot): boolean => s.running && device.present(s, "live");
+
+/** Detaches the device from the config and the running guest; returns the domain once it is gone. */
+export async function detachAndWait(session: DomainSession, device: DeviceLookup, timeoutSeconds = DEFAULT_DETACH_TIMEOUT_SECONDS): Promise<DomainSnapshot> {
+    const before = (await session.round({})).snapshot();
+    const steps: Command[] = [
+        ...(device.present(before, "config") ? [{ args: [...device.detachArgs, "--config"] }] : []),
+        ...(stillLive(device)(before) ? [{ args: [...device.detachArgs, "--live"] }] : []),
+    ];
+    if (steps.length === 0) return before;
+    const request = { steps, order: ChangeOrder.Removal };
+    const round = await applySettled(session, request, (s) => !device.present(s, "config"));
+    let now = round.snapshot();
+    const failure = round.failure(request, { device: device.label });
+    if (device.present(now, "config")) throw failure ?? new DeviceStillAttachedError(`${device.label} is still in the persistent config after the detach`,
+        session.virsh.context(device.label), "run pulumi refresh, then the same pulumi command again");
+    // A repeated request for a device the guest is still releasing may fail; the live XML decides.
+    const deadline = Date.now() + timeoutSeconds * 1000;
+    while (stillLive(device)(now) && Date.now() < deadline) {
+        await session.sleep(Math.min(POLL_INTERVAL_MS, Math.max(0, deadline - Date.now())));
+        now = (await session.round({})).snapshot();
+    }
+    if (!stillLive(device)(now)) return now;
+    throw new DeviceStillAttachedError(
+        `${device.label} is still attached to the running guest: it did not release it within ${timeoutSeconds} s. ` +
+        "It is gone from the persistent config, so it will not come back after a reboot",
+        session.virsh.context(device.label, failure?.context.stderr),
+        "make the guest release it (unmount or down it; the guest needs ACPI PCI hot-unplug, e.g. the acpiphp driver), " +
+        "then run the same pulumi command again; or reboot the domain. The resource stays in the stack until the device is gone");
+}

@@ -1,0 +1,53 @@
+/**
+ * Server-side counts of what the provider costs: an sshd of our own (the fault suites' sshd on
+ * another port) whose ForceCommand logs every remote command before running it, and whose log
+ * holds one "Accepted" line per SSH handshake. The count tests and the benchmark read both.
+ */
+import { existsSync, readFileSync, writeFileSync } from "fs";
+import { join } from "path";
+import type { RigEnv } from "../rig/rig-env";
+import { FaultSshd } from "./fault-env";
+
+export const COUNTING_PORT = 2224;
+
+/** Logs the command (base64, one line) and runs it as sshd would have, with a plain POSIX shell. */
+const WRAPPER = `#!/bin/sh
+printf '%s' "$SSH_ORIGINAL_COMMAND" | base64 -w0 >>"$(dirname "$0")/../commands"
+echo >>"$(dirname "$0")/../commands"
+exec /bin/sh -c "$SSH_ORIGINAL_COMMAND"
+`;
+
+export class CountingSshd extends FaultSshd {
+    constructor(env: RigEnv, port = COUNTING_PORT) {
+        super(env, port, [`ForceCommand /var/tmp/pll-faults-${port}/bin/count-command`]);
+    }
+
+    override start(): void {
+        super.start();
+        writeFileSync(join(this.binDir, "count-command"), WRAPPER, { mode: 0o755 });
+        this.resetCounts();
+    }
+
+    resetCounts(): void {
+        writeFileSync(join(this.dir, "commands"), "");
+        writeFileSync(join(this.dir, "sshd.log"), "");
+    }
+
+    /** Every remote command since the last reset, as the client sent it. */
+    commands(): string[] {
+        const path = join(this.dir, "commands");
+        if (!existsSync(path)) return [];
+        return readFileSync(path, "utf8").split("\n").filter(Boolean).map((line) => Buffer.from(line, "base64").toString("utf8"));
+    }
+
+    /** SSH handshakes (authenticated connections) since the last reset. */
+    handshakes(): number {
+        const path = join(this.dir, "sshd.log");
+        return existsSync(path) ? readFileSync(path, "utf8").split("\n").filter((l) => /\bAccepted \w+ for /.test(l)).length : 0;
+    }
+}
+
+/** How many of `commands` run a virsh subcommand (as a quoted word: the provider's scripts quote every argument). */
+export function commandsRunning(commands: string[], subcommand: string): number {
+    return commands.filter((c) => c.includes(`'${subcommand}'`)).length;
+}
