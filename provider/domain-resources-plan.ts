@@ -23,6 +23,8 @@ export interface ResourcePlan {
     expectedConfig: Required<DesiredResources>;
     /** The running guest's vCPU count once the live commands ran (memory is checked through the balloon). */
     expectedLiveVcpus?: number;
+    /** The balloon target a live setmem sets, when the plan has one. */
+    expectedBalloonKiB?: number;
 }
 
 function ordered(raising: boolean, maximum: string[] | undefined, current: string[] | undefined): string[][] {
@@ -52,8 +54,10 @@ export function planResources(domain: string, config: DomainXml, live: DomainXml
         plan.rebootChanges.push(`maxMemory: ${formatKiB(live.memoryKiB)} → ${formatKiB(maxMemoryKiB)} (the maximum changes only at boot)`);
     }
     if (memoryKiB !== live.currentMemoryKiB) {
-        if (memoryKiB <= live.memoryKiB) plan.liveCommands.push(["setmem", d, `--size=${memoryKiB}KiB`, "--live"]);
-        else plan.rebootChanges.push(`memory: ${formatKiB(live.currentMemoryKiB)} → ${formatKiB(memoryKiB)} (above the running maximum ${formatKiB(live.memoryKiB)})`);
+        if (memoryKiB <= live.memoryKiB) {
+            plan.liveCommands.push(["setmem", d, `--size=${memoryKiB}KiB`, "--live"]);
+            plan.expectedBalloonKiB = memoryKiB;
+        } else plan.rebootChanges.push(`memory: ${formatKiB(live.currentMemoryKiB)} → ${formatKiB(memoryKiB)} (above the running maximum ${formatKiB(live.memoryKiB)})`);
     }
     if (maxVcpus !== live.maxVcpus) {
         plan.rebootChanges.push(`maxVcpus: ${live.maxVcpus} → ${maxVcpus} (the maximum changes only at boot)`);

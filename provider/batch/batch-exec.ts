@@ -20,6 +20,8 @@ export const RETRY_BUDGET_MS = 90_000;
 export const RECONNECT_BOUND_MS = 30_000;
 /** Slack over the sum of the steps' own bounds before the transport gives up on an exec. */
 const EXEC_SLACK_MS = 30_000;
+/** How old a refresh's read may be for the next refresh wave to use it (that wave comes at once). */
+const RECENT_READ_MS = 1_000;
 
 interface Pending {
     request: number;
@@ -55,11 +57,40 @@ async function execOnce(virsh: Virsh, stepGroups: readonly (readonly Command[])[
     return { groups: parsed.slice(0, reads), reads: parsed.slice(reads, reads + 3).map((g) => g[0]), probes: parsed.slice(reads + 3).map((g) => g[0]) };
 }
 
+/** The last read of one domain on one connection made for refresh reads, and when it was taken. */
+export class RecentRead {
+    private last?: { at: number; answer: ExecAnswer; probes: readonly Probe[] };
+
+    /** The answer, when it is fresh and holds every probe asked for. */
+    take(probes: readonly Probe[]): ExecAnswer | undefined {
+        const last = this.last;
+        if (!last || Date.now() - last.at > RECENT_READ_MS) return undefined;
+        const known = new Set(last.probes.map(probeKey));
+        if (!probes.every((p) => known.has(probeKey(p)))) return undefined;
+        // In the order asked for, as execOnce answers.
+        return { ...last.answer, probes: probes.map((p) => last.answer.probes[last.probes.findIndex((q) => probeKey(q) === probeKey(p))]) };
+    }
+
+    keep(answer: ExecAnswer, probes: readonly Probe[], at: number): void {
+        this.last = { at, answer, probes };
+    }
+
+    forget(): void {
+        this.last = undefined;
+    }
+}
+
 /** Runs the requests of one round on one host, returning one Round per request, in order. */
-export async function executeRound(virsh: Virsh, requests: readonly RoundRequest[]): Promise<Round[]> {
+export async function executeRound(virsh: Virsh, requests: readonly RoundRequest[], recent = new RecentRead()): Promise<Round[]> {
     const stepsOf = (i: number): Command[] => requests[i].steps ?? [];
     const outcomes: StepOutcome[][] = requests.map((_, i) => stepsOf(i).map((): StepOutcome => ({ ran: false })));
     const probes = [...new Map(requests.flatMap((r) => r.probes ?? []).map((p) => [probeKey(p), p])).values()];
+    const refresh = requests.every((r, i) => r.shareRecentRead && stepsOf(i).length === 0);
+    const shared = refresh ? recent.take(probes) : undefined;
+    if (shared) return requests.map(() => new Round(virsh, [], false, shared.reads, new Map(probes.map((p, i) => [probeKey(p), shared.probes[i]])), undefined));
+    // A change makes every earlier read stale; a read taken while it runs would be too.
+    recent.forget();
+    const readStarted = Date.now();
     // Change order, then arrival: removals free what additions take.
     let pending: Pending[] = requests.map((_, request) => ({ request, from: 0 }))
         .filter((p) => stepsOf(p.request).length > 0)
@@ -88,6 +119,7 @@ export async function executeRound(virsh: Virsh, requests: readonly RoundRequest
         await sleep(delay);
         pending = retry;
     }
+    if (refresh) recent.keep(answer, probes, readStarted);
     const answers = new Map(probes.map((p, i) => [probeKey(p), answer.probes[i]]));
     const jobInfo = outcomes.some((steps) => steps.some(timedOut)) ? await domainJob(virsh) : undefined;
     return requests.map((_, i) => new Round(virsh, outcomes[i], answerLost && stepsOf(i).length > 0, answer.reads, answers, jobInfo));

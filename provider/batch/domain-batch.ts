@@ -11,7 +11,7 @@ import type { DomainTarget } from "../session";
 import { domainKey, virshFor } from "../session";
 import type { Virsh } from "../virsh/virsh";
 import { sleep } from "../virsh/virsh";
-import { executeRound } from "./batch-exec";
+import { executeRound, RecentRead } from "./batch-exec";
 import type { Round, RoundRequest } from "./round";
 
 /** What an operation sees of its batch. */
@@ -52,7 +52,7 @@ class Batch {
     private inFlight = false;
     private readonly finished: Promise<void>;
 
-    constructor(private readonly members: Member[]) {
+    constructor(private readonly members: Member[], private readonly recentReads: Map<string, RecentRead>) {
         this.finished = Promise.all(members.map((m) => this.start(m))).then(() => undefined);
     }
 
@@ -107,9 +107,10 @@ class Batch {
             const key = runnerKey(ask.virsh);
             byRunner.set(key, [...(byRunner.get(key) ?? []), ask]);
         }
-        for (const group of byRunner.values()) {
+        for (const [key, group] of byRunner) {
+            if (!this.recentReads.has(key)) this.recentReads.set(key, new RecentRead());
             try {
-                const rounds = await executeRound(group[0].virsh, group.map((a) => a.request));
+                const rounds = await executeRound(group[0].virsh, group.map((a) => a.request), this.recentReads.get(key));
                 group.forEach((ask, i) => ask.resolve(rounds[i]));
             } catch (error) {
                 for (const ask of group) ask.reject(error);
@@ -129,6 +130,8 @@ function runnerKey(virsh: Virsh): string {
 
 class DomainQueue {
     private queue: Member[] = [];
+    /** Per connection (runner key): the domain's last read-only answer. */
+    private readonly recentReads = new Map<string, RecentRead>();
     private firstArrival = 0;
     private lastArrival = 0;
     private draining = false;
@@ -147,7 +150,7 @@ class DomainQueue {
             await this.gather();
             const members = this.queue;
             this.queue = [];
-            await new Batch(members).run();
+            await new Batch(members, this.recentReads).run();
         }
         this.draining = false;
     }
@@ -165,8 +168,11 @@ const queues = new Map<string, DomainQueue>();
 
 /** Runs `work` in the next batch of its domain and returns its own result (or error). */
 export function inDomainBatch<T>(target: DomainTarget, work: (session: DomainSession) => Promise<T>): Promise<T> {
-    const virsh = virshFor(target);
-    const key = domainKey(target);
+    return inBatchOf(domainKey(target), virshFor(target), work);
+}
+
+/** inDomainBatch for a domain named by its key, with the Virsh that runs its commands. */
+export function inBatchOf<T>(key: string, virsh: Virsh, work: (session: DomainSession) => Promise<T>): Promise<T> {
     let queue = queues.get(key);
     if (!queue) {
         queue = new DomainQueue();

@@ -19,6 +19,11 @@ export interface RoundRequest {
     /** Host facts to read along with the domain. */
     probes?: Probe[];
     order?: ChangeOrder;
+    /**
+     * A read for `pulumi refresh`: the answer of a read-only round moments ago (no change since)
+     * will do. The engine refreshes in waves of --parallel; each wave then costs no exec of its own.
+     */
+    shareRecentRead?: boolean;
 }
 
 export class Round {

@@ -18,7 +18,7 @@ import type { DomainSnapshot } from "../virsh/domain-snapshot";
 import type { Probe } from "../virsh/probes";
 import type { Virsh } from "../virsh/virsh";
 import { buildDiskXml, diskSourcePath } from "../xml/disk-xml";
-import { attachFlags, diskAt, usedTargets } from "./device-lookup";
+import { attachFlags, diskAt, readForRefresh, usedTargets } from "./device-lookup";
 import { detachAndWait } from "./device-removal";
 import { toDynamicProvider } from "./provider-kit";
 
@@ -167,7 +167,7 @@ export const attachedCdromProvider = toDynamicProvider<AttachedCdromInputs, Atta
     wasRunning: () => true,
     create,
     read: async (_id, olds) => {
-        const snapshot = (await inDomainBatch(olds, (session) => session.round({}))).snapshotIfExists();
+        const snapshot = (await readForRefresh(olds)).snapshotIfExists();
         if (!snapshot || !diskAt(snapshot, snapshot.running ? "live" : "config", olds.target)) return undefined;
         return outputsFrom(olds, olds.target, olds.bus, olds.ownsDrive, olds.lastMediaChange as MediaChange, snapshot);
     },

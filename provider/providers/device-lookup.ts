@@ -1,5 +1,7 @@
 /** Finding devices in a snapshot, shared by the disk, CD-ROM and interface providers. */
 import { inDomainBatch } from "../batch/domain-batch";
+import type { Round } from "../batch/round";
+import type { Probe } from "../virsh/probes";
 import type { DomainTarget } from "../session";
 import type { DomainSnapshot } from "../virsh/domain-snapshot";
 import type { DiskValues } from "../xml/disk-xml";
@@ -23,6 +25,17 @@ export function attachFlags(snapshot: DomainSnapshot): string[] {
     return snapshot.running ? ["--live", "--config"] : ["--config"];
 }
 
+export const BALLOON: Probe = { kind: "balloon" };
+
+/**
+ * The read of `pulumi refresh`: reads of one domain that arrive together share one exec, and the
+ * engine's next wave (it refreshes --parallel at a time) shares it too. Every resource's refresh
+ * asks the same (the domain and its balloon), so any of them can answer for the others.
+ */
+export function readForRefresh(target: DomainTarget): Promise<Round> {
+    return inDomainBatch(target, (session) => session.round({ probes: [BALLOON], shareRecentRead: true }));
+}
+
 /**
  * read() of a hot-plugged device, rebuilt from the XML. A device gone from both the live domain and
  * its config (or a domain gone) reads as gone, so `pulumi refresh` drops it. Reads of one domain
@@ -31,7 +44,7 @@ export function attachFlags(snapshot: DomainSnapshot): string[] {
 export async function readHotPlugged<O extends { attachedLive: boolean; attachedConfig: boolean }>(
     olds: DomainTarget, outputsFrom: (snapshot: DomainSnapshot) => O,
 ): Promise<O | undefined> {
-    const snapshot = (await inDomainBatch(olds, (session) => session.round({}))).snapshotIfExists();
+    const snapshot = (await readForRefresh(olds)).snapshotIfExists();
     if (!snapshot) return undefined;
     const outs = outputsFrom(snapshot);
     return outs.attachedLive || outs.attachedConfig ? outs : undefined;

@@ -8,6 +8,7 @@ import { ChangeOrder, Round } from "../batch/round";
 import { InputError, VirshError } from "../errors";
 import { DesiredResources, pendingDifferences, planResources, ResourcePlan } from "../domain-resources-plan";
 import { balloonActualKiB, HostSize, hostSize } from "../host-checks";
+import { BALLOON_TOLERANCE_KIB } from "../virsh/probes";
 import { DOMAIN_RESOURCES_RULES } from "../rules/domain-resources-rules";
 import { domainKey } from "../session";
 import { formatKiB, parseMemoryKiB } from "../units";
@@ -16,6 +17,7 @@ import type { DomainSnapshot } from "../virsh/domain-snapshot";
 import type { Probe } from "../virsh/probes";
 import type { Virsh } from "../virsh/virsh";
 import type { DomainXml } from "../xml/domain-xml";
+import { BALLOON, readForRefresh } from "./device-lookup";
 import { toDynamicProvider } from "./provider-kit";
 
 const DEFAULT_SHUTDOWN_TIMEOUT_SECONDS = 120;
@@ -31,7 +33,6 @@ function desiredOf(inputs: DomainResourcesInputs): DesiredResources {
     };
 }
 
-const BALLOON: Probe = { kind: "balloon" };
 const NODE_INFO: Probe = { kind: "nodeinfo" };
 const POLL_INTERVAL_MS = 1000;
 
@@ -94,16 +95,13 @@ async function reboot(session: DomainSession, inputs: DomainResourcesInputs): Pr
     return (await session.round({})).snapshot();
 }
 
-/** A guest's balloon may stop a page table short of the target; within this it has followed. */
-const BALLOON_TOLERANCE_KIB = 1024;
-
 interface Balloon {
     actual: number | null;
     settled: boolean;
 }
 
-function balloonOf(round: Round, targetKiB: number): Balloon {
-    const actual = balloonActualKiB(round.probe(BALLOON));
+function balloonOf(round: Round, targetKiB: number, probe: Probe = BALLOON): Balloon {
+    const actual = balloonActualKiB(round.probe(probe));
     return { actual, settled: actual !== null && Math.abs(actual - targetKiB) <= BALLOON_TOLERANCE_KIB };
 }
 
@@ -112,10 +110,10 @@ function balloonTargetKiB(snapshot: DomainSnapshot): number {
     return Math.min(snapshot.config.currentMemoryKiB, (snapshot.live ?? snapshot.config).memoryKiB);
 }
 
-/** Waits (bounded) for the guest's balloon to reach the target, from the read that came with `round`. */
-async function settleBalloon(session: DomainSession, round: Round, targetKiB: number, seconds: number): Promise<Balloon> {
+/** Waits (bounded) for the guest's balloon to reach the target, from the balloon read `probe` of `round`. */
+async function settleBalloon(session: DomainSession, round: Round, probe: Probe, targetKiB: number, seconds: number): Promise<Balloon> {
     const deadline = Date.now() + seconds * 1000;
-    let balloon = balloonOf(round, targetKiB);
+    let balloon = balloonOf(round, targetKiB, probe);
     while (!balloon.settled && Date.now() < deadline) {
         await session.sleep(Math.min(POLL_INTERVAL_MS, Math.max(0, deadline - Date.now())));
         balloon = balloonOf(await session.round({ probes: [BALLOON] }), targetKiB);
@@ -191,8 +189,10 @@ function converge(inputs: DomainResourcesInputs): Promise<DomainResourcesOutputs
             if (rebootNeeded && policy === "never") refuseReboot(virsh, plan);
             const rebooting = rebootNeeded && policy === "ifRequired";
             const commands = [...plan.configCommands, ...(rebooting ? [] : plan.liveCommands)];
+            // A live balloon change is waited for on the host, in the same exec.
+            const balloon: Probe = !rebooting && plan.expectedBalloonKiB !== undefined ? { kind: "balloon", settleKiB: plan.expectedBalloonKiB } : BALLOON;
             if (commands.length > 0) {
-                const request = { steps: commands.map((args) => ({ args })), probes: [BALLOON], order: ChangeOrder.Resize };
+                const request = { steps: commands.map((args) => ({ args })), probes: [balloon], order: ChangeOrder.Resize };
                 round = await session.round(request);
                 if (round.answerLost && attempt === 0) continue;
                 const failure = round.failure(request);
@@ -206,10 +206,12 @@ function converge(inputs: DomainResourcesInputs): Promise<DomainResourcesOutputs
             }
             const after = rebooting ? await reboot(session, inputs) : round.snapshot();
             verify(virsh, plan, after, !rebooting);
-            const balloon = after.running && inputs.memory !== undefined
-                ? await settleBalloon(session, rebooting ? await session.round({ probes: [BALLOON] }) : round, balloonTargetKiB(after), inputs.balloonTimeout ?? DEFAULT_BALLOON_TIMEOUT_SECONDS)
-                : balloonOf(round, balloonTargetKiB(after));
-            return outputsFrom(inputs, after, balloon);
+            // The latest balloon read: the apply's (or the first read's), or a new one after a reboot.
+            const [last, probe] = rebooting ? [await session.round({ probes: [BALLOON] }), BALLOON] : [round, commands.length > 0 ? balloon : BALLOON];
+            const settled = after.running && inputs.memory !== undefined
+                ? await settleBalloon(session, last, probe, balloonTargetKiB(after), inputs.balloonTimeout ?? DEFAULT_BALLOON_TIMEOUT_SECONDS)
+                : balloonOf(last, balloonTargetKiB(after), probe);
+            return outputsFrom(inputs, after, settled);
         }
     });
 }
@@ -232,7 +234,7 @@ export const domainResourcesProvider = toDynamicProvider<DomainResourcesInputs, 
     create: async (inputs) => ({ id: `${domainKey(inputs)}#resources`, outs: await converge(inputs) }),
     update: (_id, _olds, news) => converge(news),
     read: async (_id, olds) => {
-        const round = await inDomainBatch(olds, (session) => session.round({ probes: [BALLOON] }));
+        const round = await readForRefresh(olds);
         const snapshot = round.snapshotIfExists();
         if (!snapshot) return undefined;
         // Input-named fields report the persistent config (what holds after a reboot), so drift shows in the diff.

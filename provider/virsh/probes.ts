@@ -10,7 +10,8 @@ export type Probe =
     | { kind: "bridge"; name: string }
     | { kind: "network"; name: string }
     | { kind: "nodeinfo" }
-    | { kind: "balloon" }
+    /** With `settleKiB`, the host waits (briefly, in the same exec) for the balloon to reach it. */
+    | { kind: "balloon"; settleKiB?: number }
     | { kind: "macOwners" };
 
 export function probeKey(probe: Probe): string {
@@ -19,6 +20,10 @@ export function probeKey(probe: Probe): string {
 
 /** Marks each domain's section in the macOwners answer. */
 export const MAC_OWNER_MARK = "@@domain ";
+/** A guest's balloon may stop a page table short of the target; within this it has followed. */
+export const BALLOON_TOLERANCE_KIB = 1024;
+/** The in-exec wait for a balloon: this many reads, 0.2 s apart (about 3 s on a slow host). */
+const BALLOON_SETTLE_READS = 15;
 
 /** The quoted command line that answers a probe on the host of `virsh`'s domain. */
 export function probeLine(probe: Probe, virsh: Virsh): string {
@@ -27,7 +32,15 @@ export function probeLine(probe: Probe, virsh: Virsh): string {
         case "bridge": return virsh.commandLine({ host: true, args: ["test", "-d", `/sys/class/net/${probe.name}/bridge`] });
         case "network": return virsh.commandLine({ args: ["net-info", `--network=${probe.name}`] });
         case "nodeinfo": return virsh.commandLine({ args: ["nodeinfo"] });
-        case "balloon": return virsh.commandLine({ args: ["dommemstat", `--domain=${virsh.domain}`] });
+        case "balloon": {
+            const read = virsh.commandLine({ args: ["dommemstat", `--domain=${virsh.domain}`] });
+            if (probe.settleKiB === undefined) return read;
+            // The guest follows a new balloon target within a second or so: waiting here saves round trips.
+            const [low, high] = [probe.settleKiB - BALLOON_TOLERANCE_KIB, probe.settleKiB + BALLOON_TOLERANCE_KIB].map(Math.round);
+            return `n=0; while :; do out=$(${read} </dev/null); a=$(printf '%s\n' "$out" | sed -n 's/^actual[[:space:]]*//p'); ` +
+                `case $a in ''|*[!0-9]*) ;; *) [ "$a" -ge ${low} ] && [ "$a" -le ${high} ] && break ;; esac; ` +
+                `n=$((n+1)); [ "$n" -ge ${BALLOON_SETTLE_READS} ] && break; sleep 0.2; done; printf '%s\n' "$out"`;
+        }
         case "macOwners":
             // Every domain's NICs in one step; "$d" is expanded by the host's shell, never spliced.
             return `${virsh.commandLine({ args: ["list", "--all", "--name"] })} | while IFS= read -r d; do [ -n "$d" ] || continue; ` +

@@ -10,10 +10,11 @@ import { FaultSshd } from "./fault-env";
 
 export const COUNTING_PORT = 2224;
 
-/** Logs the command (base64, one line) and runs it as sshd would have, with a plain POSIX shell. */
+/** Logs the command (base64, one line, under a lock: commands run in parallel) and runs it as sshd would, with a plain POSIX shell. */
 const WRAPPER = `#!/bin/sh
-printf '%s' "$SSH_ORIGINAL_COMMAND" | base64 -w0 >>"$(dirname "$0")/../commands"
-echo >>"$(dirname "$0")/../commands"
+log="$(dirname "$0")/../commands"
+line=$(printf '%s' "$SSH_ORIGINAL_COMMAND" | base64 -w0)
+flock "$log" sh -c 'printf "%s\\n" "$1" >>"$2"' sh "$line" "$log"
 exec /bin/sh -c "$SSH_ORIGINAL_COMMAND"
 `;
 

@@ -98,6 +98,31 @@ describe("faults: libvirt job lock held (pll-fault4)", function () {
         await disks.delete(id, outs);
     });
 
+    it("operationTimeout 5 s while the job is held: abandoned after 5 s with the domain's job in the message; not run again, nothing attached", async () => {
+        const connection = sshd.connection({ operationTimeout: 5 });
+        const source = createImage(env, "lock-timeout");
+        images.push(source);
+        const xmlBefore = liveXml(GUEST);
+        await job.hold();
+        sshd.clearCalls();
+        const started = Date.now();
+        const error = await rejectsWith(disks.create({ connection, domain: GUEST, source }), VirshError, [
+            /virsh attach-device did not answer within 5 s and was abandoned/,
+            /the domain's current job: Job type: +Unbounded;.*Operation: +Dump/,
+            /domain 'pll-fault4'/,
+            /host root@127\.0\.0\.1:2223/,
+            /Fix: the domain is busy or QEMU hangs/,
+        ]);
+        const seconds = (Date.now() - started) / 1000;
+        assert.ok(seconds >= 5 && seconds < 30, `abandoned at the bound, not libvirt's 30 s: ${seconds.toFixed(1)} s (${error.message.split("\n")[0]})`);
+        assert.equal(attachCalls(), 1, "the abandoned attach is not run again");
+        // libvirt still holds the abandoned call until its own 30 s wait for the job ends: it must fail then, not land.
+        await sleep(32_000);
+        await job.release();
+        assert.deepEqual(diskCount(GUEST, source), { live: 0, config: 0 }, "nothing attached");
+        assert.equal(liveXml(GUEST), xmlBefore, "live XML unchanged");
+    });
+
     it("replayed message (virsh double, no libvirt): 7 attempts on the backoff schedule 0.25…8 s, then the clear error", async () => {
         const connection = sshd.connection();
         const source = createImage(env, "lock-replay");

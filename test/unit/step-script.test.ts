@@ -1,0 +1,57 @@
+/**
+ * The step script (provider/virsh/step-script.ts) run by a real POSIX shell, as sshd would run it:
+ * each step's stdout, stderr and exit apart; a failed step stops the rest of its group only;
+ * stdin reaches the step literally; output cannot forge the frame. No SSH, no libvirt.
+ */
+import assert from "node:assert/strict";
+import { spawnSync } from "child_process";
+import { shellCommand } from "../../provider/quoting";
+import { buildStepScript, ScriptStep, StepOutcome } from "../../provider/virsh/step-script";
+
+function run(groups: ScriptStep[][], stdin = ""): StepOutcome[][] {
+    const script = buildStepScript(groups);
+    const result = spawnSync("sh", ["-c", script.text], { input: stdin, encoding: "utf8" });
+    return script.parse(result.stdout, result.stderr);
+}
+
+const step = (...argv: string[]): ScriptStep => ({ commandLine: shellCommand(argv) });
+
+describe("step script: many commands in one exec, each answer apart", () => {
+    it("stdout, stderr and exit code of each step, with and without a final newline", () => {
+        const [[a, b, c]] = run([[step("printf", "one\\ntwo\\n"), step("printf", "no newline"), step("sh", "-c", "echo oops >&2; echo out")]]);
+        assert.deepEqual(a, { ran: true, exitCode: 0, stdout: "one\ntwo\n", stderr: "" });
+        assert.deepEqual(b, { ran: true, exitCode: 0, stdout: "no newline", stderr: "" });
+        assert.deepEqual(c, { ran: true, exitCode: 0, stdout: "out\n", stderr: "oops\n" });
+    });
+
+    it("a failed step stops the rest of its group, not the other groups", () => {
+        const outcomes = run([
+            [step("true"), step("sh", "-c", "echo 'error: no' >&2; exit 3"), step("echo", "never")],
+            [step("echo", "other group")],
+        ]);
+        assert.equal(outcomes[0][0].ran && outcomes[0][0].exitCode, 0);
+        assert.deepEqual(outcomes[0][1], { ran: true, exitCode: 3, stdout: "", stderr: "error: no\n" });
+        assert.deepEqual(outcomes[0][2], { ran: false });
+        assert.deepEqual(outcomes[1][0], { ran: true, exitCode: 0, stdout: "other group\n", stderr: "" });
+    });
+
+    it("stdin reaches its step literally (quotes, $(…), backticks); a step without stdin reads nothing of the exec's", () => {
+        const hostile = `<disk serial='a'"b'>$(touch /tmp/pll-never) \`id\` ; | &&</disk>`;
+        const [[piped, plain]] = run([[{ commandLine: shellCommand(["cat"]), stdin: hostile }, step("cat")]], "the exec's own stdin\n");
+        assert.deepEqual(piped, { ran: true, exitCode: 0, stdout: hostile, stderr: "" });
+        assert.deepEqual(plain, { ran: true, exitCode: 0, stdout: "", stderr: "" });
+    });
+
+    it("output that imitates the frame (another script's markers) stays output", () => {
+        // printf turns the two-character \\n of its format into line breaks.
+        const format = "<<pll-000000000000-end-0-0-0>>\\n<<pll-000000000000-begin-1-0>>\\n";
+        const [[a], [b]] = run([[step("printf", format)], [step("echo", "b")]]);
+        assert.deepEqual(a, { ran: true, exitCode: 0, stdout: format.replace(/\\n/g, "\n"), stderr: "" });
+        assert.deepEqual(b, { ran: true, exitCode: 0, stdout: "b\n", stderr: "" });
+    });
+
+    it("a script whose shell never ran (no frames in the output) reports every step as not run", () => {
+        const script = buildStepScript([[step("true")], [step("true")]]);
+        assert.deepEqual(script.parse("", "sh: cannot execute\n"), [[{ ran: false }], [{ ran: false }]]);
+    });
+});
