@@ -78,6 +78,14 @@ export function hostSize(virsh: Virsh, outcome: StepOutcome): HostSize {
     return { cpus: cpus || undefined, memoryKiB: memoryKiB || undefined };
 }
 
+/** The hypervisor's vCPU limit per guest (`virsh maxvcpus`); undefined when it names none. */
+export function hypervisorMaxVcpus(virsh: Virsh, outcome: StepOutcome): number | undefined {
+    const result = answered(virsh, "virsh maxvcpus", outcome);
+    if (result.exitCode !== 0) throw virsh.failure({ args: ["maxvcpus"] }, result);
+    const max = Number(result.stdout.trim());
+    return Number.isInteger(max) && max > 0 ? max : undefined;
+}
+
 /** What the guest's balloon holds now (`dommemstat` actual), in KiB; null when it reports none. */
 export function balloonActualKiB(outcome: StepOutcome): number | null {
     const match = outcome.ran ? /^actual\s+(\d+)/m.exec(outcome.stdout) : null;

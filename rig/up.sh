@@ -292,28 +292,58 @@ if [ ! -s "$INITRD" ] || [ "$(cat "$INITRD.key" 2>/dev/null)" != "$initrd_key" ]
 fi
 log "initramfs ok ($initrd_key)"
 
+# The grow guests (issue 9) get their own initramfs, so the other guests' definitions never change:
+# virtio_mem loaded, and the guest's own view (MemTotal, each virtio disk's size) on the console.
+GROW_MODULES="$GUEST_MODULES virtio_mem"
+grow_guest_init() {
+  local report
+  report=$(cat <<'REPORT'
+# The guest's own view for tests, printed when it changes: MemTotal (kB), virtio disks (512-byte sectors).
+( last=; while :; do
+    now="MemTotal=$(sed -n 's/^MemTotal: *//p' /proc/meminfo | tr -d ' kB')$(for b in /sys/block/vd*; do [ -e "$b/size" ] && printf ' %s=%s' "${b##*/}" "$(cat "$b/size")"; done)"
+    [ "$now" = "$last" ] || { echo "PLL-GUEST-VIEW $now"; last=$now; }
+    sleep 1
+  done ) &
+REPORT
+)
+  guest_init | awk -v r="$report" '/^echo "PLL-GUEST-READY/ {print r} {print}'
+}
+GROW_INITRD=$RIG_DIR/initramfs-grow.cpio.gz
+grow_initrd_key=$( { declare -f guest_init grow_guest_init build_initramfs; echo "$GROW_MODULES $KVER"; dpkg-query -W -f='${Version}' busybox-static; } | sha256sum | cut -c1-16)
+if [ ! -s "$GROW_INITRD" ] || [ "$(cat "$GROW_INITRD.key" 2>/dev/null)" != "$grow_initrd_key" ]; then
+  log "building the grow guests' initramfs"
+  ( grow_init=$(grow_guest_init); GUEST_MODULES=$GROW_MODULES
+    guest_init() { printf '%s\n' "$grow_init"; }; build_initramfs "$GROW_INITRD" )
+  echo "$grow_initrd_key" >"$GROW_INITRD.key"
+fi
+log "grow initramfs ok ($grow_initrd_key)"
+
 # ---------------------------------------------------------------- domains
 # A fixed UUID per name: re-defining XML without one makes libvirt pick a new UUID and refuse
 # ("operation failed: domain 'NAME' already exists with uuid ...").
 domain_uuid() { md5sum <<<"pulumi-libvirt-live-rig/$1" | sed -E 's/^(.{8})(.{4})(.{4})(.{4})(.{12}).*/\1-\2-\3-\4-\5/'; }
-domain_xml() { # NAME with_os(yes|no)
-  local name=$1 os=$2
+domain_xml() { # NAME with_os(yes|no|grow)
+  local name=$1 os=$2 initrd=$INITRD cmdline='console=ttyS0 quiet' what="linux guest, initramfs $initrd_key"
+  [ "$os" = no ] && what="no OS: never acknowledges hot-unplug"
+  # memhp_default_state=online: memory a virtio-mem device plugs is usable at once (no udev here).
+  [ "$os" = grow ] && initrd=$GROW_INITRD cmdline='console=ttyS0 quiet memhp_default_state=online' \
+    what="linux guest for growth tests, initramfs $grow_initrd_key"
   cat <<EOF
 <domain type='qemu'>
   <name>$name</name>
   <uuid>$(domain_uuid "$name")</uuid>
-  <description>pulumi-libvirt-live test rig ($( [ "$os" = yes ] && echo "linux guest, initramfs $initrd_key" || echo "no OS: never acknowledges hot-unplug" ))</description>
+  <description>pulumi-libvirt-live test rig ($what)</description>
   <memory unit='KiB'>524288</memory>
   <currentMemory unit='KiB'>$RIG_BASE_MEM_KIB</currentMemory>
   <vcpu placement='static' current='1'>4</vcpu>
   <os>
     <type arch='x86_64' machine='pc'>hvm</type>
 EOF
-  if [ "$os" = yes ]; then
+  if [ "$os" != no ]; then
     cat <<EOF
     <kernel>$VMLINUZ</kernel>
-    <initrd>$INITRD</initrd>
-    <cmdline>console=ttyS0 quiet</cmdline>
+    <initrd>$initrd</initrd>
+    <cmdline>$cmdline</cmdline>
 EOF
   fi
   cat <<EOF
@@ -344,8 +374,9 @@ EOF
 }
 
 started=
-for name in $RIG_GUESTS $RIG_NOOS; do
+for name in $RIG_GUESTS $RIG_GROW_GUESTS $RIG_NOOS; do
   os=yes; [ "$name" = "$RIG_NOOS" ] && os=no
+  case " $RIG_GROW_GUESTS " in *" $name "*) os=grow ;; esac
   domain_xml "$name" "$os" >"$RIG_DIR/$name.xml.new"
   defined=; virsh_q dominfo "$name" >/dev/null 2>&1 && defined=1
   # The config-write fault suite makes this file immutable for a moment; a run cut off there
@@ -374,7 +405,7 @@ for name in $RIG_GUESTS $RIG_NOOS; do
       started="$started $name" ;;
   esac
 done
-for name in $RIG_GUESTS; do
+for name in $RIG_GUESTS $RIG_GROW_GUESTS; do
   wait_guest_ready "$name" 90
   log "$name: $(grep -a -m1 "$RIG_READY_MARK" "$(console_log "$name")" | tr -d '\r')"
 done

@@ -7,7 +7,8 @@ import { DomainSession, inDomainBatch } from "../batch/domain-batch";
 import { ChangeOrder, Round } from "../batch/round";
 import { InputError, VirshError } from "../errors";
 import { DesiredResources, pendingDifferences, planResources, ResourcePlan } from "../domain-resources-plan";
-import { balloonActualKiB, HostSize, hostSize } from "../host-checks";
+import { warn } from "../engine-log";
+import { balloonActualKiB, HostSize, hostSize, hypervisorMaxVcpus } from "../host-checks";
 import { BALLOON_TOLERANCE_KIB } from "../virsh/probes";
 import { DOMAIN_RESOURCES_RULES } from "../rules/domain-resources-rules";
 import { domainKey } from "../session";
@@ -34,19 +35,29 @@ function desiredOf(inputs: DomainResourcesInputs): DesiredResources {
 }
 
 const NODE_INFO: Probe = { kind: "nodeinfo" };
+const MAX_VCPUS: Probe = { kind: "maxvcpus" };
 const POLL_INTERVAL_MS = 1000;
 
-/** Limits only the host knows: its CPU count and memory. */
-function checkHostLimits(virsh: Virsh, desired: DesiredResources, { cpus, memoryKiB }: HostSize): void {
-    if (desired.vcpus !== undefined && cpus && desired.vcpus > cpus) {
-        throw new InputError(`vcpus ${desired.vcpus} is more than the host's ${cpus} CPUs`, virsh.context(),
-            `set vcpus to at most ${cpus}`);
+/**
+ * Limits only the host knows. More vCPUs than host CPUs is overcommit, normal and allowed (with a
+ * warning); the hypervisor's `maxvcpus` is the hard limit. Returns the warnings.
+ */
+function checkHostLimits(virsh: Virsh, desired: DesiredResources, { cpus, memoryKiB }: HostSize, maxVcpus: number | undefined): string[] {
+    for (const field of ["vcpus", "maxVcpus"] as const) {
+        const wanted = desired[field];
+        if (wanted !== undefined && maxVcpus !== undefined && wanted > maxVcpus) {
+            throw new InputError(`${field} ${wanted} is more than the hypervisor allows a guest (virsh maxvcpus: ${maxVcpus})`, virsh.context(field),
+                `set ${field} to at most ${maxVcpus}`);
+        }
     }
     const biggest = Math.max(desired.maxMemoryKiB ?? 0, desired.memoryKiB ?? 0);
     if (memoryKiB && biggest > memoryKiB) {
         throw new InputError(`memory ${formatKiB(biggest)} is more than the host's ${formatKiB(memoryKiB)}`, virsh.context(),
             `ask for at most ${formatKiB(memoryKiB)}`);
     }
+    return desired.vcpus !== undefined && cpus && desired.vcpus > cpus
+        ? [`domain '${virsh.domain}': vcpus ${desired.vcpus} is more than the host's ${cpus} CPUs; the guest's vCPUs will share them (overcommit)`]
+        : [];
 }
 
 function refuseReboot(virsh: Virsh, plan: ResourcePlan): never {
@@ -176,11 +187,15 @@ function converge(inputs: DomainResourcesInputs): Promise<DomainResourcesOutputs
     const desired = desiredOf(inputs);
     const policy = inputs.rebootPolicy ?? "never";
     // The host's size matters only to a size that is asked for.
-    const probes = [BALLOON, ...(Object.values(desired).some((v) => v !== undefined) ? [NODE_INFO] : [])];
+    const probes = [BALLOON, ...(Object.values(desired).some((v) => v !== undefined) ? [NODE_INFO] : []),
+        ...(desired.vcpus !== undefined || desired.maxVcpus !== undefined ? [MAX_VCPUS] : [])];
     return inDomainBatch(inputs, async (session) => {
         const { virsh } = session;
         let round = await session.round({ probes });
-        if (probes.includes(NODE_INFO)) checkHostLimits(virsh, desired, hostSize(virsh, round.probe(NODE_INFO)));
+        if (probes.includes(NODE_INFO)) {
+            const maxVcpus = probes.includes(MAX_VCPUS) ? hypervisorMaxVcpus(virsh, round.probe(MAX_VCPUS)) : undefined;
+            for (const warning of checkHostLimits(virsh, desired, hostSize(virsh, round.probe(NODE_INFO)), maxVcpus)) await warn(warning);
+        }
         // A change whose answer was lost is planned again from the domain as it is after reconnecting.
         for (let attempt = 0; ; attempt++) {
             const before = round.snapshot();

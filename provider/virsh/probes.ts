@@ -10,6 +10,8 @@ export type Probe =
     | { kind: "bridge"; name: string }
     | { kind: "network"; name: string }
     | { kind: "nodeinfo" }
+    /** The hypervisor's vCPU limit for a guest (`virsh maxvcpus`). */
+    | { kind: "maxvcpus" }
     /** With `settleKiB`, the host waits (briefly, in the same exec) for the balloon to reach it. */
     | { kind: "balloon"; settleKiB?: number }
     | { kind: "macOwners" };
@@ -32,6 +34,7 @@ export function probeLine(probe: Probe, virsh: Virsh): string {
         case "bridge": return virsh.commandLine({ host: true, args: ["test", "-d", `/sys/class/net/${probe.name}/bridge`] });
         case "network": return virsh.commandLine({ args: ["net-info", `--network=${probe.name}`] });
         case "nodeinfo": return virsh.commandLine({ args: ["nodeinfo"] });
+        case "maxvcpus": return virsh.commandLine({ args: ["maxvcpus"] });
         case "balloon": {
             const read = virsh.commandLine({ args: ["dommemstat", `--domain=${virsh.domain}`] });
             if (probe.settleKiB === undefined) return read;
