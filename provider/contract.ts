@@ -89,6 +89,19 @@ export type DiskBus = "virtio" | "scsi" | "sata" | "ide";
 export type DiskFormat = "raw" | "qcow2";
 export type DiskCache = "none" | "writethrough" | "writeback" | "directsync" | "unsafe" | "default";
 
+/**
+ * A disk's I/O limits (libvirt's `<iotune>`), whole numbers ≥ 0; 0 or absent means no limit. A
+ * total and the read/write limit of the same kind (bytes or IOPS) exclude each other.
+ */
+export interface DiskIoTune {
+    totalBytesSec?: number;
+    readBytesSec?: number;
+    writeBytesSec?: number;
+    totalIopsSec?: number;
+    readIopsSec?: number;
+    writeIopsSec?: number;
+}
+
 export interface AttachedDiskInputs extends DomainScoped {
     /** Path on the host of the image file or block device. */
     source: string;
@@ -108,6 +121,8 @@ export interface AttachedDiskInputs extends DomainScoped {
     readonly?: boolean;
     /** Serial number the guest sees. */
     serial?: string;
+    /** I/O limits. Any change is live (`blkdeviotune --live --config`); removing it clears the limits live. */
+    iotune?: DiskIoTune;
     /** Seconds to wait for the guest to release the disk on detach. Default 30. */
     detachTimeout?: number;
 }

@@ -8,13 +8,15 @@ import { inDomainBatch } from "../batch/domain-batch";
 import { ChangeOrder } from "../batch/round";
 import { applySettled } from "../batch/settled";
 import { InputError, VirshError } from "../errors";
+import { blkdeviotuneFlags, ioTuneOfDisk, ioTuneProblem, ioTuneXmlValues, parseBlkdeviotune, sameIoTune } from "../disk-iotune";
+import type { DiskIoTune } from "../contract";
 import { sourceKindOnHost } from "../host-checks";
 import { ATTACHED_DISK_RULES } from "../rules/attached-disk-rules";
 import { domainKey } from "../session";
 import { isAbsolutePath, isBoolean, isSerial, isText, integerAtLeast, oneOf, placementChecks } from "../validation";
 import type { DomainSnapshot } from "../virsh/domain-snapshot";
 import type { Probe } from "../virsh/probes";
-import type { Virsh } from "../virsh/virsh";
+import type { Command, Virsh } from "../virsh/virsh";
 import { buildDiskXml, diskSourcePath, DiskValues } from "../xml/disk-xml";
 import { toDynamicProvider } from "./provider-kit";
 import { diskAt, readHotPlugged, usedTargets } from "./device-lookup";
@@ -34,6 +36,7 @@ function diskXmlFor(inputs: AttachedDiskInputs, target: string, sourceType: "fil
         bus: inputs.bus ?? "virtio",
         readonly: inputs.readonly === true,
         serial: inputs.serial,
+        ...ioTuneXmlValues(inputs.iotune),
     });
 }
 
@@ -52,6 +55,7 @@ function outputsFrom(inputs: AttachedDiskInputs, target: string, snapshot: Domai
         io: (seen.io as AttachedDiskInputs["io"]) ?? inputs.io,
         readonly: seen.readonly === true,
         serial: typeof seen.serial === "string" ? seen.serial : inputs.serial,
+        iotune: ioTuneOfDisk(seen),
         attachedLive: live !== undefined,
         attachedConfig: config !== undefined,
     };
@@ -128,7 +132,55 @@ function create(inputs: AttachedDiskInputs): Promise<{ id: string; outs: Attache
             throw new VirshError(`virsh reported success but ${label} is not in the ${outs.attachedConfig ? "live XML" : "persistent config"}`,
                 virsh.context(label), "run pulumi refresh, then pulumi up again", 1);
         }
+        if (flags.length > 0 && !sameIoTune(outs.iotune, inputs.iotune)) {
+            throw new VirshError(`virsh reported success but ${label} has I/O limits ${JSON.stringify(outs.iotune ?? {})}, not ${JSON.stringify(inputs.iotune ?? {})}`,
+                virsh.context(label), "run pulumi refresh, then pulumi up again", 1);
+        }
         return { id: `${domainKey(inputs)}#disk/${target}`, outs };
+    });
+}
+
+/** The I/O limits the live XML, the persistent config and QEMU (blkdeviotune) hold; each must be `want`. */
+function ioTuneMismatches(snapshot: DomainSnapshot, target: string, qemu: DiskIoTune | undefined, want: DiskIoTune | undefined): string[] {
+    const seen: Array<[string, DiskIoTune | undefined]> = [
+        ["persistent config", ioTuneOfDisk(diskAt(snapshot, "config", target) ?? {})],
+        ...(snapshot.running ? [["live XML", ioTuneOfDisk(diskAt(snapshot, "live", target) ?? {})], ["blkdeviotune", qemu]] as Array<[string, DiskIoTune | undefined]> : []),
+    ];
+    return seen.filter(([, got]) => !sameIoTune(got, want)).map(([where, got]) => `${where} has ${JSON.stringify(got ?? {})}`);
+}
+
+/**
+ * A live change of an attached disk, the same target throughout: its I/O limits. One read (the
+ * domain), one exec with the changes and the read back (XML and blkdeviotune).
+ */
+function update(olds: AttachedDiskOutputs, news: AttachedDiskInputs): Promise<AttachedDiskOutputs> {
+    const target = olds.target;
+    const label = `disk ${target}`;
+    const stored = { ...olds, ...news, target, sourceType: olds.sourceType, bus: olds.bus, format: olds.format };
+    if (sameIoTune(olds.iotune, news.iotune)) return Promise.resolve({ ...stored, iotune: olds.iotune });
+    const qemuLimits: Probe = { kind: "blkdeviotune", device: target };
+    return inDomainBatch(news, async (session) => {
+        const { virsh } = session;
+        const before = (await session.round({})).snapshot();
+        if (!diskAt(before, "config", target) && !diskAt(before, "live", target)) {
+            throw new VirshError(`${label} is no longer attached`, virsh.context(label), "run pulumi refresh (the next pulumi up attaches it again)", 1);
+        }
+        const steps: Command[] = [{ args: ["blkdeviotune", `--domain=${virsh.domain}`, `--device=${target}`, ...blkdeviotuneFlags(news.iotune),
+            ...(before.running ? ["--live", "--config"] : ["--config"])] }];
+        const request = { steps, probes: before.running ? [qemuLimits] : [], order: ChangeOrder.Resize };
+        const round = await applySettled(session, request, (s) => ioTuneMismatches(s, target, undefined, news.iotune)
+            .filter((m) => !m.startsWith("blkdeviotune")).length === 0);
+        const failure = round.failure(request, { device: label });
+        if (failure) throw failure;
+        const after = round.snapshot();
+        const answer = round.probe(qemuLimits);
+        const qemu = answer.ran ? parseBlkdeviotune(answer.stdout) : undefined;
+        const mismatches = ioTuneMismatches(after, target, qemu, news.iotune);
+        if (mismatches.length > 0) {
+            throw new VirshError(`virsh reported success but the I/O limits of ${label} are not ${JSON.stringify(news.iotune ?? {})}: ${mismatches.join("; ")}`,
+                virsh.context(label), "run pulumi refresh to see the real values, then pulumi up again", 1);
+        }
+        return { ...outputsFrom(stored, target, after) };
     });
 }
 
@@ -144,15 +196,13 @@ export const attachedDiskProvider = toDynamicProvider<AttachedDiskInputs, Attach
         .field("io", oneOf("native", "threads"))
         .field("readonly", isBoolean)
         .field("serial", isSerial)
+        .field("iotune", ioTuneProblem)
         .field("detachTimeout", integerAtLeast(1))
         .failures,
     wasRunning: () => true,
     create,
     read: (_id, olds) => readHotPlugged(olds, (snapshot) => outputsFrom(olds, olds.target, snapshot)),
-    update: async (_id, olds, news) => {
-        // Only stored fields reach update (every device field replaces): nothing changes on the host.
-        return { ...olds, ...news, target: olds.target, sourceType: olds.sourceType, bus: olds.bus, format: olds.format };
-    },
+    update: (_id, olds, news) => update(olds, news),
     delete: async (_id, olds) => {
         await inDomainBatch(olds, (session) => detachAndWait(session, {
             label: `disk ${olds.target}`,

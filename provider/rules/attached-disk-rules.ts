@@ -1,6 +1,7 @@
-/** AttachedDisk: every device field is fixed once attached; a change detaches and attaches anew. */
+/** AttachedDisk: the device fields are fixed once attached (a change detaches and attaches anew); I/O limits change live. */
 import { PLACEMENT_PROPERTIES, PLACEMENT_RULES } from "./connection-rules";
 import { REPLACE_DEVICE, storedOnly } from "./device-rules";
+import { normalizeIoTune } from "../disk-iotune";
 import type { RuleTable } from "./rule-table";
 
 const DEVICE_FIELDS = ["source", "sourceType", "target", "bus", "format", "cache", "io", "readonly", "serial"];
@@ -18,11 +19,15 @@ export const ATTACHED_DISK_RULES: RuleTable = {
         { path: "io" },
         { path: "readonly", normalize: (v) => v === true },
         { path: "serial" },
+        // All limits 0, {} and absent are the same: no limit.
+        { path: "iotune", normalize: normalizeIoTune },
         { path: "detachTimeout" },
     ],
     rules: [
         ...PLACEMENT_RULES,
         ...DEVICE_FIELDS.map((path) => ({ path, when: "any change", ...REPLACE_DEVICE })),
+        { path: "iotune", when: "set, changed or removed", running: "live", shutOff: "config",
+            how: "virsh blkdeviotune --live --config (every limit given; removal sets them to 0)" },
         storedOnly("detachTimeout"),
     ],
 };

@@ -14,7 +14,9 @@ export type Probe =
     | { kind: "maxvcpus" }
     /** With `settleKiB`, the host waits (briefly, in the same exec) for the balloon to reach it. */
     | { kind: "balloon"; settleKiB?: number }
-    | { kind: "macOwners" };
+    | { kind: "macOwners" }
+    /** A disk's I/O limits as QEMU applies them (`blkdeviotune`, the running guest's when it runs). */
+    | { kind: "blkdeviotune"; device: string };
 
 export function probeKey(probe: Probe): string {
     return JSON.stringify(probe);
@@ -44,6 +46,7 @@ export function probeLine(probe: Probe, virsh: Virsh): string {
                 `case $a in ''|*[!0-9]*) ;; *) [ "$a" -ge ${low} ] && [ "$a" -le ${high} ] && break ;; esac; ` +
                 `n=$((n+1)); [ "$n" -ge ${BALLOON_SETTLE_READS} ] && break; sleep 0.2; done; printf '%s\n' "$out"`;
         }
+        case "blkdeviotune": return virsh.commandLine({ args: ["blkdeviotune", `--domain=${virsh.domain}`, `--device=${probe.device}`] });
         case "macOwners":
             // Every domain's NICs in one step; "$d" is expanded by the host's shell, never spliced.
             return `${virsh.commandLine({ args: ["list", "--all", "--name"] })} | while IFS= read -r d; do [ -n "$d" ] || continue; ` +

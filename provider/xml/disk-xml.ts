@@ -4,7 +4,8 @@ import { buildDeviceNode, DeviceDeclaration, DeviceValues, readDeviceNode } from
 import type { XmlNode } from "./xml-codec";
 
 export type DiskField = "sourceType" | "device" | "driverName" | "format" | "cache" | "io" | "file" | "dev"
-    | "target" | "bus" | "readonly" | "serial";
+    | "target" | "bus" | "readonly" | "serial"
+    | "total_bytes_sec" | "read_bytes_sec" | "write_bytes_sec" | "total_iops_sec" | "read_iops_sec" | "write_iops_sec";
 
 export const DISK_DECLARATION: DeviceDeclaration<DiskField> = [
     { field: "sourceType", path: "@type" },
@@ -17,6 +18,13 @@ export const DISK_DECLARATION: DeviceDeclaration<DiskField> = [
     { field: "dev", path: "source/@dev" },
     { field: "target", path: "target/@dev" },
     { field: "bus", path: "target/@bus" },
+    // I/O limits (provider/disk-iotune.ts names them as users write them).
+    { field: "total_bytes_sec", path: "iotune/total_bytes_sec" },
+    { field: "read_bytes_sec", path: "iotune/read_bytes_sec" },
+    { field: "write_bytes_sec", path: "iotune/write_bytes_sec" },
+    { field: "total_iops_sec", path: "iotune/total_iops_sec" },
+    { field: "read_iops_sec", path: "iotune/read_iops_sec" },
+    { field: "write_iops_sec", path: "iotune/write_iops_sec" },
     { field: "readonly", path: "readonly", kind: "flag" },
     { field: "serial", path: "serial" },
 ];

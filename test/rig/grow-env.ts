@@ -45,3 +45,17 @@ export async function withWarnings<T>(action: () => Promise<T>): Promise<{ resul
         console.warn = original;
     }
 }
+
+/** A disk's `<iotune>` limits in one domain XML, by libvirt's element names; {} when it has none. */
+export function iotuneIn(xml: string, target: string): Record<string, number> {
+    const disk = [...xml.matchAll(/<disk\s[^>]*>[\s\S]*?<\/disk>/g)].map(([block]) => block).find((b) => new RegExp(`<target dev='${target}'`).test(b));
+    const iotune = /<iotune>([\s\S]*?)<\/iotune>/.exec(disk ?? "")?.[1] ?? "";
+    return Object.fromEntries([...iotune.matchAll(/<(\w+)>(\d+)<\/\1>/g)].map(([, k, v]) => [k, Number(v)]));
+}
+
+/** The six limits `virsh blkdeviotune` reports for a disk (the running guest's), by name. */
+export function blkdeviotuneOf(read: (args: string[]) => string, domain: string, target: string): Record<string, number> {
+    const out = read(["blkdeviotune", domain, target]);
+    const names = ["total_bytes_sec", "read_bytes_sec", "write_bytes_sec", "total_iops_sec", "read_iops_sec", "write_iops_sec"];
+    return Object.fromEntries(names.map((n) => [n, Number(new RegExp(`^${n}\\s*:\\s*(\\d+)`, "m").exec(out)?.[1])]));
+}
