@@ -121,6 +121,15 @@ export interface AttachedDiskInputs extends DomainScoped {
     readonly?: boolean;
     /** Serial number the guest sees. */
     serial?: string;
+    /**
+     * Capacity the disk must have ("64MiB", "20GiB"; a number means MiB; "…B" bytes, a whole number
+     * of 512-byte sectors). A missing file is created (`qemu-img create -f <format>`, in an existing
+     * directory). Growing is live (`blockresize`; shut off: `qemu-img resize`); a shrink is refused.
+     * A block device must already be that big (grow it first, e.g. `lvextend`).
+     */
+    size?: MemorySize;
+    /** On delete, remove the image after the detach, if this resource created it. Default false: the image is kept. */
+    deleteImage?: boolean;
     /** I/O limits. Any change is live (`blkdeviotune --live --config`); removing it clears the limits live. */
     iotune?: DiskIoTune;
     /** Seconds to wait for the guest to release the disk on detach. Default 30. */
@@ -136,6 +145,10 @@ export interface AttachedDiskOutputs extends AttachedDiskInputs {
     attachedLive: boolean;
     /** Present in the persistent config. */
     attachedConfig: boolean;
+    /** This resource created the image (source was missing and size was given). */
+    imageCreated: boolean;
+    /** The capacity QEMU reports (`virsh domblkinfo`), in bytes, read with every operation and refresh while `size` is set; null without `size`. */
+    capacityBytes: number | null;
 }
 
 export type InterfaceType = "bridge" | "network";

@@ -78,6 +78,48 @@ export function hostSize(virsh: Virsh, outcome: StepOutcome): HostSize {
     return { cpus: cpus || undefined, memoryKiB: memoryKiB || undefined };
 }
 
+/** A disk's capacity in bytes as QEMU reports it (`domblkinfo`); null when it could not be read. */
+export function domblkCapacity(outcome: StepOutcome): number | null {
+    const match = outcome.ran && outcome.exitCode === 0 ? /^Capacity:\s*(\d+)/m.exec(outcome.stdout) : null;
+    return match ? Number(match[1]) : null;
+}
+
+/** An image file's virtual size in bytes (`qemu-img info --output=json`); throws when it cannot be read. */
+export function imageVirtualSize(virsh: Virsh, outcome: StepOutcome, path: string): number {
+    const result = answered(virsh, "qemu-img info", outcome);
+    let size: unknown;
+    try {
+        size = result.exitCode === 0 ? (JSON.parse(result.stdout) as Record<string, unknown>)["virtual-size"] : undefined;
+    } catch {
+        size = undefined;
+    }
+    if (typeof size !== "number") {
+        throw new VirshError(`cannot read the size of the image ${path} (qemu-img info)`, virsh.context("source", result.stderr.trim()),
+            "check that the file is a raw or qcow2 image and that qemu-utils is installed on the host", result.exitCode || 1);
+    }
+    return size;
+}
+
+/** A block device's size in bytes (`blockdev --getsize64`). */
+export function blockDeviceBytes(virsh: Virsh, outcome: StepOutcome, path: string): number {
+    const result = answered(virsh, "blockdev", outcome);
+    const bytes = Number(result.stdout.trim());
+    if (result.exitCode !== 0 || !Number.isInteger(bytes)) {
+        throw new VirshError(`cannot read the size of the block device ${path} (blockdev --getsize64)`, virsh.context("source", result.stderr.trim()),
+            "check the device path and that the user may read it (or set connection.sudo)", result.exitCode || 1);
+    }
+    return bytes;
+}
+
+/** A missing source can be created only in a directory that exists. */
+export function checkImageDirectory(virsh: Virsh, outcome: StepOutcome, directory: string, source: string): void {
+    const result = answered(virsh, "stat", outcome);
+    if (result.exitCode !== 0 || result.stdout.trim() !== "directory") {
+        throw new InputError(`source ${source} does not exist, and its directory ${directory} ${result.exitCode !== 0 ? "does not exist either" : `is a ${result.stdout.trim()}`}`,
+            virsh.context("source", result.stderr.trim()), `create the directory on the host first (mkdir -p ${directory}), or fix the path; size creates only the image file`);
+    }
+}
+
 /** The hypervisor's vCPU limit per guest (`virsh maxvcpus`); undefined when it names none. */
 export function hypervisorMaxVcpus(virsh: Virsh, outcome: StepOutcome): number | undefined {
     const result = answered(virsh, "virsh maxvcpus", outcome);

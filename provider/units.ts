@@ -50,3 +50,52 @@ export function formatKiB(kib: number): string {
     }
     return `${kib}KiB`;
 }
+
+const MIB_BYTES = 1024 * 1024;
+/** Disks are addressed in 512-byte sectors: a size must be a whole number of them. */
+export const SECTOR_BYTES = 512;
+
+/**
+ * Parses a disk size to bytes: like a memory size ("64MiB", "20GiB", a number of MiB), plus a
+ * byte count with unit "B". Under 1 MiB is refused as a likely unit mistake; so is a size that is
+ * not a whole number of 512-byte sectors.
+ */
+export function parseDiskSizeBytes(value: MemorySize, field: string): number {
+    let bytes: number;
+    const byteCount = typeof value === "string" ? /^\s*(\d+)\s*(?:b|bytes)\s*$/i.exec(value) : null;
+    if (byteCount) bytes = Number(byteCount[1]);
+    else if (typeof value === "number") {
+        if (!Number.isFinite(value) || value <= 0) throw new RangeError(`${field}: ${value} is not a positive size in MiB`);
+        bytes = value * MIB_BYTES;
+    } else {
+        bytes = diskKiB(value, field) * 1024;
+    }
+    if (bytes < MIB_BYTES) {
+        throw new RangeError(`${field}: ${JSON.stringify(value)} is ${bytes} bytes, under 1 MiB: most likely a unit mistake ` +
+            `(write "64MiB" or "20GiB"; a plain number means MiB)`);
+    }
+    if (!Number.isInteger(bytes) || bytes % SECTOR_BYTES !== 0) {
+        const up = Math.ceil(bytes / SECTOR_BYTES) * SECTOR_BYTES;
+        throw new RangeError(`${field}: ${JSON.stringify(value)} is ${bytes} bytes, not a whole number of ${SECTOR_BYTES}-byte sectors; ` +
+            `write "${up}B" (or a whole number of KiB, MiB or GiB)`);
+    }
+    return bytes;
+}
+
+/** A disk size's KiB, unrounded: a fraction of a sector must be seen, not rounded away. */
+function diskKiB(value: string, field: string): number {
+    const match = /^\s*(\d+(?:\.\d+)?)\s*([A-Za-z]+)\s*$/.exec(value);
+    if (!match) {
+        throw new RangeError(`${field}: ${JSON.stringify(value)} needs a unit, e.g. "64MiB" or "20GiB" (a plain number, not a string, means MiB)`);
+    }
+    const perUnit = KIB_PER_UNIT[match[2].toLowerCase()];
+    if (perUnit === undefined) {
+        throw new RangeError(`${field}: unknown unit "${match[2]}" in ${JSON.stringify(value)}; use B, KiB, MiB, GiB or TiB`);
+    }
+    return Number(match[1]) * perUnit;
+}
+
+/** The shortest exact form of a byte count ("128MiB", "1536KiB", "1049088B"), for messages and outputs. */
+export function formatBytes(bytes: number): string {
+    return bytes % 1024 === 0 ? formatKiB(bytes / 1024) : `${bytes}B`;
+}

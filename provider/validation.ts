@@ -3,7 +3,7 @@
  * anything changes. Values unknown during preview are skipped (they are checked again at apply).
  */
 import { UNKNOWN_VALUE } from "./rules/rule-table";
-import { parseMemoryKiB } from "./units";
+import { parseDiskSizeBytes, parseMemoryKiB } from "./units";
 
 export interface CheckFailure {
     property: string;
@@ -52,6 +52,16 @@ export const isMemorySize: Check = (v) => {
     if (typeof v !== "string" && typeof v !== "number") return "must be a size like \"512MiB\" or a number of MiB";
     try {
         parseMemoryKiB(v, "size");
+        return undefined;
+    } catch (e) {
+        return (e as Error).message.replace(/^size: /, "");
+    }
+};
+
+export const isDiskSize: Check = (v) => {
+    if (typeof v !== "string" && typeof v !== "number") return "must be a size like \"64MiB\" or a number of MiB";
+    try {
+        parseDiskSizeBytes(v, "size");
         return undefined;
     } catch (e) {
         return (e as Error).message.replace(/^size: /, "");

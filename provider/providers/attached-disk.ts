@@ -4,16 +4,20 @@
  */
 import type { AttachedDiskInputs, AttachedDiskOutputs, DiskBus } from "../contract";
 import { COLD_PLUG_BUSES, nextFreeTarget, targetFitsBus } from "../device-targets";
-import { inDomainBatch } from "../batch/domain-batch";
-import { ChangeOrder } from "../batch/round";
+import { DomainSession, inDomainBatch } from "../batch/domain-batch";
+import { ChangeOrder, Round } from "../batch/round";
 import { applySettled } from "../batch/settled";
 import { InputError, VirshError } from "../errors";
 import { blkdeviotuneFlags, ioTuneOfDisk, ioTuneProblem, ioTuneXmlValues, parseBlkdeviotune, sameIoTune } from "../disk-iotune";
 import type { DiskIoTune } from "../contract";
-import { sourceKindOnHost } from "../host-checks";
+import { domblkCapacity, SourceKind, sourceKindOnHost } from "../host-checks";
+import { SUDO_REFUSED } from "../virsh/stderr-hints";
+import { formatBytes } from "../units";
+import type { CheckFailure } from "../validation";
+import { capacityProbe, createSizeProbes, planCreateSize, planResize, resizeProbes, shrinkProblem, sizeBytesOf, verifyCapacity } from "./disk-size";
 import { ATTACHED_DISK_RULES } from "../rules/attached-disk-rules";
 import { domainKey } from "../session";
-import { isAbsolutePath, isBoolean, isSerial, isText, integerAtLeast, oneOf, placementChecks } from "../validation";
+import { isAbsolutePath, isBoolean, isDiskSize, isSerial, isText, integerAtLeast, oneOf, placementChecks } from "../validation";
 import type { DomainSnapshot } from "../virsh/domain-snapshot";
 import type { Probe } from "../virsh/probes";
 import type { Command, Virsh } from "../virsh/virsh";
@@ -40,7 +44,12 @@ function diskXmlFor(inputs: AttachedDiskInputs, target: string, sourceType: "fil
     });
 }
 
-function outputsFrom(inputs: AttachedDiskInputs, target: string, snapshot: DomainSnapshot): AttachedDiskOutputs {
+interface DiskFacts {
+    imageCreated: boolean;
+    capacityBytes: number | null;
+}
+
+function outputsFrom(inputs: AttachedDiskInputs, target: string, snapshot: DomainSnapshot, facts: DiskFacts): AttachedDiskOutputs {
     const live = diskAt(snapshot, "live", target);
     const config = diskAt(snapshot, "config", target);
     const seen: DiskValues = live ?? config ?? {};
@@ -58,6 +67,7 @@ function outputsFrom(inputs: AttachedDiskInputs, target: string, snapshot: Domai
         iotune: ioTuneOfDisk(seen),
         attachedLive: live !== undefined,
         attachedConfig: config !== undefined,
+        ...facts,
     };
 }
 
@@ -94,40 +104,63 @@ function presenceOf(target: string): Presence {
     return (snapshot, where) => diskAt(snapshot, where, target) !== undefined;
 }
 
-/** One read (the domain and what the source is), one exec that attaches and reads back. */
+/** What the path probe says the source is; "missing" only when `size` may create it. */
+function sourceKind(virsh: Virsh, read: Round, inputs: AttachedDiskInputs, creatable: boolean): SourceKind | "missing" {
+    const outcome = read.probe({ kind: "path", path: inputs.source });
+    if (creatable && outcome.ran && outcome.exitCode !== 0 && !SUDO_REFUSED.test(outcome.stderr)) return "missing";
+    return sourceKindOnHost(virsh, outcome, inputs.source, "source");
+}
+
+/**
+ * One read (the domain, what the source is, its size), one exec that creates or grows the image,
+ * attaches it and reads back (the XML and QEMU's capacity).
+ */
 function create(inputs: AttachedDiskInputs): Promise<{ id: string; outs: AttachedDiskOutputs }> {
     const bus = inputs.bus ?? "virtio";
+    const wantBytes = sizeBytesOf(inputs);
     const sourceProbe: Probe = { kind: "path", path: inputs.source };
+    const sizeProbes = wantBytes === undefined ? [] : Object.values(createSizeProbes(inputs.source));
     return inDomainBatch(inputs, async (session) => {
         const { virsh } = session;
-        const read = await session.round({ probes: [sourceProbe] });
+        const read = await session.round({ probes: [sourceProbe, ...sizeProbes] });
         const before = read.snapshot();
         if (before.running && COLD_PLUG_BUSES.has(bus)) {
             throw new InputError(`bus ${bus} cannot be hot-plugged into a running domain`, virsh.context(`disk on ${bus}`),
                 `use bus "virtio" or "scsi", or shut the domain off first`);
         }
-        const sourceType = sourceKindOnHost(virsh, read.probe(sourceProbe), inputs.source, "source");
+        const kind = sourceKind(virsh, read, inputs, wantBytes !== undefined);
+        const sourceType = kind === "missing" ? "file" : kind;
         if (inputs.sourceType && inputs.sourceType !== sourceType) {
-            throw new InputError(`source ${inputs.source} is a ${sourceType === "file" ? "regular file" : "block device"}, not a ${inputs.sourceType === "file" ? "regular file" : "block device"}`,
-                virsh.context("source"), `set sourceType to "${sourceType}" or leave it unset to detect it`);
+            throw new InputError(kind === "missing"
+                ? `source ${inputs.source} does not exist, and size creates only image files, not block devices`
+                : `source ${inputs.source} is a ${sourceType === "file" ? "regular file" : "block device"}, not a ${inputs.sourceType === "file" ? "regular file" : "block device"}`,
+            virsh.context("source"), kind === "missing" ? "create the block device first (e.g. lvcreate), or fix the path" : `set sourceType to "${sourceType}" or leave it unset to detect it`);
         }
         const target = alreadyAttached(virsh, inputs, before) ?? chooseTarget(virsh, inputs, before, bus, session.claimed);
         session.claimed.add(target);
         const label = `disk ${target}`;
         const present = presenceOf(target);
         const flags = missingHalves(before, present);
+        // A disk already attached (a retry, or attached by hand) is grown like an update would.
+        const sizing = wantBytes === undefined ? { steps: [], imageCreated: false }
+            : flags.length > 0 ? planCreateSize(virsh, read, inputs, kind, wantBytes) : undefined;
         let after = before;
-        if (flags.length > 0) {
+        let capacity: number | null = null;
+        const readCapacity = capacityProbe(target);
+        if (flags.length > 0 && sizing) {
             const request = {
-                steps: [{ args: ["attach-device", `--domain=${virsh.domain}`, "--file=/dev/stdin", ...flags], stdin: diskXmlFor(inputs, target, sourceType) }],
+                steps: [...sizing.steps, { args: ["attach-device", `--domain=${virsh.domain}`, "--file=/dev/stdin", ...flags], stdin: diskXmlFor(inputs, target, sourceType) }],
+                probes: wantBytes === undefined ? [] : [readCapacity],
                 order: ChangeOrder.Addition,
             };
             const round = await applySettled(session, request, (s) => missingHalves(s, present).length === 0);
             after = round.snapshot();
             const failure = round.failure(request, { device: label });
             if (failure) throw explainPartialAttach(failure, label, after, present);
+            capacity = wantBytes === undefined ? null : domblkCapacity(round.probe(readCapacity));
         }
-        const outs = outputsFrom(inputs, target, after);
+        const facts = { imageCreated: sizing?.imageCreated ?? false, capacityBytes: capacity };
+        const outs = outputsFrom(inputs, target, after, facts);
         if (!outs.attachedConfig || (after.running && !outs.attachedLive)) {
             throw new VirshError(`virsh reported success but ${label} is not in the ${outs.attachedConfig ? "live XML" : "persistent config"}`,
                 virsh.context(label), "run pulumi refresh, then pulumi up again", 1);
@@ -136,7 +169,10 @@ function create(inputs: AttachedDiskInputs): Promise<{ id: string; outs: Attache
             throw new VirshError(`virsh reported success but ${label} has I/O limits ${JSON.stringify(outs.iotune ?? {})}, not ${JSON.stringify(inputs.iotune ?? {})}`,
                 virsh.context(label), "run pulumi refresh, then pulumi up again", 1);
         }
-        return { id: `${domainKey(inputs)}#disk/${target}`, outs };
+        if (flags.length > 0 && wantBytes !== undefined) verifyCapacity(virsh, label, capacity, wantBytes, sourceType === "block");
+        const id = `${domainKey(inputs)}#disk/${target}`;
+        // Adopted: its size and limits converge as an update would.
+        return { id, outs: flags.length > 0 ? outs : await converge(session, outs, inputs) };
     });
 }
 
@@ -150,43 +186,83 @@ function ioTuneMismatches(snapshot: DomainSnapshot, target: string, qemu: DiskIo
 }
 
 /**
- * A live change of an attached disk, the same target throughout: its I/O limits. One read (the
- * domain), one exec with the changes and the read back (XML and blkdeviotune).
+ * A live change of an attached disk, the same target throughout: its size and I/O limits. One
+ * read (the domain, its capacity), one exec with the changes and the read back (XML, capacity,
+ * blkdeviotune).
  */
-function update(olds: AttachedDiskOutputs, news: AttachedDiskInputs): Promise<AttachedDiskOutputs> {
+async function converge(session: DomainSession, olds: AttachedDiskOutputs, news: AttachedDiskInputs): Promise<AttachedDiskOutputs> {
+    const { virsh } = session;
     const target = olds.target;
     const label = `disk ${target}`;
     const stored = { ...olds, ...news, target, sourceType: olds.sourceType, bus: olds.bus, format: olds.format };
-    if (sameIoTune(olds.iotune, news.iotune)) return Promise.resolve({ ...stored, iotune: olds.iotune });
+    const wantBytes = sizeBytesOf(news);
+    const limitsChange = !sameIoTune(olds.iotune, news.iotune);
+    const readCapacity = capacityProbe(target);
+    const read = await session.round({ probes: wantBytes === undefined ? [] : resizeProbes(olds) });
+    const before = read.snapshot();
+    if (!diskAt(before, "config", target) && !diskAt(before, "live", target)) {
+        throw new VirshError(`${label} is no longer attached`, virsh.context(label), "run pulumi refresh (the next pulumi up attaches it again)", 1);
+    }
     const qemuLimits: Probe = { kind: "blkdeviotune", device: target };
-    return inDomainBatch(news, async (session) => {
-        const { virsh } = session;
-        const before = (await session.round({})).snapshot();
-        if (!diskAt(before, "config", target) && !diskAt(before, "live", target)) {
-            throw new VirshError(`${label} is no longer attached`, virsh.context(label), "run pulumi refresh (the next pulumi up attaches it again)", 1);
-        }
-        const steps: Command[] = [{ args: ["blkdeviotune", `--domain=${virsh.domain}`, `--device=${target}`, ...blkdeviotuneFlags(news.iotune),
-            ...(before.running ? ["--live", "--config"] : ["--config"])] }];
-        const request = { steps, probes: before.running ? [qemuLimits] : [], order: ChangeOrder.Resize };
-        const round = await applySettled(session, request, (s) => ioTuneMismatches(s, target, undefined, news.iotune)
-            .filter((m) => !m.startsWith("blkdeviotune")).length === 0);
-        const failure = round.failure(request, { device: label });
-        if (failure) throw failure;
-        const after = round.snapshot();
+    const steps: Command[] = [
+        ...(wantBytes === undefined ? [] : planResize(virsh, read, olds, before.running, wantBytes)),
+        ...(limitsChange ? [{ args: ["blkdeviotune", `--domain=${virsh.domain}`, `--device=${target}`, ...blkdeviotuneFlags(news.iotune),
+            ...(before.running ? ["--live", "--config"] : ["--config"])] }] : []),
+    ];
+    const facts = (capacity: number | null) => ({ imageCreated: olds.imageCreated ?? false, capacityBytes: capacity });
+    if (steps.length === 0) return outputsFrom(stored, target, before, facts(wantBytes === undefined ? null : domblkCapacity(read.probe(readCapacity))));
+    const request = { steps, probes: [...(wantBytes === undefined ? [] : [readCapacity]), ...(before.running && limitsChange ? [qemuLimits] : [])], order: ChangeOrder.Resize };
+    // A lost answer: blockresize and blkdeviotune set absolute values, so running them again is safe.
+    const round = await applySettled(session, request, () => false);
+    const failure = round.failure(request, { device: label });
+    if (failure) throw failure;
+    const after = round.snapshot();
+    const capacity = wantBytes === undefined ? null : domblkCapacity(round.probe(readCapacity));
+    if (wantBytes !== undefined) verifyCapacity(virsh, label, capacity, wantBytes, olds.sourceType === "block");
+    if (limitsChange) {
         const answer = round.probe(qemuLimits);
-        const qemu = answer.ran ? parseBlkdeviotune(answer.stdout) : undefined;
-        const mismatches = ioTuneMismatches(after, target, qemu, news.iotune);
+        const mismatches = ioTuneMismatches(after, target, answer.ran ? parseBlkdeviotune(answer.stdout) : undefined, news.iotune);
         if (mismatches.length > 0) {
             throw new VirshError(`virsh reported success but the I/O limits of ${label} are not ${JSON.stringify(news.iotune ?? {})}: ${mismatches.join("; ")}`,
                 virsh.context(label), "run pulumi refresh to see the real values, then pulumi up again", 1);
         }
-        return { ...outputsFrom(stored, target, after) };
-    });
+    }
+    return outputsFrom(stored, target, after, facts(capacity));
+}
+
+function update(olds: AttachedDiskOutputs, news: AttachedDiskInputs): Promise<AttachedDiskOutputs> {
+    const stored = { ...olds, ...news, target: olds.target, sourceType: olds.sourceType, bus: olds.bus, format: olds.format };
+    const sizeChange = news.size !== undefined && sizeBytesOf(news) !== (olds.size === undefined ? undefined : sizeBytesOf(olds));
+    if (!sizeChange && sameIoTune(olds.iotune, news.iotune)) return Promise.resolve({ ...stored, iotune: olds.iotune });
+    return inDomainBatch(news, (session) => converge(session, olds, news));
+}
+
+/** Removes the image after the detach was verified, and only one this resource created. */
+async function removeCreatedImage(session: DomainSession, olds: AttachedDiskOutputs): Promise<void> {
+    const request = { steps: [{ host: true, args: ["rm", "-f", olds.source] } as Command], order: ChangeOrder.Removal };
+    const round = await session.round(request);
+    const failure = round.failure(request, { device: `disk ${olds.target}`, hint: `remove ${olds.source} by hand; the disk is already detached` });
+    if (failure) throw failure;
+}
+
+function withShrinkRefused(olds: Partial<AttachedDiskInputs>, news: AttachedDiskInputs, failures: CheckFailure[]): CheckFailure[] {
+    const shrink = failures.some((f) => f.property === "size") ? undefined : shrinkProblem(olds, news);
+    return shrink ? [...failures, { property: "size", reason: `size: ${shrink}` }] : failures;
+}
+
+/**
+ * The size refresh reports: the input while QEMU's capacity is that (a block device: at least
+ * that), else the capacity, so a resize made by hand shows as drift.
+ */
+function reportedSize(olds: AttachedDiskOutputs, capacity: number | null): AttachedDiskInputs["size"] {
+    if (olds.size === undefined || capacity === null) return olds.size;
+    const want = sizeBytesOf(olds) ?? 0;
+    return capacity === want || (olds.sourceType === "block" && capacity > want) ? olds.size : formatBytes(capacity);
 }
 
 export const attachedDiskProvider = toDynamicProvider<AttachedDiskInputs, AttachedDiskOutputs>({
     table: ATTACHED_DISK_RULES,
-    checks: (inputs) => placementChecks(inputs as unknown as Record<string, unknown>)
+    checks: (inputs, olds) => withShrinkRefused(olds, inputs, placementChecks(inputs as unknown as Record<string, unknown>)
         .field("source", isAbsolutePath, true)
         .field("sourceType", oneOf("file", "block"))
         .field("target", isText)
@@ -196,18 +272,27 @@ export const attachedDiskProvider = toDynamicProvider<AttachedDiskInputs, Attach
         .field("io", oneOf("native", "threads"))
         .field("readonly", isBoolean)
         .field("serial", isSerial)
+        .field("size", isDiskSize)
+        .field("deleteImage", isBoolean)
         .field("iotune", ioTuneProblem)
         .field("detachTimeout", integerAtLeast(1))
-        .failures,
+        .failures),
     wasRunning: () => true,
     create,
-    read: (_id, olds) => readHotPlugged(olds, (snapshot) => outputsFrom(olds, olds.target, snapshot)),
+    read: (_id, olds) => readHotPlugged(olds, (snapshot, round) => {
+        const capacity = olds.size === undefined ? null : domblkCapacity(round.probe(capacityProbe(olds.target)));
+        const outs = outputsFrom(olds, olds.target, snapshot, { imageCreated: olds.imageCreated ?? false, capacityBytes: capacity });
+        return { ...outs, size: reportedSize(olds, capacity) };
+    }, olds.size === undefined ? [] : [capacityProbe(olds.target)]),
     update: (_id, olds, news) => update(olds, news),
     delete: async (_id, olds) => {
-        await inDomainBatch(olds, (session) => detachAndWait(session, {
-            label: `disk ${olds.target}`,
-            present: presenceOf(olds.target),
-            detachArgs: ["detach-disk", `--domain=${olds.domain}`, `--target=${olds.target}`],
-        }, olds.detachTimeout));
+        await inDomainBatch(olds, async (session) => {
+            await detachAndWait(session, {
+                label: `disk ${olds.target}`,
+                present: presenceOf(olds.target),
+                detachArgs: ["detach-disk", `--domain=${olds.domain}`, `--target=${olds.target}`],
+            }, olds.detachTimeout);
+            if (olds.deleteImage === true && olds.imageCreated === true) await removeCreatedImage(session, olds);
+        });
     },
 });

@@ -32,20 +32,21 @@ export const BALLOON: Probe = { kind: "balloon" };
  * engine's next wave (it refreshes --parallel at a time) shares it too. Every resource's refresh
  * asks the same (the domain and its balloon), so any of them can answer for the others.
  */
-export function readForRefresh(target: DomainTarget): Promise<Round> {
-    return inDomainBatch(target, (session) => session.round({ probes: [BALLOON], shareRecentRead: true }));
+export function readForRefresh(target: DomainTarget, extra: Probe[] = []): Promise<Round> {
+    return inDomainBatch(target, (session) => session.round({ probes: [BALLOON, ...extra], shareRecentRead: true }));
 }
 
 /**
  * read() of a hot-plugged device, rebuilt from the XML. A device gone from both the live domain and
  * its config (or a domain gone) reads as gone, so `pulumi refresh` drops it. Reads of one domain
- * that arrive together share one read.
+ * that arrive together share one read; `extra` probes (a disk's capacity) join it.
  */
 export async function readHotPlugged<O extends { attachedLive: boolean; attachedConfig: boolean }>(
-    olds: DomainTarget, outputsFrom: (snapshot: DomainSnapshot) => O,
+    olds: DomainTarget, outputsFrom: (snapshot: DomainSnapshot, round: Round) => O, extra: Probe[] = [],
 ): Promise<O | undefined> {
-    const snapshot = (await readForRefresh(olds)).snapshotIfExists();
+    const round = await readForRefresh(olds, extra);
+    const snapshot = round.snapshotIfExists();
     if (!snapshot) return undefined;
-    const outs = outputsFrom(snapshot);
+    const outs = outputsFrom(snapshot, round);
     return outs.attachedLive || outs.attachedConfig ? outs : undefined;
 }

@@ -8,7 +8,8 @@ import type { CheckFailure } from "../validation";
 
 export interface ResourceOperations<I, O> {
     table: RuleTable;
-    checks: (inputs: I) => CheckFailure[];
+    /** `olds` are the last inputs (empty for a create): a check may compare with them (a disk never shrinks). */
+    checks: (inputs: I, olds: Partial<I>) => CheckFailure[];
     /** Whether the domain ran at the last operation, which picks the rule column. */
     wasRunning: (olds: O) => boolean;
     create: (inputs: I) => Promise<{ id: string; outs: O }>;
@@ -36,9 +37,8 @@ function withoutUndefined<T>(value: T): T {
 
 export function toDynamicProvider<I, O>(ops: ResourceOperations<I, O>): pulumi.dynamic.ResourceProvider {
     return {
-        check: async (olds: unknown, news: I): Promise<pulumi.dynamic.CheckResult> => {
-            void olds;
-            const failures = ops.checks(news);
+        check: async (olds: Partial<I> | undefined, news: I): Promise<pulumi.dynamic.CheckResult> => {
+            const failures = ops.checks(news, olds ?? {});
             return failures.length ? { failures } : { inputs: news };
         },
         diff: async (_id: string, olds: O, news: I): Promise<pulumi.dynamic.DiffResult> => {

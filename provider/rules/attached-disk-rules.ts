@@ -2,6 +2,7 @@
 import { PLACEMENT_PROPERTIES, PLACEMENT_RULES } from "./connection-rules";
 import { REPLACE_DEVICE, storedOnly } from "./device-rules";
 import { normalizeIoTune } from "../disk-iotune";
+import { parseDiskSizeBytes } from "../units";
 import type { RuleTable } from "./rule-table";
 
 const DEVICE_FIELDS = ["source", "sourceType", "target", "bus", "format", "cache", "io", "readonly", "serial"];
@@ -19,6 +20,8 @@ export const ATTACHED_DISK_RULES: RuleTable = {
         { path: "io" },
         { path: "readonly", normalize: (v) => v === true },
         { path: "serial" },
+        { path: "size", normalize: (v) => (v === undefined ? undefined : parseDiskSizeBytes(v as string | number, "size")) },
+        { path: "deleteImage", normalize: (v) => v === true },
         // All limits 0, {} and absent are the same: no limit.
         { path: "iotune", normalize: normalizeIoTune },
         { path: "detachTimeout" },
@@ -26,6 +29,11 @@ export const ATTACHED_DISK_RULES: RuleTable = {
     rules: [
         ...PLACEMENT_RULES,
         ...DEVICE_FIELDS.map((path) => ({ path, when: "any change", ...REPLACE_DEVICE })),
+        { path: "size", when: "removed from the inputs (no longer managed)", applies: (_o, n) => n.size === undefined, running: "none", shutOff: "none",
+            how: "nothing; the disk keeps its size" },
+        { path: "size", when: "up (a shrink is refused by check: it loses data)", running: "live", shutOff: "config",
+            how: "virsh blockresize, the guest sees it at once (shut off: qemu-img resize); a block device must already be that big" },
+        { path: "deleteImage", when: "any change", running: "none", shutOff: "none", how: "stored; used by delete (removes only an image this resource created)" },
         { path: "iotune", when: "set, changed or removed", running: "live", shutOff: "config",
             how: "virsh blkdeviotune --live --config (every limit given; removal sets them to 0)" },
         storedOnly("detachTimeout"),

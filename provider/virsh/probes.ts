@@ -15,6 +15,12 @@ export type Probe =
     /** With `settleKiB`, the host waits (briefly, in the same exec) for the balloon to reach it. */
     | { kind: "balloon"; settleKiB?: number }
     | { kind: "macOwners" }
+    /** A disk's capacity as QEMU reports it (`domblkinfo --bytes`, by target). */
+    | { kind: "domblkinfo"; device: string }
+    /** An image file's format and virtual size (`qemu-img info -U --output=json`). */
+    | { kind: "imageInfo"; path: string }
+    /** A block device's size in bytes (`blockdev --getsize64`). */
+    | { kind: "blockSize"; path: string }
     /** A disk's I/O limits as QEMU applies them (`blkdeviotune`, the running guest's when it runs). */
     | { kind: "blkdeviotune"; device: string };
 
@@ -47,6 +53,9 @@ export function probeLine(probe: Probe, virsh: Virsh): string {
                 `n=$((n+1)); [ "$n" -ge ${BALLOON_SETTLE_READS} ] && break; sleep 0.2; done; printf '%s\n' "$out"`;
         }
         case "blkdeviotune": return virsh.commandLine({ args: ["blkdeviotune", `--domain=${virsh.domain}`, `--device=${probe.device}`] });
+        case "domblkinfo": return virsh.commandLine({ args: ["domblkinfo", `--domain=${virsh.domain}`, `--device=${probe.device}`] });
+        case "imageInfo": return virsh.commandLine({ host: true, args: ["qemu-img", "info", "-U", "--output=json", probe.path] });
+        case "blockSize": return virsh.commandLine({ host: true, args: ["blockdev", "--getsize64", probe.path] });
         case "macOwners":
             // Every domain's NICs in one step; "$d" is expanded by the host's shell, never spliced.
             return `${virsh.commandLine({ args: ["list", "--all", "--name"] })} | while IFS= read -r d; do [ -n "$d" ] || continue; ` +

@@ -94,6 +94,8 @@ const CASES: TableCases[] = [
             io: [[{ from: "native", to: "threads" }]],
             readonly: [[{ from: false, to: true }, { from: undefined, to: true }, { from: true, to: false }]],
             serial: [[{ from: "DATA1", to: "DATA2" }, { from: undefined, to: "X" }]],
+            size: [[{ from: "64MiB", to: undefined }], [{ from: "64MiB", to: "128MiB" }, { from: undefined, to: "1GiB" }, { from: 64, to: "65MiB" }]],
+            deleteImage: [[{ from: undefined, to: true }, { from: true, to: false }]],
             iotune: [[{ from: undefined, to: { totalBytesSec: 1000 } }, { from: { totalBytesSec: 1000 }, to: { readBytesSec: 10, writeIopsSec: 5 } },
                 { from: { totalIopsSec: 500 }, to: undefined }, { from: { totalIopsSec: 500 }, to: { totalIopsSec: 0 } }]],
             detachTimeout: [[{ from: 30, to: 60 }]],
