@@ -1,0 +1,116 @@
+/**
+ * Growing a running guest through the real engine (issue 9), on the rig's pll-grow1: one `up` that
+ * grows a disk, sets its I/O limits and raises vCPUs above the host's CPU count shows in preview as
+ * updates (no replacement), applies without a restart, warns about the overcommit in the engine's
+ * log, and `preview --expect-no-changes` passes after it; refresh sees a blockresize made by hand.
+ * Every effect is checked with the test's own virsh.
+ */
+import assert from "node:assert/strict";
+import { existsSync } from "node:fs";
+import type * as AutomationModule from "@pulumi/pulumi/automation";
+import type { DiskIoTune } from "../../provider/contract";
+import { GROW1, iotuneIn } from "../rig/grow-env";
+import { configXml, imageInfo, liveXml, missingPath, removeFiles, resetGuest, RigEnv, rigUp, vcpuCounts, virshLocal } from "../rig/rig-env";
+import { Consumer, EngineRunError, installConsumer, openTestStack, rigStackConnection, RunResult, TestStack } from "./engine-fixture";
+import { guestIdentity, GuestIdentity } from "./guest-facts";
+
+const MiB = 1024 * 1024;
+const DISK = "grow-data";
+const RESOURCES = "grow-resources";
+
+interface Version {
+    size: string;
+    vcpus: number;
+    iotune?: DiskIoTune;
+}
+
+function capacity(): number {
+    return Number(/^Capacity:\s*(\d+)/m.exec(virshLocal(["domblkinfo", GROW1, "vdb"]))?.[1]);
+}
+
+/** Our resources with an operation other than "same" (the stack and the default provider aside). */
+function changed(run: RunResult): Record<string, string> {
+    return Object.fromEntries(Object.entries(run.ops).filter(([name, op]) => op !== "same" && !run.types[name]?.startsWith("pulumi:")));
+}
+
+describe("engine: grow a running guest in one up: disk size, I/O limits, vCPUs above the host's (pll-grow1)", function () {
+    this.timeout(600_000);
+    let env: RigEnv;
+    let consumer: Consumer;
+    let stack: TestStack;
+    let image = "";
+    let identity: GuestIdentity;
+
+    const programFor = (c: Consumer, v: Version): AutomationModule.PulumiFn => async () => {
+        const sdk = c.load();
+        const connection = rigStackConnection(c, env);
+        const disk = new sdk.AttachedDisk(DISK, { connection, domain: GROW1, source: image, target: "vdb", size: v.size, iotune: v.iotune });
+        new sdk.DomainResources(RESOURCES, { connection, domain: GROW1, vcpus: v.vcpus });
+        return { capacityBytes: disk.capacityBytes, imageCreated: disk.imageCreated };
+    };
+
+    before(async function () {
+        env = rigUp();
+        resetGuest(GROW1);
+        image = missingPath(env, "engine-grow");
+        consumer = await installConsumer();
+        stack = await openTestStack(consumer, "pll-grow1-stack", programFor(consumer, { size: "64MiB", vcpus: 1 }));
+    });
+
+    after(async function () {
+        if (stack) {
+            await stack.destroy().catch(() => undefined);
+            await stack.remove();
+        }
+        removeFiles([image]);
+        resetGuest(GROW1);
+    });
+
+    it("v1: creates the image (64MiB) and attaches it", async () => {
+        const run = await stack.up();
+        assert.deepEqual(changed(run), { [DISK]: "create", [RESOURCES]: "create" });
+        assert.deepEqual(run.outputs.imageCreated.value, true);
+        assert.equal(run.outputs.capacityBytes.value, 64 * MiB);
+        assert.deepEqual(imageInfo(image), { format: "raw", virtualSize: 64 * MiB });
+        identity = guestIdentity(GROW1);
+    });
+
+    it("v2 in one up: 128MiB, an IOPS limit, 3 vCPUs on a 2-CPU host: updates in preview, applied live, the overcommit warned", async () => {
+        const hostCpus = Number(/^CPU\(s\):\s*(\d+)/m.exec(virshLocal(["nodeinfo"]))?.[1]);
+        const v2 = { size: "128MiB", vcpus: hostCpus + 1, iotune: { totalIopsSec: 200 } };
+        stack.setProgram(programFor(consumer, v2));
+        const preview = await stack.preview();
+        assert.deepEqual(changed(preview), { [DISK]: "update", [RESOURCES]: "update" });
+        assert.deepEqual(preview.diffs[DISK], ["iotune", "size"]);
+        assert.deepEqual(preview.replaceKeys, {});
+        const run = await stack.up();
+        assert.deepEqual(changed(run), { [DISK]: "update", [RESOURCES]: "update" });
+        assert.equal(run.outputs.capacityBytes.value, 128 * MiB);
+        assert.equal(capacity(), 128 * MiB, "domblkinfo");
+        assert.equal(imageInfo(image).virtualSize, 128 * MiB, "the image");
+        assert.deepEqual(iotuneIn(liveXml(GROW1), "vdb"), { total_iops_sec: 200 });
+        assert.deepEqual(iotuneIn(configXml(GROW1), "vdb"), { total_iops_sec: 200 });
+        assert.equal(vcpuCounts(liveXml(GROW1)).current, v2.vcpus);
+        assert.match(run.log, new RegExp(`vcpus ${v2.vcpus} is more than the host's ${hostCpus} CPUs`), "the overcommit warning in the engine's output");
+        assert.deepEqual(guestIdentity(GROW1), identity, "no restart");
+        await stack.preview({ expectNoChanges: true });
+    });
+
+    it("refresh sees a blockresize made by hand; going back would shrink, so up refuses; taking the size in settles it", async () => {
+        const hostCpus = Number(/^CPU\(s\):\s*(\d+)/m.exec(virshLocal(["nodeinfo"]))?.[1]);
+        const v2 = { size: "128MiB", vcpus: hostCpus + 1, iotune: { totalIopsSec: 200 } };
+        virshLocal(["blockresize", GROW1, "vdb", "192M"]);
+        const run = await stack.refresh();
+        assert.equal(run.ops[DISK], "update", "the disk's state changed");
+        assert.deepEqual(changed(await stack.preview()), { [DISK]: "update" }, "an update, not a replacement");
+        const refused = await stack.up().then(() => undefined, (error: unknown) => error as EngineRunError);
+        assert.ok(refused, "up must refuse to shrink the disk back");
+        assert.match(refused.message, /size 128MiB is smaller than the disk's 192MiB: a shrink loses data, and nothing was changed/);
+        assert.equal(capacity(), 192 * MiB, "nothing changed");
+        stack.setProgram(programFor(consumer, { ...v2, size: "192MiB" }));
+        await stack.up();
+        await stack.preview({ expectNoChanges: true });
+        assert.deepEqual(guestIdentity(GROW1), identity, "no restart");
+        assert.ok(existsSync(image));
+    });
+});
