@@ -68,14 +68,22 @@ export interface DomainResourcesInputs extends DomainScoped {
 }
 
 export interface DomainResourcesOutputs extends DomainResourcesInputs {
-    /** Current memory in KiB as libvirt reports it (the balloon target). */
+    /** Current memory in KiB as libvirt reports it (the balloon target, plus what a virtio-mem device is asked to plug). */
     currentMemoryKiB: number;
-    /** Maximum memory in KiB. */
+    /** Maximum memory in KiB (with a virtio-mem device: the boot maximum plus its size, the live ceiling). */
     maxMemoryKiB: number;
     /** What the guest really holds, in KiB (`dommemstat` actual); lags the target without a balloon driver. */
     balloonActualKiB: number | null;
     /** True when the guest's balloon reached the target within `balloonTimeout`. */
     balloonSettled: boolean;
+    /** The memory the domain booted with at most (without a virtio-mem device: maxMemoryKiB). */
+    bootMaxMemoryKiB: number;
+    /** The virtio-mem device's size, what it is asked to plug and what the guest has plugged (KiB); null without one. */
+    hotplugSizeKiB: number | null;
+    hotplugRequestedKiB: number | null;
+    hotplugCurrentKiB: number | null;
+    /** True when the guest plugged what the device was asked for within `balloonTimeout` (or there is no device). */
+    hotplugSettled: boolean;
     currentVcpus: number;
     maximumVcpus: number;
     state: DomainState;

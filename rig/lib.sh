@@ -6,8 +6,9 @@ RIG_BRIDGE=pllbr0
 RIG_SSH_PORT=2222
 # pll-guest1/2: provider (rig) tests; pll-e2e1/2: engine tests and the demo, so suites never share a guest.
 RIG_GUESTS="pll-guest1 pll-guest2 pll-e2e1 pll-e2e2 pll-demo pll-fault1 pll-fault2 pll-fault3 pll-fault4"
-# pll-grow1: growth tests (issue 9): vCPU overcommit, disk size and I/O limits; its own initramfs.
-RIG_GROW_GUESTS="pll-grow1"
+# pll-grow1/2: growth tests (issue 9): vCPU overcommit, disk size and I/O limits; pll-grow2 has a
+# virtio-mem device (memory past the boot maximum). Their own initramfs.
+RIG_GROW_GUESTS="pll-grow1 pll-grow2"
 RIG_NOOS=pll-noos
 RIG_READY_MARK=PLL-GUEST-READY
 RIG_BASE_MEM_KIB=262144

@@ -6,7 +6,7 @@ import { LiveResource } from "./live-resource";
 /** Memory and vCPUs of an existing domain. See the README's rule table for what is live. */
 export type DomainResourcesArgs = Inputs<DomainResourcesInputs>;
 
-const FILLED = providerFilled<DomainResourcesInputs, DomainResourcesOutputs>()(["currentMemoryKiB", "maxMemoryKiB", "balloonActualKiB", "balloonSettled", "currentVcpus",
+const FILLED = providerFilled<DomainResourcesInputs, DomainResourcesOutputs>()(["currentMemoryKiB", "maxMemoryKiB", "balloonActualKiB", "balloonSettled", "bootMaxMemoryKiB", "hotplugSizeKiB", "hotplugRequestedKiB", "hotplugCurrentKiB", "hotplugSettled", "currentVcpus",
     "maximumVcpus", "state", "pendingReboot", "pendingChanges"]);
 
 /**

@@ -8,6 +8,7 @@ import { ChangeOrder, Round } from "../batch/round";
 import { InputError, VirshError } from "../errors";
 import { DesiredResources, pendingDifferences, planResources, ResourcePlan } from "../domain-resources-plan";
 import { warn } from "../engine-log";
+import { balloonView, ceilingKiB, MemorySplit, splitMemory, virtioMemOf } from "../virtio-mem";
 import { balloonActualKiB, HostSize, hostSize, hypervisorMaxVcpus } from "../host-checks";
 import { BALLOON_TOLERANCE_KIB } from "../virsh/probes";
 import { DOMAIN_RESOURCES_RULES } from "../rules/domain-resources-rules";
@@ -142,7 +143,7 @@ function withBalloonActual(live: DomainXml, actual: number | null): DomainXml {
     return actual !== null && Math.abs(actual - live.currentMemoryKiB) > BALLOON_TOLERANCE_KIB ? { ...live, currentMemoryKiB: actual } : live;
 }
 
-function verify(virsh: Virsh, plan: ResourcePlan, after: DomainSnapshot, liveApplied: boolean): void {
+function verify(virsh: Virsh, plan: ResourcePlan, after: DomainSnapshot, liveApplied: boolean, raw: DomainSnapshot, split?: MemorySplit): void {
     const want = plan.expectedConfig;
     const mismatches: string[] = [];
     const compare = (where: string, got: number, expected: number, name: string): void => {
@@ -152,6 +153,10 @@ function verify(virsh: Virsh, plan: ResourcePlan, after: DomainSnapshot, liveApp
     compare("config", after.config.currentMemoryKiB, want.memoryKiB, "memory (KiB)");
     compare("config", after.config.maxVcpus, want.maxVcpus, "maxVcpus");
     compare("config", after.config.currentVcpus, want.vcpus, "vcpus");
+    if (split) {
+        compare("config", virtioMemOf(raw.config)?.requestedKiB ?? 0, split.requestedKiB, "virtio-mem requested (KiB)");
+        if (raw.live && liveApplied) compare("live", virtioMemOf(raw.live)?.requestedKiB ?? 0, split.requestedKiB, "virtio-mem requested (KiB)");
+    }
     if (after.live && liveApplied && plan.expectedLiveVcpus !== undefined) {
         compare("live", after.live.currentVcpus, plan.expectedLiveVcpus, "vcpus");
     }
@@ -161,21 +166,79 @@ function verify(virsh: Virsh, plan: ResourcePlan, after: DomainSnapshot, liveApp
     }
 }
 
-function outputsFrom(inputs: DomainResourcesInputs, snapshot: DomainSnapshot, balloon: Balloon): DomainResourcesOutputs {
+/** The snapshot as the balloon sees it: sizes without what a virtio-mem device adds (virtio-mem.ts). */
+function balloonSnapshot(snapshot: DomainSnapshot): DomainSnapshot {
+    return { ...snapshot, config: balloonView(snapshot.config), live: snapshot.live && balloonView(snapshot.live) };
+}
+
+interface Hotplug {
+    settled: boolean;
+}
+
+function outputsFrom(inputs: DomainResourcesInputs, raw: DomainSnapshot, balloon: Balloon, hotplug: Hotplug = { settled: true }): DomainResourcesOutputs {
+    const snapshot = balloonSnapshot(raw);
     const now = snapshot.live ?? snapshot.config;
+    const device = virtioMemOf(raw.live ?? raw.config);
     const pendingChanges = pendingDifferences(snapshot.config, snapshot.live);
     return {
         ...inputs,
-        currentMemoryKiB: balloonTargetKiB(snapshot),
-        maxMemoryKiB: now.memoryKiB,
+        currentMemoryKiB: balloonTargetKiB(snapshot) + (device?.requestedKiB ?? 0),
+        maxMemoryKiB: now.memoryKiB + (device?.sizeKiB ?? 0),
         balloonActualKiB: snapshot.running ? balloon.actual : null,
         balloonSettled: snapshot.running && balloon.settled,
+        bootMaxMemoryKiB: now.memoryKiB,
+        hotplugSizeKiB: device?.sizeKiB ?? null,
+        hotplugRequestedKiB: device?.requestedKiB ?? null,
+        hotplugCurrentKiB: device?.currentKiB ?? null,
+        hotplugSettled: device === undefined || !snapshot.running || hotplug.settled,
         currentVcpus: now.currentVcpus,
         maximumVcpus: now.maxVcpus,
         state: snapshot.state,
         pendingReboot: pendingChanges.length > 0,
         pendingChanges,
     };
+}
+
+/**
+ * A domain with a virtio-mem device: the balloon's share of `memory` (up to the boot maximum) for
+ * the plan, and the commands that set the device's share (`--live` and `--config` apart: together
+ * they fail on libvirt 9.0).
+ */
+function virtioMemSplit(virsh: Virsh, raw: DomainSnapshot, desired: DesiredResources): { balloon: DesiredResources; split?: MemorySplit; config: string[][]; live: string[][] } {
+    const device = virtioMemOf(raw.config);
+    if (!device || desired.memoryKiB === undefined) return { balloon: desired, config: [], live: [] };
+    if (desired.maxMemoryKiB !== undefined) {
+        throw new InputError("maxMemory cannot be set on a domain with a virtio-mem device: its ceiling is the boot maximum plus the device's size",
+            virsh.context("maxMemory"), "remove maxMemory and set only memory (up to the ceiling)");
+    }
+    const split = splitMemory(raw.config, desired.memoryKiB);
+    if (typeof split === "string") {
+        throw new InputError(`${split}; nothing was changed`, virsh.context("memory"),
+            `ask for at most ${formatKiB(ceilingKiB(raw.config))}, as the boot maximum plus a whole number of device blocks`);
+    }
+    const update = (flag: string) => ["update-memory-device", `--domain=${virsh.domain}`, `--requested-size=${split.requestedKiB}KiB`, flag];
+    const liveDevice = raw.live && virtioMemOf(raw.live);
+    return {
+        balloon: { ...desired, memoryKiB: split.balloonKiB },
+        split,
+        config: device.requestedKiB !== split.requestedKiB ? [update("--config")] : [],
+        live: liveDevice && liveDevice.requestedKiB !== split.requestedKiB ? [update("--live")] : [],
+    };
+}
+
+/** Waits (bounded) until the guest has plugged what the device was asked for (`<current>` = `<requested>`). */
+async function settleHotplug(session: DomainSession, raw: DomainSnapshot, seconds: number): Promise<{ snapshot: DomainSnapshot; settled: boolean }> {
+    const plugged = (s: DomainSnapshot) => {
+        const device = s.live && virtioMemOf(s.live);
+        return !device || device.currentKiB === device.requestedKiB;
+    };
+    const deadline = Date.now() + seconds * 1000;
+    let snapshot = raw;
+    while (!plugged(snapshot) && Date.now() < deadline) {
+        await session.sleep(Math.min(POLL_INTERVAL_MS, Math.max(0, deadline - Date.now())));
+        snapshot = (await session.round({})).snapshot();
+    }
+    return { snapshot, settled: plugged(snapshot) };
 }
 
 /**
@@ -198,8 +261,12 @@ function converge(inputs: DomainResourcesInputs): Promise<DomainResourcesOutputs
         }
         // A change whose answer was lost is planned again from the domain as it is after reconnecting.
         for (let attempt = 0; ; attempt++) {
-            const before = round.snapshot();
-            const plan = planResources(virsh.domain, before.config, before.live && withBalloonActual(before.live, balloonActualKiB(round.probe(BALLOON))), desired);
+            const raw = round.snapshot();
+            const before = balloonSnapshot(raw);
+            const memory = virtioMemSplit(virsh, raw, desired);
+            const plan = planResources(virsh.domain, before.config, before.live && withBalloonActual(before.live, balloonActualKiB(round.probe(BALLOON))), memory.balloon);
+            plan.configCommands.push(...memory.config);
+            plan.liveCommands.push(...memory.live);
             const rebootNeeded = plan.rebootChanges.length > 0;
             if (rebootNeeded && policy === "never") refuseReboot(virsh, plan);
             const rebooting = rebootNeeded && policy === "ifRequired";
@@ -219,14 +286,18 @@ function converge(inputs: DomainResourcesInputs): Promise<DomainResourcesOutputs
                         : failure;
                 }
             }
-            const after = rebooting ? await reboot(session, inputs) : round.snapshot();
-            verify(virsh, plan, after, !rebooting);
+            const afterRaw = rebooting ? await reboot(session, inputs) : round.snapshot();
+            const after = balloonSnapshot(afterRaw);
+            verify(virsh, plan, after, !rebooting, afterRaw, memory.split);
             // The latest balloon read: the apply's (or the first read's), or a new one after a reboot.
             const [last, probe] = rebooting ? [await session.round({ probes: [BALLOON] }), BALLOON] : [round, commands.length > 0 ? balloon : BALLOON];
             const settled = after.running && inputs.memory !== undefined
                 ? await settleBalloon(session, last, probe, balloonTargetKiB(after), inputs.balloonTimeout ?? DEFAULT_BALLOON_TIMEOUT_SECONDS)
                 : balloonOf(last, balloonTargetKiB(after), probe);
-            return outputsFrom(inputs, after, settled);
+            const hotplug = memory.split && afterRaw.running
+                ? await settleHotplug(session, afterRaw, inputs.balloonTimeout ?? DEFAULT_BALLOON_TIMEOUT_SECONDS)
+                : { snapshot: afterRaw, settled: true };
+            return outputsFrom(inputs, hotplug.snapshot, settled, hotplug);
         }
     });
 }
@@ -254,10 +325,11 @@ export const domainResourcesProvider = toDynamicProvider<DomainResourcesInputs, 
         if (!snapshot) return undefined;
         // Input-named fields report the persistent config (what holds after a reboot), so drift shows in the diff.
         const config = snapshot.config;
-        const outs = outputsFrom(olds, snapshot, balloonOf(round, balloonTargetKiB(snapshot)));
+        const outs = outputsFrom(olds, snapshot, balloonOf(round, balloonTargetKiB(balloonSnapshot(snapshot))));
+        const device = virtioMemOf(config);
         return {
             ...outs,
-            memory: olds.memory === undefined ? undefined : formatKiB(config.currentMemoryKiB),
+            memory: olds.memory === undefined ? undefined : formatKiB(config.currentMemoryKiB + (device?.requestedKiB ?? 0)),
             maxMemory: olds.maxMemory === undefined ? undefined : formatKiB(config.memoryKiB),
             vcpus: olds.vcpus === undefined ? undefined : config.currentVcpus,
             maxVcpus: olds.maxVcpus === undefined ? undefined : config.maxVcpus,

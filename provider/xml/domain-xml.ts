@@ -15,6 +15,23 @@ export interface DomainXml {
     machine?: string;
     disks: DiskValues[];
     interfaces: InterfaceValues[];
+    /** `<memory model=…>` devices (DIMMs, virtio-mem): their sizes count in `memoryKiB`. */
+    memoryDevices: MemoryDevice[];
+}
+
+export interface MemoryDevice {
+    model: string;
+    sizeKiB: number;
+    /** virtio-mem: what the guest is asked to plug, what it has plugged, the block size. */
+    requestedKiB?: number;
+    currentKiB?: number;
+    blockKiB?: number;
+}
+
+function memoryDevice(node: XmlNode): MemoryDevice {
+    const target = child(node, "target");
+    const optional = (name: string) => (child(target, name) ? sizeKiB(child(target, name)) : undefined);
+    return { model: attr(node, "model") ?? "", sizeKiB: sizeKiB(child(target, "size")), requestedKiB: optional("requested"), currentKiB: optional("current"), blockKiB: optional("block") };
 }
 
 function sizeKiB(node: XmlNode | undefined): number {
@@ -41,5 +58,6 @@ export function parseDomainXml(text: string): DomainXml {
         machine: attr(child(child(domain, "os"), "type"), "machine"),
         disks: children(devices, "disk").map(readDisk),
         interfaces: children(devices, "interface").map(readInterface),
+        memoryDevices: children(devices, "memory").map(memoryDevice),
     };
 }

@@ -8,6 +8,8 @@ import { join } from "node:path";
 import type { RigEnv } from "./rig-env";
 
 export const GROW1 = "pll-grow1";
+/** pll-grow2: boot maximum 512 MiB and a 1 GiB virtio-mem device (2 MiB blocks, none plugged at boot). */
+export const GROW2 = "pll-grow2";
 
 /** The QEMU process of a running domain (libvirt's pid file). */
 export function qemuPid(domain: string): string {
