@@ -1,6 +1,7 @@
 /**
- * Growing a running guest through the real engine (issue 9), on the rig's pll-grow1: one `up` that
- * grows a disk, sets its I/O limits and raises vCPUs above the host's CPU count shows in preview as
+ * Growing running guests through the real engine (issue 9), on the rig's pll-grow1 and pll-grow2: one
+ * `up` that grows a disk, sets its I/O limits, raises vCPUs above the host's CPU count and grows
+ * memory past the boot maximum (virtio-mem) shows in preview as
  * updates (no replacement), applies without a restart, warns about the overcommit in the engine's
  * log, and `preview --expect-no-changes` passes after it; refresh sees a blockresize made by hand.
  * Every effect is checked with the test's own virsh.
@@ -9,19 +10,22 @@ import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
 import type * as AutomationModule from "@pulumi/pulumi/automation";
 import type { DiskIoTune } from "../../provider/contract";
-import { GROW1, iotuneIn } from "../rig/grow-env";
-import { configXml, imageInfo, liveXml, missingPath, removeFiles, resetGuest, RigEnv, rigUp, vcpuCounts, virshLocal } from "../rig/rig-env";
+import { GROW1, GROW2, guestView, iotuneIn } from "../rig/grow-env";
+import { configXml, imageInfo, liveXml, missingPath, removeFiles, resetGuest, RigEnv, rigUp, vcpuCounts, virshLocal, waitFor } from "../rig/rig-env";
 import { Consumer, EngineRunError, installConsumer, openTestStack, rigStackConnection, RunResult, TestStack } from "./engine-fixture";
 import { guestIdentity, GuestIdentity } from "./guest-facts";
 
 const MiB = 1024 * 1024;
 const DISK = "grow-data";
 const RESOURCES = "grow-resources";
+const MEMORY = "grow2-memory";
 
 interface Version {
     size: string;
     vcpus: number;
     iotune?: DiskIoTune;
+    /** pll-grow2's total memory (virtio-mem past its 512MiB boot maximum). */
+    memory: string;
 }
 
 function capacity(): number {
@@ -33,28 +37,31 @@ function changed(run: RunResult): Record<string, string> {
     return Object.fromEntries(Object.entries(run.ops).filter(([name, op]) => op !== "same" && !run.types[name]?.startsWith("pulumi:")));
 }
 
-describe("engine: grow a running guest in one up: disk size, I/O limits, vCPUs above the host's (pll-grow1)", function () {
+describe("engine: grow running guests in one up: disk size, I/O limits, vCPUs above the host's (pll-grow1), memory past the boot maximum (pll-grow2)", function () {
     this.timeout(600_000);
     let env: RigEnv;
     let consumer: Consumer;
     let stack: TestStack;
     let image = "";
     let identity: GuestIdentity;
+    let identity2: GuestIdentity;
 
     const programFor = (c: Consumer, v: Version): AutomationModule.PulumiFn => async () => {
         const sdk = c.load();
         const connection = rigStackConnection(c, env);
         const disk = new sdk.AttachedDisk(DISK, { connection, domain: GROW1, source: image, target: "vdb", size: v.size, iotune: v.iotune });
         new sdk.DomainResources(RESOURCES, { connection, domain: GROW1, vcpus: v.vcpus });
-        return { capacityBytes: disk.capacityBytes, imageCreated: disk.imageCreated };
+        const memory = new sdk.DomainResources(MEMORY, { connection, domain: GROW2, memory: v.memory });
+        return { capacityBytes: disk.capacityBytes, imageCreated: disk.imageCreated, hotplugCurrentKiB: memory.hotplugCurrentKiB };
     };
 
     before(async function () {
         env = rigUp();
         resetGuest(GROW1);
+        resetGuest(GROW2);
         image = missingPath(env, "engine-grow");
         consumer = await installConsumer();
-        stack = await openTestStack(consumer, "pll-grow1-stack", programFor(consumer, { size: "64MiB", vcpus: 1 }));
+        stack = await openTestStack(consumer, "pll-grow-stack", programFor(consumer, { size: "64MiB", vcpus: 1, memory: "256MiB" }));
     });
 
     after(async function () {
@@ -64,27 +71,32 @@ describe("engine: grow a running guest in one up: disk size, I/O limits, vCPUs a
         }
         removeFiles([image]);
         resetGuest(GROW1);
+        resetGuest(GROW2);
     });
 
     it("v1: creates the image (64MiB) and attaches it", async () => {
         const run = await stack.up();
-        assert.deepEqual(changed(run), { [DISK]: "create", [RESOURCES]: "create" });
+        assert.deepEqual(changed(run), { [DISK]: "create", [RESOURCES]: "create", [MEMORY]: "create" });
         assert.deepEqual(run.outputs.imageCreated.value, true);
         assert.equal(run.outputs.capacityBytes.value, 64 * MiB);
         assert.deepEqual(imageInfo(image), { format: "raw", virtualSize: 64 * MiB });
         identity = guestIdentity(GROW1);
+        identity2 = guestIdentity(GROW2);
     });
 
-    it("v2 in one up: 128MiB, an IOPS limit, 3 vCPUs on a 2-CPU host: updates in preview, applied live, the overcommit warned", async () => {
+    it("v2 in one up: 128MiB, an IOPS limit, 3 vCPUs on a 2-CPU host, 1280MiB past a 512MiB boot maximum: updates in preview, applied live, the overcommit warned", async () => {
         const hostCpus = Number(/^CPU\(s\):\s*(\d+)/m.exec(virshLocal(["nodeinfo"]))?.[1]);
-        const v2 = { size: "128MiB", vcpus: hostCpus + 1, iotune: { totalIopsSec: 200 } };
+        const v2 = { size: "128MiB", vcpus: hostCpus + 1, iotune: { totalIopsSec: 200 }, memory: "1280MiB" };
         stack.setProgram(programFor(consumer, v2));
         const preview = await stack.preview();
-        assert.deepEqual(changed(preview), { [DISK]: "update", [RESOURCES]: "update" });
+        assert.deepEqual(changed(preview), { [DISK]: "update", [RESOURCES]: "update", [MEMORY]: "update" });
         assert.deepEqual(preview.diffs[DISK], ["iotune", "size"]);
         assert.deepEqual(preview.replaceKeys, {});
         const run = await stack.up();
-        assert.deepEqual(changed(run), { [DISK]: "update", [RESOURCES]: "update" });
+        assert.deepEqual(changed(run), { [DISK]: "update", [RESOURCES]: "update", [MEMORY]: "update" });
+        assert.equal(run.outputs.hotplugCurrentKiB.value, 768 * 1024, "768MiB plugged by the device");
+        await waitFor("pll-grow2's MemTotal over 1GiB", () => guestView(env, GROW2).MemTotal > 1024 * 1024, { describe: () => JSON.stringify(guestView(env, GROW2)) });
+        assert.deepEqual(guestIdentity(GROW2), identity2, "pll-grow2: no restart");
         assert.equal(run.outputs.capacityBytes.value, 128 * MiB);
         assert.equal(capacity(), 128 * MiB, "domblkinfo");
         assert.equal(imageInfo(image).virtualSize, 128 * MiB, "the image");
@@ -98,7 +110,7 @@ describe("engine: grow a running guest in one up: disk size, I/O limits, vCPUs a
 
     it("refresh sees a blockresize made by hand; going back would shrink, so up refuses; taking the size in settles it", async () => {
         const hostCpus = Number(/^CPU\(s\):\s*(\d+)/m.exec(virshLocal(["nodeinfo"]))?.[1]);
-        const v2 = { size: "128MiB", vcpus: hostCpus + 1, iotune: { totalIopsSec: 200 } };
+        const v2 = { size: "128MiB", vcpus: hostCpus + 1, iotune: { totalIopsSec: 200 }, memory: "1280MiB" };
         virshLocal(["blockresize", GROW1, "vdb", "192M"]);
         const run = await stack.refresh();
         assert.equal(run.ops[DISK], "update", "the disk's state changed");
