@@ -58,6 +58,11 @@ export interface DomainResourcesInputs extends DomainScoped {
     /** Maximum vCPUs. Needs a reboot while the domain runs. */
     maxVcpus?: number;
     /** What to do when a change needs a reboot. Default "never": fail before changing anything. */
+    /**
+     * Size of the domain's virtio-mem device: with one, `memory` can go live up to the boot maximum
+     * plus this size. Adding the device to a domain without one needs one reboot (rebootPolicy decides).
+     */
+    hotplugMemory?: MemorySize;
     rebootPolicy?: RebootPolicy;
     /** Seconds to wait for a graceful shutdown under "ifRequired". Default 120. */
     shutdownTimeout?: number;

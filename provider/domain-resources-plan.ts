@@ -4,6 +4,7 @@
  */
 import type { DomainXml } from "./xml/domain-xml";
 import { formatKiB } from "./units";
+import { virtioMemOf } from "./virtio-mem";
 
 export interface DesiredResources {
     memoryKiB?: number;
@@ -85,5 +86,7 @@ export function pendingDifferences(config: DomainXml, live: DomainXml | undefine
         ["maxVcpus", live.maxVcpus, config.maxVcpus, String, live.maxVcpus !== config.maxVcpus],
         ["vcpus", live.currentVcpus, config.currentVcpus, String, live.currentVcpus !== config.currentVcpus],
     ];
-    return rows.filter((row) => row[4]).map(([name, now, next, show]) => `${name}: ${show(now)} now, ${show(next)} after reboot`);
+    const device = virtioMemOf(config);
+    const hotplug = device && !virtioMemOf(live) ? [`hotplugMemory: none now, ${formatKiB(device.sizeKiB)} after reboot`] : [];
+    return [...rows.filter((row) => row[4]).map(([name, now, next, show]) => `${name}: ${show(now)} now, ${show(next)} after reboot`), ...hotplug];
 }

@@ -9,6 +9,7 @@ import { InputError, VirshError } from "../errors";
 import { DesiredResources, pendingDifferences, planResources, ResourcePlan } from "../domain-resources-plan";
 import { warn } from "../engine-log";
 import { balloonView, ceilingKiB, MemorySplit, splitMemory, virtioMemOf } from "../virtio-mem";
+import { virtioMemObstacle, withVirtioMemDevice } from "../xml/virtio-mem-xml";
 import { balloonActualKiB, HostSize, hostSize, hypervisorMaxVcpus } from "../host-checks";
 import { BALLOON_TOLERANCE_KIB } from "../virsh/probes";
 import { DOMAIN_RESOURCES_RULES } from "../rules/domain-resources-rules";
@@ -17,7 +18,7 @@ import { formatKiB, parseMemoryKiB } from "../units";
 import { integerAtLeast, isBoolean, isMemorySize, oneOf, placementChecks } from "../validation";
 import type { DomainSnapshot } from "../virsh/domain-snapshot";
 import type { Probe } from "../virsh/probes";
-import type { Virsh } from "../virsh/virsh";
+import type { Command, Virsh } from "../virsh/virsh";
 import type { DomainXml } from "../xml/domain-xml";
 import { BALLOON, readForRefresh } from "./device-lookup";
 import { toDynamicProvider } from "./provider-kit";
@@ -226,6 +227,63 @@ function virtioMemSplit(virsh: Virsh, raw: DomainSnapshot, desired: DesiredResou
     };
 }
 
+interface HotplugPlan {
+    /** The `virsh define` that adds the device to the config, when it is missing. */
+    define?: Command;
+    /** The domain as the rest of the plan must see it: its config with the device. */
+    view: DomainSnapshot;
+    /** The reboot-required change, in words. */
+    change?: string;
+}
+
+const VIRTIO_MEM_BLOCK_KIB = 2048;
+
+/**
+ * `hotplugMemory`: a domain without a virtio-mem device gets one in its persistent config (only
+ * `virsh define` can add the maximum, the NUMA cell and the device); the guest sees it at its next
+ * boot, so it is a reboot-required change. An existing device is never resized here.
+ */
+function planHotplug(virsh: Virsh, raw: DomainSnapshot, inputs: DomainResourcesInputs, desired: DesiredResources): HotplugPlan {
+    if (inputs.hotplugMemory === undefined) return { view: raw };
+    const sizeKiB = parseMemoryKiB(inputs.hotplugMemory, "hotplugMemory");
+    const existing = virtioMemOf(raw.config);
+    if (existing) {
+        const liveDevice = raw.live && virtioMemOf(raw.live);
+        if (existing.sizeKiB === sizeKiB) {
+            // Added to the config earlier (configOnly) and not booted with yet: still waiting for its reboot.
+            return raw.live && !liveDevice
+                ? { view: raw, change: `hotplugMemory: none → ${formatKiB(sizeKiB)} (in the config; the guest gets it at its next boot)` }
+                : { view: raw };
+        }
+        const plugged = Math.max(existing.requestedKiB ?? 0, liveDevice?.currentKiB ?? 0, liveDevice?.requestedKiB ?? 0);
+        if (sizeKiB < plugged) {
+            throw new InputError(`hotplugMemory ${formatKiB(sizeKiB)} is smaller than the memory the virtio-mem device already plugs (${formatKiB(plugged)}); nothing was changed`,
+                virsh.context("hotplugMemory"), `keep hotplugMemory at ${formatKiB(existing.sizeKiB)} (the device's size)`);
+        }
+        throw new InputError(`hotplugMemory ${formatKiB(sizeKiB)}: the domain's virtio-mem device is ${formatKiB(existing.sizeKiB)}, and resizing a device is not supported; nothing was changed`,
+            virsh.context("hotplugMemory"), `keep hotplugMemory at ${formatKiB(existing.sizeKiB)}, or change the device in the domain's XML (virsh edit) and reboot`);
+    }
+    const obstacle = raw.config.memoryDevices.length > 0 ? "the domain already has memory devices" : virtioMemObstacle(raw.configText);
+    if (obstacle) {
+        throw new InputError(`hotplugMemory: cannot add a virtio-mem device: ${obstacle}; nothing was changed`, virsh.context("hotplugMemory"),
+            "add the virtio-mem device (with <maxMemory slots> and a NUMA cell) to the domain's XML yourself, then set hotplugMemory to its size");
+    }
+    if (sizeKiB % VIRTIO_MEM_BLOCK_KIB !== 0) {
+        throw new InputError(`hotplugMemory ${formatKiB(sizeKiB)} is not a whole number of ${formatKiB(VIRTIO_MEM_BLOCK_KIB)} blocks`, virsh.context("hotplugMemory"),
+            `use a multiple of ${formatKiB(VIRTIO_MEM_BLOCK_KIB)}, e.g. ${formatKiB(Math.ceil(sizeKiB / VIRTIO_MEM_BLOCK_KIB) * VIRTIO_MEM_BLOCK_KIB)}`);
+    }
+    const bootKiB = raw.config.memoryKiB;
+    const requestedKiB = Math.max(0, (desired.memoryKiB ?? 0) - bootKiB);
+    const device = { model: "virtio-mem", sizeKiB, blockKiB: VIRTIO_MEM_BLOCK_KIB, requestedKiB };
+    const config = { ...raw.config, memoryKiB: bootKiB + sizeKiB, memoryDevices: [device] };
+    const stdin = withVirtioMemDevice(raw.configText, { bootKiB, sizeKiB, blockKiB: VIRTIO_MEM_BLOCK_KIB, requestedKiB, maxVcpus: desired.maxVcpus ?? raw.config.maxVcpus });
+    return {
+        define: { args: ["define", "--file=/dev/stdin"], stdin },
+        view: { ...raw, config },
+        change: `hotplugMemory: none → ${formatKiB(sizeKiB)} (a virtio-mem device is added to the config; the guest gets it at its next boot)`,
+    };
+}
+
 /** Waits (bounded) until the guest has plugged what the device was asked for (`<current>` = `<requested>`). */
 async function settleHotplug(session: DomainSession, raw: DomainSnapshot, seconds: number): Promise<{ snapshot: DomainSnapshot; settled: boolean }> {
     const plugged = (s: DomainSnapshot) => {
@@ -261,25 +319,27 @@ function converge(inputs: DomainResourcesInputs): Promise<DomainResourcesOutputs
         }
         // A change whose answer was lost is planned again from the domain as it is after reconnecting.
         for (let attempt = 0; ; attempt++) {
-            const raw = round.snapshot();
-            const before = balloonSnapshot(raw);
-            const memory = virtioMemSplit(virsh, raw, desired);
+            const hotplug = planHotplug(virsh, round.snapshot(), inputs, desired);
+            const before = balloonSnapshot(hotplug.view);
+            const memory = virtioMemSplit(virsh, hotplug.view, desired);
             const plan = planResources(virsh.domain, before.config, before.live && withBalloonActual(before.live, balloonActualKiB(round.probe(BALLOON))), memory.balloon);
             plan.configCommands.push(...memory.config);
             plan.liveCommands.push(...memory.live);
+            if (hotplug.change) plan.rebootChanges.push(hotplug.change);
+            const define = hotplug.define ? [hotplug.define] : [];
             const rebootNeeded = plan.rebootChanges.length > 0;
             if (rebootNeeded && policy === "never") refuseReboot(virsh, plan);
             const rebooting = rebootNeeded && policy === "ifRequired";
             const commands = [...plan.configCommands, ...(rebooting ? [] : plan.liveCommands)];
             // A live balloon change is waited for on the host, in the same exec.
             const balloon: Probe = !rebooting && plan.expectedBalloonKiB !== undefined ? { kind: "balloon", settleKiB: plan.expectedBalloonKiB } : BALLOON;
-            if (commands.length > 0) {
-                const request = { steps: commands.map((args) => ({ args })), probes: [balloon], order: ChangeOrder.Resize };
+            if (define.length + commands.length > 0) {
+                const request = { steps: [...define, ...commands.map((args) => ({ args }))], probes: [balloon], order: ChangeOrder.Resize };
                 round = await session.round(request);
                 if (round.answerLost && attempt === 0) continue;
                 const failure = round.failure(request);
                 if (failure) {
-                    const failedLive = round.steps.findIndex((o) => o.ran && o.exitCode !== 0) >= plan.configCommands.length;
+                    const failedLive = round.steps.findIndex((o) => o.ran && o.exitCode !== 0) >= define.length + plan.configCommands.length;
                     throw failedLive
                         ? new VirshError(`${failure.summary}; the persistent config already holds the new values, the running guest does not`,
                             failure.context, `${failure.hint}. Running pulumi up again converges`, failure.exitCode)
@@ -290,14 +350,14 @@ function converge(inputs: DomainResourcesInputs): Promise<DomainResourcesOutputs
             const after = balloonSnapshot(afterRaw);
             verify(virsh, plan, after, !rebooting, afterRaw, memory.split);
             // The latest balloon read: the apply's (or the first read's), or a new one after a reboot.
-            const [last, probe] = rebooting ? [await session.round({ probes: [BALLOON] }), BALLOON] : [round, commands.length > 0 ? balloon : BALLOON];
+            const [last, probe] = rebooting ? [await session.round({ probes: [BALLOON] }), BALLOON] : [round, define.length + commands.length > 0 ? balloon : BALLOON];
             const settled = after.running && inputs.memory !== undefined
                 ? await settleBalloon(session, last, probe, balloonTargetKiB(after), inputs.balloonTimeout ?? DEFAULT_BALLOON_TIMEOUT_SECONDS)
                 : balloonOf(last, balloonTargetKiB(after), probe);
-            const hotplug = memory.split && afterRaw.running
+            const plugged = memory.split && afterRaw.running
                 ? await settleHotplug(session, afterRaw, inputs.balloonTimeout ?? DEFAULT_BALLOON_TIMEOUT_SECONDS)
                 : { snapshot: afterRaw, settled: true };
-            return outputsFrom(inputs, hotplug.snapshot, settled, hotplug);
+            return outputsFrom(inputs, plugged.snapshot, settled, plugged);
         }
     });
 }
@@ -307,6 +367,7 @@ export const domainResourcesProvider = toDynamicProvider<DomainResourcesInputs, 
     checks: (inputs) => placementChecks(inputs as unknown as Record<string, unknown>)
         .field("memory", isMemorySize)
         .field("maxMemory", isMemorySize)
+        .field("hotplugMemory", isMemorySize)
         .field("vcpus", integerAtLeast(1))
         .field("maxVcpus", integerAtLeast(1))
         .field("rebootPolicy", oneOf("never", "ifRequired", "configOnly"))
@@ -330,6 +391,7 @@ export const domainResourcesProvider = toDynamicProvider<DomainResourcesInputs, 
         return {
             ...outs,
             memory: olds.memory === undefined ? undefined : formatKiB(config.currentMemoryKiB + (device?.requestedKiB ?? 0)),
+            hotplugMemory: olds.hotplugMemory === undefined || !device ? olds.hotplugMemory : formatKiB(device.sizeKiB),
             maxMemory: olds.maxMemory === undefined ? undefined : formatKiB(config.memoryKiB),
             vcpus: olds.vcpus === undefined ? undefined : config.currentVcpus,
             maxVcpus: olds.maxVcpus === undefined ? undefined : config.maxVcpus,

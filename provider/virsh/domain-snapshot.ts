@@ -17,6 +17,8 @@ export interface DomainSnapshot {
     live?: DomainXml;
     /** The persistent config (`dumpxml --inactive`). */
     config: DomainXml;
+    /** The persistent config's text, for a change only `virsh define` can make (adding a virtio-mem device). */
+    configText: string;
 }
 
 export function snapshotCommands(domain: string): Command[] {
@@ -40,6 +42,7 @@ export function snapshotFrom(virsh: Virsh, [state, live, config]: StepOutcome[])
         running,
         live: running ? parseDomainXml(text(live)) : undefined,
         config: parseDomainXml(text(config)),
+        configText: text(config),
     };
 }
 

@@ -72,6 +72,11 @@ const CASES: TableCases[] = [
                     { from: 2, to: 3, oldsExtra: { currentVcpus: 4 } }],
             ],
             maxVcpus: [[{ from: 4, to: undefined }], [{ from: 4, to: 8 }, { from: 4, to: 2 }]],
+            hotplugMemory: [
+                [{ from: "1GiB", to: undefined }],
+                [{ from: undefined, to: "1GiB", oldsExtra: { hotplugSizeKiB: 1 * GiB } }, { from: "512MiB", to: 1024, oldsExtra: { hotplugSizeKiB: 1 * GiB } }],
+                [{ from: undefined, to: "1GiB" }, { from: undefined, to: "1GiB", oldsExtra: { hotplugSizeKiB: null } }],
+            ],
             rebootPolicy: [[{ from: "never", to: "ifRequired" }, { from: "ifRequired", to: "configOnly" }, { from: "configOnly", to: "never" }]],
             shutdownTimeout: [[{ from: 120, to: 300 }, { from: undefined, to: 60 }]],
             forceOff: [[{ from: false, to: true }]],
