@@ -26,8 +26,11 @@ const size = new DomainResources("size", {
 
 // Each device is managed once its config key is set, so a stack can grow step by step.
 const dataDisk = cfg.get("dataDisk");     // attach-device with <driver type='raw' cache='none' io='native'/>
+const dataDiskSize = cfg.get("dataDiskSize");       // "20GiB": creates a missing image, grows it live (blockresize)
+const dataDiskIops = cfg.getNumber("dataDiskIops"); // blkdeviotune --total-iops-sec, live
 const disk = dataDisk === undefined ? undefined : new AttachedDisk("data", {
     connection, domain, source: dataDisk, target: "vdb", format: "raw", cache: "none", io: "native",
+    size: dataDiskSize, iotune: dataDiskIops === undefined ? undefined : { totalIopsSec: dataDiskIops },
 });
 
 const bridge = cfg.get("bridge");         // attach-interface --type bridge --source br1 --model virtio
@@ -42,4 +45,4 @@ export const memoryKiB = size.currentMemoryKiB;
 export const vcpus = size.currentVcpus;
 export const pendingReboot = size.pendingReboot;
 // One object, so devices not yet configured are simply absent (no "undefined output" warnings).
-export const devices = pulumi.output({ disk: disk?.target, mac: nic?.mac, cdrom: cdrom?.source });
+export const devices = pulumi.output({ disk: disk?.target, diskCapacityBytes: disk?.capacityBytes, mac: nic?.mac, cdrom: cdrom?.source });
