@@ -19,7 +19,8 @@ import { integerAtLeast, isBoolean, isMemorySize, oneOf, placementChecks } from 
 import type { DomainSnapshot } from "../virsh/domain-snapshot";
 import type { Probe } from "../virsh/probes";
 import type { Command, Virsh } from "../virsh/virsh";
-import type { DomainXml } from "../xml/domain-xml";
+import { DomainXml, parseDomainXml } from "../xml/domain-xml";
+import type { StepOutcome } from "../virsh/step-script";
 import { BALLOON, readForRefresh } from "./device-lookup";
 import { toDynamicProvider } from "./provider-kit";
 
@@ -284,6 +285,16 @@ function planHotplug(virsh: Virsh, raw: DomainSnapshot, inputs: DomainResourcesI
     };
 }
 
+/** The snapshot with the live XML the in-exec virtio-mem wait read last (it came after the snapshot's read). */
+function withSettledLive(raw: DomainSnapshot, outcome: StepOutcome): DomainSnapshot {
+    if (!outcome.ran || outcome.exitCode !== 0 || !raw.live) return raw;
+    try {
+        return { ...raw, live: parseDomainXml(outcome.stdout) };
+    } catch {
+        return raw;
+    }
+}
+
 /** Waits (bounded) until the guest has plugged what the device was asked for (`<current>` = `<requested>`). */
 async function settleHotplug(session: DomainSession, raw: DomainSnapshot, seconds: number): Promise<{ snapshot: DomainSnapshot; settled: boolean }> {
     const plugged = (s: DomainSnapshot) => {
@@ -331,10 +342,11 @@ function converge(inputs: DomainResourcesInputs): Promise<DomainResourcesOutputs
             if (rebootNeeded && policy === "never") refuseReboot(virsh, plan);
             const rebooting = rebootNeeded && policy === "ifRequired";
             const commands = [...plan.configCommands, ...(rebooting ? [] : plan.liveCommands)];
-            // A live balloon change is waited for on the host, in the same exec.
+            // A live balloon change is waited for on the host, in the same exec; so is a live virtio-mem change.
             const balloon: Probe = !rebooting && plan.expectedBalloonKiB !== undefined ? { kind: "balloon", settleKiB: plan.expectedBalloonKiB } : BALLOON;
+            const plugging: Probe | undefined = !rebooting && memory.live.length > 0 && memory.split ? { kind: "virtioMemSettle", settleKiB: memory.split.requestedKiB } : undefined;
             if (define.length + commands.length > 0) {
-                const request = { steps: [...define, ...commands.map((args) => ({ args }))], probes: [balloon], order: ChangeOrder.Resize };
+                const request = { steps: [...define, ...commands.map((args) => ({ args }))], probes: [balloon, ...(plugging ? [plugging] : [])], order: ChangeOrder.Resize };
                 round = await session.round(request);
                 if (round.answerLost && attempt === 0) continue;
                 const failure = round.failure(request);
@@ -355,7 +367,7 @@ function converge(inputs: DomainResourcesInputs): Promise<DomainResourcesOutputs
                 ? await settleBalloon(session, last, probe, balloonTargetKiB(after), inputs.balloonTimeout ?? DEFAULT_BALLOON_TIMEOUT_SECONDS)
                 : balloonOf(last, balloonTargetKiB(after), probe);
             const plugged = memory.split && afterRaw.running
-                ? await settleHotplug(session, afterRaw, inputs.balloonTimeout ?? DEFAULT_BALLOON_TIMEOUT_SECONDS)
+                ? await settleHotplug(session, plugging ? withSettledLive(afterRaw, round.probe(plugging)) : afterRaw, inputs.balloonTimeout ?? DEFAULT_BALLOON_TIMEOUT_SECONDS)
                 : { snapshot: afterRaw, settled: true };
             return outputsFrom(inputs, plugged.snapshot, settled, plugged);
         }

@@ -15,6 +15,8 @@ export type Probe =
     /** With `settleKiB`, the host waits (briefly, in the same exec) for the balloon to reach it. */
     | { kind: "balloon"; settleKiB?: number }
     | { kind: "macOwners" }
+    /** The running domain's XML once its virtio-mem device's `<current>` is `settleKiB` (or after a short wait). */
+    | { kind: "virtioMemSettle"; settleKiB: number }
     /** A disk's capacity as QEMU reports it (`domblkinfo --bytes`, by target). */
     | { kind: "domblkinfo"; device: string }
     /** An image file's format and virtual size (`qemu-img info -U --output=json`). */
@@ -56,6 +58,13 @@ export function probeLine(probe: Probe, virsh: Virsh): string {
         case "domblkinfo": return virsh.commandLine({ args: ["domblkinfo", `--domain=${virsh.domain}`, `--device=${probe.device}`] });
         case "imageInfo": return virsh.commandLine({ host: true, args: ["qemu-img", "info", "-U", "--output=json", probe.path] });
         case "blockSize": return virsh.commandLine({ host: true, args: ["blockdev", "--getsize64", probe.path] });
+        case "virtioMemSettle": {
+            // The guest plugs or unplugs within a second or two: waiting here saves round trips.
+            const read = virsh.commandLine({ args: ["dumpxml", `--domain=${virsh.domain}`] });
+            const mark = `<current unit='KiB'>${Math.round(probe.settleKiB)}</current>`;
+            return `n=0; while :; do out=$(${read} </dev/null); case $out in *"${mark}"*) break ;; esac; ` +
+                `n=$((n+1)); [ "$n" -ge ${BALLOON_SETTLE_READS} ] && break; sleep 0.2; done; printf '%s\n' "$out"`;
+        }
         case "macOwners":
             // Every domain's NICs in one step; "$d" is expanded by the host's shell, never spliced.
             return `${virsh.commandLine({ args: ["list", "--all", "--name"] })} | while IFS= read -r d; do [ -n "$d" ] || continue; ` +

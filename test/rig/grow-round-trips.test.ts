@@ -63,7 +63,7 @@ describe("rig: remote commands per growth operation, counted by the server (own 
         assert.equal(create.commands.length, 2);
     });
 
-    it("DomainResources: memory past the boot maximum (virtio-mem): the read, the apply, and polls only while the guest plugs", async () => {
+    it("DomainResources: memory past the boot maximum (virtio-mem): the read, the apply (which waits for the guest to plug), read-only polls only if it is slower", async () => {
         const create = await counted(() => resources.create({ connection, domain: GROW2, memory: "1280MiB" }));
         console.log(`      virtio-mem grow: ${create.commands.length} remote commands`);
         assert.ok(create.commands.length >= 2);
