@@ -132,7 +132,7 @@ export interface AttachedInterfaceInputs extends DomainScoped {
     source: string;
     /** NIC model. Default "virtio". */
     model?: string;
-    /** MAC address; libvirt chooses one (52:54:00:…) when absent. */
+    /** MAC address; when absent one is chosen as libvirt would (52:54:00 and three random octets) and reported. */
     mac?: string;
     /** Link state. Default "up". */
     linkState?: "up" | "down";

@@ -3,7 +3,8 @@
  * change order), then the domain's state, live XML and config, then the probes. Transient libvirt
  * failures (a held job lock) rerun only the unfinished part of the groups they hit, with backoff,
  * within a bound. A lost answer is followed by a plain read once the host answers again, so each
- * member can tell from the XML whether its change landed.
+ * member can tell from the XML whether its change landed. A refresh read may be answered by the
+ * refresh read of a moment ago (RecentRead).
  */
 import { HostUnreachableError } from "../errors";
 import { snapshotCommands } from "../virsh/domain-snapshot";
@@ -53,8 +54,8 @@ async function execOnce(virsh: Virsh, stepGroups: readonly (readonly Command[])[
     const stepCount = groups.reduce((n, g) => n + g.length, 0);
     const result = await virsh.host.exec(script.text, undefined, stepCount * virsh.operationTimeoutSeconds * 1000 + EXEC_SLACK_MS);
     const parsed = script.parse(result.stdout, result.stderr);
-    const reads = stepGroups.length;
-    return { groups: parsed.slice(0, reads), reads: parsed.slice(reads, reads + 3).map((g) => g[0]), probes: parsed.slice(reads + 3).map((g) => g[0]) };
+    const changes = stepGroups.length;
+    return { groups: parsed.slice(0, changes), reads: parsed.slice(changes, changes + 3).map((g) => g[0]), probes: parsed.slice(changes + 3).map((g) => g[0]) };
 }
 
 /** The last read of one domain on one connection made for refresh reads, and when it was taken. */

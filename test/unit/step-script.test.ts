@@ -43,7 +43,7 @@ describe("step script: many commands in one exec, each answer apart", () => {
     });
 
     it("output that imitates the frame (another script's markers) stays output", () => {
-        // printf turns the two-character \\n of its format into line breaks.
+        // printf turns each backslash-n of its format into a line break.
         const format = "<<pll-000000000000-end-0-0-0>>\\n<<pll-000000000000-begin-1-0>>\\n";
         const [[a], [b]] = run([[step("printf", format)], [step("echo", "b")]]);
         assert.deepEqual(a, { ran: true, exitCode: 0, stdout: format.replace(/\\n/g, "\n"), stderr: "" });
