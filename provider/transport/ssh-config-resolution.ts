@@ -4,6 +4,7 @@
  * connection leaves out (explicit fields win), as `ssh` itself would, for the keywords listed in
  * HONOURED_KEYWORDS. Pure but for the injected file reader, so it is unit-tested without a host.
  */
+import { readFileSync } from "fs";
 import { homedir, userInfo } from "os";
 import { isAbsolute, join } from "path";
 import SSHConfig from "ssh-config";
@@ -67,7 +68,17 @@ export interface ResolutionEnv {
     readText(path: string): string | undefined;
 }
 
-export function processEnv(readText: (path: string) => string | undefined): ResolutionEnv {
+function readTextOrUndefined(path: string): string | undefined {
+    try {
+        return readFileSync(path, "utf8");
+    } catch (e) {
+        if ((e as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+        throw e;
+    }
+}
+
+/** How this process resolves connections: its home, user, SSH_AUTH_SOCK and files. */
+export function machineEnv(readText: (path: string) => string | undefined = readTextOrUndefined): ResolutionEnv {
     let localUser = process.env.USER ?? "root";
     try {
         localUser = userInfo().username;

@@ -5,7 +5,6 @@
  * include a key or password.
  */
 import { createHash } from "crypto";
-import { readFileSync } from "fs";
 import { Client, ClientChannel, ConnectConfig } from "ssh2";
 import type { ConnectionInputs } from "../contract";
 import { AuthenticationError, HostKeyError, HostUnreachableError, InputError, LibvirtLiveError } from "../errors";
@@ -13,7 +12,7 @@ import { assertAgentUsable } from "./agent";
 import { warnOnce } from "./engine-log";
 import { checkKnownHosts, fingerprintOf, HostKeyVerdict, readKnownHosts } from "./host-key";
 import { Semaphore } from "./semaphore";
-import { assertHasCredentials, Endpoint, processEnv, ResolutionEnv, resolveConnection, ResolvedTarget } from "./ssh-config-resolution";
+import { assertHasCredentials, Endpoint, machineEnv, resolveConnection, ResolvedTarget } from "./ssh-config-resolution";
 
 export interface ExecResult {
     stdout: string;
@@ -365,23 +364,9 @@ function hopConnection(chain: readonly Endpoint[]): SshConnection {
     return connection;
 }
 
-function readTextOrUndefined(path: string): string | undefined {
-    try {
-        return readFileSync(path, "utf8");
-    } catch (e) {
-        if ((e as NodeJS.ErrnoException).code === "ENOENT") return undefined;
-        throw e;
-    }
-}
-
-/** How this process resolves connections (its home, user, SSH_AUTH_SOCK and files). */
-export function resolutionEnv(): ResolutionEnv {
-    return processEnv(readTextOrUndefined);
-}
-
 /** The pooled connection for these settings; different credentials never share a connection. */
 export function remoteHostFor(connection: ConnectionInputs): RemoteHost {
-    const target: ResolvedTarget = resolveConnection(connection, resolutionEnv());
+    const target: ResolvedTarget = resolveConnection(connection, machineEnv());
     for (const warning of target.warnings) warnOnce(warning);
     const key = settingsKey([...target.hops, target]);
     let host = targets.get(key);
