@@ -101,6 +101,7 @@ const isPort: Check = (v) => integerAtLeast(1)(v) ?? (Number(v) > 65535 ? "must 
 /** An OpenSSH ProxyJump string, or a list of jump host objects. */
 export const isProxyJump: Check = (v) => {
     if (typeof v === "string") {
+        if (/[\0\r\n]/.test(v)) return "contains a NUL or line break, which no jump host can hold";
         try {
             parseProxyJump(v);
             return undefined;

@@ -49,6 +49,8 @@ function endpointLabel(endpoint: Endpoint): string {
 
 class SshConnection implements RemoteHost {
     readonly label: string;
+    /** The label and, behind jump hosts, the way there: what the target's own errors name. */
+    private readonly where: string;
     private client?: Promise<Client>;
     private readonly channels = new Semaphore(MAX_CHANNELS_PER_CONNECTION);
 
@@ -61,6 +63,7 @@ class SshConnection implements RemoteHost {
         private readonly hopLabels: readonly string[] = [],
     ) {
         this.label = endpointLabel(endpoint);
+        this.where = hopLabels.length ? `${this.label} via ${hopLabels.join(" → ")}` : this.label;
     }
 
     /** Free channel slots: a jump host with none left makes its targets open another connection to it. */
@@ -124,9 +127,9 @@ class SshConnection implements RemoteHost {
     private async connect(): Promise<Client> {
         const endpoint = this.endpoint;
         try {
-            assertHasCredentials(endpoint, this.label);
+            assertHasCredentials(endpoint, this.where);
             const credentials = endpoint.credentials;
-            if (credentials.agentOnly && credentials.agent) await assertAgentUsable(credentials.agent, this.label);
+            if (credentials.agentOnly && credentials.agent) await assertAgentUsable(credentials.agent, this.where);
             const sock = this.upstream ? await this.tunnel(this.upstream()) : undefined;
             return await this.handshake(sock);
         } catch (error) {
@@ -140,7 +143,7 @@ class SshConnection implements RemoteHost {
         } catch (error) {
             if (error instanceof LibvirtLiveError) throw error;
             const reason = (error as Error).message;
-            throw new HostUnreachableError(`cannot reach the SSH server from ${hop.describe()}: ${reason}`, { host: this.label },
+            throw new HostUnreachableError(`cannot reach the SSH server from ${hop.describe()}: ${reason}`, { host: this.where },
                 "check the host and port, that sshd runs there, and that the jump host may connect to it (`ssh -J` does the same)");
         }
     }
@@ -161,7 +164,7 @@ class SshConnection implements RemoteHost {
         const ErrorClass = error.constructor as new (summary: string, context: LibvirtLiveError["context"], hint: string) => LibvirtLiveError;
         const of = this.hopLabels.length;
         return new ErrorClass(`at jump host ${hop.position} of ${of} (${hop.label}) on the way to ${this.label}: ${error.summary}`,
-            { ...error.context, host: `${this.label} via ${this.hopLabels.join(" → ")}` }, error.hint);
+            { ...error.context, host: this.where }, error.hint);
     }
 
     private handshake(sock: ClientChannel | undefined): Promise<Client> {
@@ -209,7 +212,7 @@ class SshConnection implements RemoteHost {
                 client.connect(config);
             } catch (err) {
                 // ssh2 throws synchronously for an unreadable key; its message holds no key material.
-                reject(privateKeyError((err as Error).message, this.label));
+                reject(privateKeyError((err as Error).message, this.where));
             }
         });
     }
@@ -221,7 +224,7 @@ class SshConnection implements RemoteHost {
     }
 
     private connectError(err: Error & { level?: string; code?: string }, rejection?: HostKeyRejection): Error {
-        const host = this.label;
+        const host = this.where;
         const endpoint = this.endpoint;
         const keys = endpoint.hostKeys;
         const pinField = this.role.kind === "hop" ? `the hostKey of jump host ${this.role.position} (connection.proxyJump)` : "connection.hostKey";
@@ -253,7 +256,7 @@ class SshConnection implements RemoteHost {
         const endpoint = this.endpoint;
         const read = resolvedConfigPath(endpoint);
         return new HostUnreachableError(`cannot resolve '${endpoint.host}' (${code}): it is no host name this machine knows` +
-            (read ? `, and ${read} gives '${endpoint.name}' no HostName` : ", and no SSH config was read"), { host: this.label },
+            (read ? `, and ${read} gives '${endpoint.name}' no HostName` : ", and no SSH config was read"), { host: this.where },
             `add \`Host ${endpoint.name}\` with a HostName to ${read ?? "~/.ssh/config (or the file connection.sshConfig names)"}, or give the host's address in connection.host`);
     }
 
@@ -289,7 +292,7 @@ class SshConnection implements RemoteHost {
 
     private lostCommand(summary: string): HostUnreachableError {
         this.close();
-        const error = new HostUnreachableError(summary, { host: this.label },
+        const error = new HostUnreachableError(summary, { host: this.where },
             "the change may or may not have happened: run `pulumi refresh`, then `pulumi up` again");
         error.outcomeUnknown = true;
         return error;
