@@ -244,7 +244,7 @@ class SshConnection implements RemoteHost {
             const using = [endpoint.credentials.privateKey && "a private key", endpoint.credentials.password && "a password",
                 endpoint.credentials.agent && `the ssh-agent at ${endpoint.credentials.agent}`].filter(Boolean).join(", ");
             return new AuthenticationError(`SSH server refused the credentials for user '${endpoint.user}' (tried ${using})`, { host },
-                "check the user and the private key, agent or password (the key's public half must be in the user's authorized_keys)");
+                "check connection.user (or the SSH config's User) and the private key, agent or password (the key's public half must be in the user's authorized_keys)");
         }
         if (/passphrase|privateKey|private key/i.test(err.message)) return privateKeyError(err.message, host);
         if (err.code === "ENOTFOUND" || err.code === "EAI_AGAIN") return this.unknownHost(err.code);
