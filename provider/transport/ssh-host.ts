@@ -367,9 +367,17 @@ function hopConnection(chain: readonly Endpoint[]): SshConnection {
     return connection;
 }
 
+/** Connections already resolved in this process (a run resolves each resource's connection per operation). */
+const resolved = new Map<string, SshConnection>();
+
 /** The pooled connection for these settings; different credentials never share a connection. */
 export function remoteHostFor(connection: ConnectionInputs): RemoteHost {
-    const target: ResolvedTarget = resolveConnection(connection, machineEnv());
+    const env = machineEnv();
+    // Like one `ssh` invocation, a process reads the SSH config once per connection (and agent socket).
+    const asGiven = createHash("sha256").update(JSON.stringify([connection, env.authSock ?? null])).digest("hex");
+    const known = resolved.get(asGiven);
+    if (known) return known;
+    const target: ResolvedTarget = resolveConnection(connection, env);
     for (const warning of target.warnings) warnOnce(warning);
     const key = settingsKey([...target.hops, target]);
     let host = targets.get(key);
@@ -380,6 +388,7 @@ export function remoteHostFor(connection: ConnectionInputs): RemoteHost {
         host = new SshConnection(target, { kind: "target" }, upstream, hops.map(endpointLabel));
         targets.set(key, host);
     }
+    resolved.set(asGiven, host);
     return host;
 }
 
@@ -389,4 +398,5 @@ export function closeAllHosts(): void {
     for (const pool of hopPools.values()) for (const hop of pool) hop.close();
     targets.clear();
     hopPools.clear();
+    resolved.clear();
 }

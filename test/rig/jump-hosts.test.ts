@@ -111,6 +111,20 @@ describe("rig: jump hosts, ssh-agent and SSH config (namespace hosts)", function
         });
     });
 
+    it("twelve targets behind one bastion: each holds a forwarded channel there, so a second bastion connection opens past 8", async () => {
+        const rigKey = readFileSync(rig.PLL_SSH_KEY, "utf8");
+        const agentKey = readFileSync(ns.agentKey, "utf8");
+        // The same hop settings for all (so they may share the bastion); three distinct targets per hypervisor.
+        const proxyJump = [{ host: ns.bastion, user: "root", privateKey: rigKey }];
+        const variants: Array<Partial<ConnectionInputs>> = [{ privateKey: rigKey }, { privateKey: agentKey }, { privateKey: rigKey, connectTimeout: 20 }];
+        const before = [ns.bastion, ...ns.hypervisors].map((a) => acceptedLogins(ns, a));
+        const reads = await Promise.all(ns.hypervisors.flatMap((address, i) =>
+            variants.map((variant) => readWith(viaBastion(rig, ns, address, { proxyJump, ...variant }), ns.guests[i]))));
+        for (const read of reads) assert.equal(read.props?.state, "running");
+        const after = [ns.bastion, ...ns.hypervisors].map((a) => acceptedLogins(ns, a));
+        assert.deepEqual(after.map((n, i) => n - before[i]), [2, 3, 3, 3, 3], "bastion: ceil(12 / 8) connections; each target: its own");
+    });
+
     describe("host keys at every hop", () => {
         it("a wrong pinned key at hop 1 is refused naming the jump host, its position and the fingerprint seen; the target is never dialled", async () => {
             const h0 = acceptedLogins(ns, hv1);
