@@ -49,6 +49,7 @@ serves_key() { # NS: its address answers with its host key
   served=$(ip netns exec "$ns" ssh-keyscan -T 3 -t ed25519 "$(ns_addr "$ns")" 2>/dev/null || true)
   [[ "$served" == *"$(cut -d' ' -f2 "$NS_DIR/$ns/ssh_host_ed25519_key.pub")"* ]]
 }
+started=
 for ns in $NS_HOSTS; do
   dir=$NS_DIR/$ns addr=$(ns_addr "$ns")
   mkdir -p "$dir"
@@ -82,12 +83,14 @@ EOF
     stop_ns_sshd "$ns"
   fi
   if ! pid_alive "$(ns_pidfile "$ns")" sshd; then
+    started="$started $ns"
     ip netns exec "$ns" /usr/sbin/sshd -f "$dir/sshd_config" -E "$dir/sshd.log" </dev/null >/dev/null 2>&1 8>&- 9>&- \
       || die "$ns: sshd failed to start, see $dir/sshd.log"
   fi
 done
 mv "$KNOWN_HOSTS.new" "$KNOWN_HOSTS"
-for ns in $NS_HOSTS; do
+# A running sshd was checked above; only those started now need to come up.
+for ns in $started; do
   for i in $(seq 50); do serves_key "$ns" && break; sleep 0.1; done
   serves_key "$ns" || die "$ns: $(ns_addr "$ns"):22 does not answer with its host key; see $NS_DIR/$ns/sshd.log"
 done
