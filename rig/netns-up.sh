@@ -84,7 +84,9 @@ EOF
   fi
   if ! pid_alive "$(ns_pidfile "$ns")" sshd; then
     started="$started $ns"
-    ip netns exec "$ns" /usr/sbin/sshd -f "$dir/sshd_config" -E "$dir/sshd.log" </dev/null >/dev/null 2>&1 8>&- 9>&- \
+    # nsenter --net, not `ip netns exec` (which mounts the namespace's own /sys): the host shares the
+    # rig's libvirtd, so it must see the bridges that libvirtd attaches to (/sys/class/net/BRIDGE).
+    nsenter --net="/run/netns/$ns" /usr/sbin/sshd -f "$dir/sshd_config" -E "$dir/sshd.log" </dev/null >/dev/null 2>&1 8>&- 9>&- \
       || die "$ns: sshd failed to start, see $dir/sshd.log"
   fi
 done
