@@ -51,7 +51,8 @@ describe("engine: devices on 4 hosts behind one bastion, SSH config aliases and 
         writeFileSync(configPath, [
             "Host bastion",
             `  HostName ${ns.bastion}`,
-            ...ns.hypervisors.flatMap((address, i) => [`Host hv${i + 1}`, `  HostName ${address}`, "  ProxyJump bastion"]),
+            // Two aliases per hypervisor: renaming one to the other must not replace anything.
+            ...ns.hypervisors.flatMap((address, i) => [`Host hv${i + 1} kvm${i + 1}`, `  HostName ${address}`, "  ProxyJump bastion"]),
             "Host *",
             "  User root",
             `  UserKnownHostsFile ${ns.knownHosts}`,
@@ -76,15 +77,16 @@ describe("engine: devices on 4 hosts behind one bastion, SSH config aliases and 
         rmSync(dir, { recursive: true, force: true });
     });
 
-    it("up, preview --expect-no-changes, refresh and destroy: one login per host per run, plus one at the bastion", async () => {
-        stack = await openTestStack(consumer, "pll-e2e-many-hosts", async () => {
+    it("up, preview --expect-no-changes, refresh, an alias renamed (update, not replace) and destroy: one login per host per run, plus one at the bastion", async () => {
+        const program = (alias: string) => async () => {
             const sdk = consumer.load();
             ns.guests.forEach((domain, h) => {
                 // Only an alias and the config file: user, address, jump host and credentials come from the config and the agent.
-                const connection = { host: `hv${h + 1}`, sshConfig: configPath };
+                const connection = { host: `${alias}${h + 1}`, sshConfig: configPath };
                 images[h].forEach((source, d) => new sdk.AttachedDisk(`hv${h + 1}-disk${d}`, { connection, domain, source }));
             });
-        });
+        };
+        stack = await openTestStack(consumer, "pll-e2e-many-hosts", program("hv"));
 
         const up = await loginsDuring(() => stack!.up());
         assert.deepEqual(up.result.failed, []);
@@ -112,6 +114,15 @@ describe("engine: devices on 4 hosts behind one bastion, SSH config aliases and 
         assert.ok(connections.length >= ns.guests.length * DISKS_PER_HOST, `found ${connections.length} stored connections`);
         for (const connection of connections) assert.deepEqual(Object.keys(connection).sort(), ["host", "sshConfig"]);
         assert.ok(!state.includes("PRIVATE KEY"), "no key anywhere in the stack");
+
+        // Another alias for the same host, port and URI: stored only (an update), never a replacement.
+        stack.setProgram(program("kvm"));
+        const renamed = await stack.preview();
+        const renamedOps = Object.entries(renamed.ops).filter(([name]) => renamed.types[name]?.includes("libvirt-live")).map(([, op]) => op);
+        assert.deepEqual(renamedOps, Array(ns.guests.length * DISKS_PER_HOST).fill("update"));
+        const renamedUp = await stack.up();
+        assert.deepEqual(renamedUp.failed, []);
+        assertDisks({ live: 1, config: 1 }, "after the alias rename");
 
         const destroy = await loginsDuring(() => stack!.destroy());
         assert.deepEqual(destroy.result.failed, []);
