@@ -11,5 +11,5 @@ export function warnOnce(message: string): void {
     // Required when needed: the transport is also used by tests and tools without an engine.
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     const pulumi = require("@pulumi/pulumi") as typeof import("@pulumi/pulumi");
-    void pulumi.log.warn(message);
+    pulumi.log.warn(message).catch(() => undefined);
 }

@@ -61,6 +61,8 @@ class SshConnection implements RemoteHost {
         private readonly upstream: (() => SshConnection) | undefined,
         /** For a target: the jump hosts, to name one in an error. */
         private readonly hopLabels: readonly string[] = [],
+        /** The SSH config the endpoint was resolved with, for messages. */
+        private readonly configPath?: string,
     ) {
         this.label = endpointLabel(endpoint);
         this.where = hopLabels.length ? `${this.label} via ${hopLabels.join(" → ")}` : this.label;
@@ -254,7 +256,7 @@ class SshConnection implements RemoteHost {
 
     private unknownHost(code: string): Error {
         const endpoint = this.endpoint;
-        const read = resolvedConfigPath(endpoint);
+        const read = this.configPath;
         return new HostUnreachableError(`cannot resolve '${endpoint.host}' (${code}): it is no host name this machine knows` +
             (read ? `, and ${read} gives '${endpoint.name}' no HostName` : ", and no SSH config was read"), { host: this.where },
             `add \`Host ${endpoint.name}\` with a HostName to ${read ?? "~/.ssh/config (or the file connection.sshConfig names)"}, or give the host's address in connection.host`);
@@ -297,13 +299,6 @@ class SshConnection implements RemoteHost {
         error.outcomeUnknown = true;
         return error;
     }
-}
-
-/** The config file a target was resolved with, kept beside the endpoint for messages. */
-const configPaths = new WeakMap<Endpoint, string>();
-
-function resolvedConfigPath(endpoint: Endpoint): string | undefined {
-    return configPaths.get(endpoint);
 }
 
 /**
@@ -355,14 +350,14 @@ const targets = new Map<string, SshConnection>();
 const hopPools = new Map<string, SshConnection[]>();
 
 /** A connection to the last hop of `chain` with a channel slot free, opening one when all are full. */
-function hopConnection(chain: readonly Endpoint[]): SshConnection {
+function hopConnection(chain: readonly Endpoint[], configPath: string | undefined): SshConnection {
     const key = settingsKey(chain);
     const pool = hopPools.get(key) ?? [];
     hopPools.set(key, pool);
     const free = pool.find((c) => c.freeChannels > 0);
     if (free) return free;
-    const upstream = chain.length > 1 ? () => hopConnection(chain.slice(0, -1)) : undefined;
-    const connection = new SshConnection(chain[chain.length - 1], { kind: "hop", position: chain.length }, upstream);
+    const upstream = chain.length > 1 ? () => hopConnection(chain.slice(0, -1), configPath) : undefined;
+    const connection = new SshConnection(chain[chain.length - 1], { kind: "hop", position: chain.length }, upstream, [], configPath);
     pool.push(connection);
     return connection;
 }
@@ -382,10 +377,9 @@ export function remoteHostFor(connection: ConnectionInputs): RemoteHost {
     const key = settingsKey([...target.hops, target]);
     let host = targets.get(key);
     if (!host) {
-        if (target.configPath) configPaths.set(target, target.configPath);
         const hops = target.hops;
-        const upstream = hops.length ? () => hopConnection(hops) : undefined;
-        host = new SshConnection(target, { kind: "target" }, upstream, hops.map(endpointLabel));
+        const upstream = hops.length ? () => hopConnection(hops, target.configPath) : undefined;
+        host = new SshConnection(target, { kind: "target" }, upstream, hops.map(endpointLabel), target.configPath);
         targets.set(key, host);
     }
     resolved.set(asGiven, host);
