@@ -251,7 +251,9 @@ class SshConnection implements RemoteHost {
         if (/passphrase|privateKey|private key/i.test(err.message)) return privateKeyError(err.message, host);
         if (err.code === "ENOTFOUND" || err.code === "EAI_AGAIN") return this.unknownHost(err.code);
         return new HostUnreachableError(`cannot reach the SSH server: ${err.code ?? err.message}`, { host },
-            "check connection.host and connection.port, and that sshd runs there");
+            this.role.kind === "hop"
+                ? "check the jump host's address and port (connection.proxyJump, or the SSH config's ProxyJump), and that sshd runs there; nothing was changed"
+                : "check connection.host and connection.port, and that sshd runs there");
     }
 
     private unknownHost(code: string): Error {

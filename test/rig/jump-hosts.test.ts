@@ -278,7 +278,7 @@ providers.domainResources.read("probe", { connection: { host: "pll-no-such-alias
             try {
                 await rejectsWith(disks.create({ connection: viaBastion(rig, ns, ns.hypervisors[2]), domain: guest, source: image }), HostUnreachableError, [
                     new RegExp(`at jump host 1 of 1 \\(root@${ns.bastion.replace(/\./g, "\\.")}:22\\)`), /ECONNREFUSED/,
-                    /Fix: check connection.host and connection.port, and that sshd runs there/,
+                    /Fix: check the jump host's address and port \(connection.proxyJump, or the SSH config's ProxyJump\), and that sshd runs there; nothing was changed/,
                 ]);
                 assert.deepEqual(diskCount(guest, image), { live: 0, config: 0 });
             } finally {
