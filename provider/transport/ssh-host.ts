@@ -229,7 +229,7 @@ class SshConnection implements RemoteHost {
         const host = this.where;
         const endpoint = this.endpoint;
         const keys = endpoint.hostKeys;
-        const pinField = this.role.kind === "hop" ? `the hostKey of jump host ${this.role.position} (connection.proxyJump)` : "connection.hostKey";
+        const pinField = this.role.kind === "hop" ? `hostKey of jump host ${this.role.position} in connection.proxyJump` : "connection.hostKey";
         if (rejection) {
             const pin = `${pinField} = "${rejection.fingerprint}"`;
             // The file this connection reads, not ~/.ssh/known_hosts: adding the key elsewhere would not help.

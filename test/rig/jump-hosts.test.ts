@@ -132,7 +132,7 @@ describe("rig: jump hosts, ssh-agent and SSH config (namespace hosts)", function
                 proxyJump: [{ host: ns.bastion, user: "root", hostKey: otherFingerprint }],
             }), ns.guests[0]), HostKeyError, [
                 new RegExp(`at jump host 1 of 1 \\(root@${ns.bastion.replace(/\./g, "\\.")}:22\\)`),
-                /does not match the pinned the hostKey of jump host 1/,
+                /does not match the pinned hostKey of jump host 1 in connection.proxyJump/,
             ]);
             assert.ok(error.message.includes(bastionFingerprint), `names the key seen: ${error.message}`);
             assert.ok(!error.message.includes(hostFingerprint(ns, hv1)));
