@@ -52,8 +52,6 @@ export interface ResolvedTarget extends Endpoint {
     hops: Endpoint[];
     /** The SSH config file read, if one was. */
     configPath?: string;
-    /** True when the config gave the target a HostName (the name was an alias). */
-    aliasResolved: boolean;
     /** Settings of the config that were not followed, for the engine's log. */
     warnings: string[];
 }
@@ -273,7 +271,7 @@ export function resolveConnection(connection: ConnectionInputs, env: ResolutionE
         warnings.push(...warningsFor(request.name, hop.settings, config));
         return hop.endpoint;
     });
-    return { ...endpoint, hops, configPath: config.path, aliasResolved: first(settings, "hostname") !== undefined, warnings };
+    return { ...endpoint, hops, configPath: config.path, warnings };
 }
 
 /** The target is reached with no credential at all: say what to give, before dialling. */

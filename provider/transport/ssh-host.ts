@@ -259,9 +259,11 @@ class SshConnection implements RemoteHost {
     private unknownHost(code: string): Error {
         const endpoint = this.endpoint;
         const read = this.configPath;
-        return new HostUnreachableError(`cannot resolve '${endpoint.host}' (${code}): it is no host name this machine knows` +
-            (read ? `, and ${read} gives '${endpoint.name}' no HostName` : ", and no SSH config was read"), { host: this.where },
-            `add \`Host ${endpoint.name}\` with a HostName to ${read ?? "~/.ssh/config (or the file connection.sshConfig names)"}, or give the host's address in connection.host`);
+        const config = !read ? ", and no SSH config was read"
+            : endpoint.name === endpoint.host ? `, and ${read} gives '${endpoint.name}' no HostName` : ` (the HostName ${read} gives '${endpoint.name}')`;
+        return new HostUnreachableError(`cannot resolve '${endpoint.host}' (${code}): it is no host name this machine knows${config}`, { host: this.where },
+            endpoint.name !== endpoint.host && read ? `fix the HostName of \`Host ${endpoint.name}\` in ${read}, or give the host's address in connection.host`
+                : `add \`Host ${endpoint.name}\` with a HostName to ${read ?? "~/.ssh/config (or the file connection.sshConfig names)"}, or give the host's address in connection.host`);
     }
 
     private collect(channel: ClientChannel, stdin?: string): Promise<ExecResult> {

@@ -10,7 +10,7 @@ import { join } from "path";
 import type { ConnectionInputs } from "../../provider/contract";
 import { AuthenticationError, InputError } from "../../provider/errors";
 import { classifyChanges, DOMAIN_RESOURCES_RULES } from "../../provider/rules";
-import { assertHasCredentials, ResolutionEnv, resolveConnection, resolvedHostAndPort } from "../../provider/transport/ssh-config-resolution";
+import { assertHasCredentials, HONOURED_KEYWORDS, ResolutionEnv, resolveConnection, resolvedHostAndPort } from "../../provider/transport/ssh-config-resolution";
 
 const HOME = "/home/op";
 const CONFIG = `${HOME}/.ssh/config`;
@@ -66,7 +66,6 @@ Host *
         assert.equal(target.hostKeys.knownHostsPath, `${HOME}/.ssh/known_hosts_hv1`);
         assert.equal(target.connectTimeout, 7);
         assert.equal(target.configPath, CONFIG);
-        assert.equal(target.aliasResolved, true);
         assert.equal(target.hops.length, 1);
         const [hop] = target.hops;
         assert.deepEqual([hop.name, hop.host, hop.port, hop.user], ["bastion", "10.0.0.2", 22, "jump"]);
@@ -87,7 +86,7 @@ Host *
 
     it("first match wins (Host * comes last); a host no block names keeps its name", () => {
         const plain = resolveConnection({ host: "10.9.9.9" }, env({ [CONFIG]: CONFIG_TEXT }, "/run/agent"));
-        assert.deepEqual([plain.host, plain.user, plain.port, plain.aliasResolved], ["10.9.9.9", "fallback", 22, false]);
+        assert.deepEqual([plain.host, plain.user, plain.port], ["10.9.9.9", "fallback", 22]);
         assert.deepEqual(plain.hops, []);
     });
 
@@ -140,6 +139,12 @@ Host *
         const target = resolveConnection({ host: "m", user: "u" }, env({ [CONFIG]: `Match exec "touch ${marker}"\n  HostName 10.6.6.6\n` }, "/a"));
         assert.equal(target.host, "m");
         assert.throws(() => readFileSync(marker));
+    });
+
+    it("the README lists every keyword honoured", () => {
+        const readme = readFileSync(join(__dirname, "..", "..", "..", "README.md"), "utf8");
+        const section = readme.slice(readme.indexOf("### SSH config"), readme.indexOf("### Jump hosts"));
+        for (const keyword of HONOURED_KEYWORDS.map((k) => k.split(" ")[0])) assert.ok(section.includes(`\`${keyword}`), `README's SSH config section lacks ${keyword}`);
     });
 
     it("identity for the rule tables: two aliases of the same HostName and Port are no replacement; another host is", () => {
