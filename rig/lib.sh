@@ -5,7 +5,8 @@ RIG_URI=qemu:///system
 RIG_BRIDGE=pllbr0
 RIG_SSH_PORT=2222
 # pll-guest1/2: provider (rig) tests; pll-e2e1/2: engine tests and the demo, so suites never share a guest.
-RIG_GUESTS="pll-guest1 pll-guest2 pll-e2e1 pll-e2e2 pll-demo pll-fault1 pll-fault2 pll-fault3 pll-fault4"
+# pll-net1..4: the guests of the namespace hosts pll-hv1..4 (jump-host tests, netns-lib.sh).
+RIG_GUESTS="pll-guest1 pll-guest2 pll-e2e1 pll-e2e2 pll-demo pll-fault1 pll-fault2 pll-fault3 pll-fault4 pll-net1 pll-net2 pll-net3 pll-net4"
 RIG_NOOS=pll-noos
 RIG_READY_MARK=PLL-GUEST-READY
 RIG_BASE_MEM_KIB=262144

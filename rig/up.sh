@@ -408,4 +408,6 @@ export PLL_NOOS=$RIG_NOOS
 export PLL_SSHD_PIDFILE=$SSHD_PID
 EOF
 mv "$RIG_DIR/rig.env.new" "$RIG_DIR/rig.env"
+# Namespace hosts: a bastion and hypervisors behind it (jump-host tests); writes netns.env.
+bash "$HERE/netns-up.sh" 9>&-
 log "rig up; source $RIG_DIR/rig.env"

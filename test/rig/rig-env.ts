@@ -81,16 +81,29 @@ export function resetGuest(name: string): void {
     runScript("reset-guest.sh", [name], 5 * 60 * 1000);
 }
 
-/** The provider's connection to the rig: root with the rig key, host key from the rig's known_hosts. */
+/**
+ * The provider's connection to the rig: root with the rig key, host key from the rig's known_hosts.
+ * With PLL_THROUGH_JUMP_HOST=1 the same machine is reached as namespace host pll-hv1 through the
+ * rig's bastion (rig/netns-up.sh): it shares the file system and libvirtd, so a suite runs unchanged
+ * through a jump host (test/faults/through-jump-host.test.ts does that).
+ */
 export function rigConnection(env: RigEnv, overrides: Partial<ConnectionInputs> = {}): ConnectionInputs {
-    return {
+    const direct: ConnectionInputs = {
         host: env.PLL_SSH_HOST,
         port: Number(env.PLL_SSH_PORT),
         user: env.PLL_SSH_USER,
         privateKey: readFileSync(env.PLL_SSH_KEY, "utf8"),
         knownHostsPath: env.PLL_KNOWN_HOSTS,
-        ...overrides,
     };
+    return { ...direct, ...(process.env.PLL_THROUGH_JUMP_HOST === "1" && throughJumpHost(env)), ...overrides };
+}
+
+function throughJumpHost(env: RigEnv): Partial<ConnectionInputs> {
+    const values = new Map([...readFileSync(join(env.PLL_RIG_DIR ?? RIG_DIR, "netns.env"), "utf8").matchAll(/^export (\w+)="?([^"\n]*)"?$/gm)]
+        .map((m) => [m[1], m[2]]));
+    const hv1 = values.get("PLL_NS_HV_ADDRS")?.split(" ")[0];
+    assert.ok(hv1 && values.get("PLL_NS_BASTION"), "netns.env lacks the namespace hosts: run rig/up.sh");
+    return { host: hv1, port: 22, knownHostsPath: values.get("PLL_NS_KNOWN_HOSTS"), proxyJump: `root@${values.get("PLL_NS_BASTION")}`, sshConfig: false };
 }
 
 // ------------------------------------------------------------------ the test's own virsh channel
