@@ -108,3 +108,18 @@ start_from_rig_definition() {
   rm -f "$(console_log "$name")"
   virsh_q start "$name" >/dev/null 2>&1 || [ "$(domstate "$name")" = running ] || die "virsh start $name failed"
 }
+
+# What every rig sshd shares: keys only, from the authorized_keys in folder $1, no PAM.
+sshd_key_login_config() {
+  cat <<EOF
+AuthorizedKeysFile $1/authorized_keys
+# $1 sits under the world-writable /var/tmp, which StrictModes rejects.
+StrictModes no
+PermitRootLogin prohibit-password
+PubkeyAuthentication yes
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+UsePAM no
+PrintMotd no
+EOF
+}

@@ -56,24 +56,20 @@ for ns in $NS_HOSTS; do
   [ -s "$dir/ssh_host_ed25519_key" ] || ssh-keygen -q -t ed25519 -N '' -C "$ns-host" -f "$dir/ssh_host_ed25519_key"
   chmod 600 "$dir/ssh_host_ed25519_key"
   echo "$addr $(cut -d' ' -f1,2 "$dir/ssh_host_ed25519_key.pub")" >>"$KNOWN_HOSTS.new"
-  cat >"$dir/sshd_config.new" <<EOF
+  {
+  cat <<EOF
 # pulumi-libvirt-live test rig: host $ns in its own network namespace
 ListenAddress $addr:22
 HostKey $dir/ssh_host_ed25519_key
 PidFile $(ns_pidfile "$ns")
-AuthorizedKeysFile $NS_DIR/authorized_keys
-# $NS_DIR sits under the world-writable /var/tmp, which StrictModes rejects.
-StrictModes no
-PermitRootLogin prohibit-password
-PubkeyAuthentication yes
-PasswordAuthentication no
-KbdInteractiveAuthentication no
-UsePAM no
-PrintMotd no
+EOF
+  sshd_key_login_config "$NS_DIR"
+  cat <<EOF
 AllowTcpForwarding yes
 # VERBOSE logs one "Accepted publickey" line per login: the tests count handshakes with it.
 LogLevel VERBOSE
 EOF
+  } >"$dir/sshd_config.new"
   changed=
   cmp -s "$dir/sshd_config.new" "$dir/sshd_config" || changed=1
   mv "$dir/sshd_config.new" "$dir/sshd_config"

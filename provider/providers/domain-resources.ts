@@ -180,6 +180,8 @@ function converge(inputs: DomainResourcesInputs): Promise<DomainResourcesOutputs
     return inDomainBatch(inputs, async (session) => {
         const { virsh } = session;
         let round = await session.round({ probes });
+        // The domain first: a domain that cannot be read says so before any host fact does.
+        round.snapshot();
         if (probes.includes(NODE_INFO)) checkHostLimits(virsh, desired, hostSize(virsh, round.probe(NODE_INFO)));
         // A change whose answer was lost is planned again from the domain as it is after reconnecting.
         for (let attempt = 0; ; attempt++) {

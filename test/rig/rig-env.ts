@@ -12,8 +12,11 @@ import { execFileSync, spawnSync } from "child_process";
 import { existsSync, readFileSync, rmSync, writeFileSync } from "fs";
 import { join, resolve } from "path";
 import type * as pulumi from "@pulumi/pulumi";
-import type { ConnectionInputs } from "../../provider/contract";
-import { closeAllHosts } from "../../provider/index";
+import type {
+    AttachedCdromInputs, AttachedCdromOutputs, AttachedDiskInputs, AttachedDiskOutputs, AttachedInterfaceInputs, AttachedInterfaceOutputs,
+    ConnectionInputs, DomainResourcesInputs, DomainResourcesOutputs,
+} from "../../provider/contract";
+import { closeAllHosts, providers } from "../../provider/index";
 
 /** The repository root (this file runs from dist/test/rig). */
 export const REPO_ROOT = resolve(__dirname, "..", "..", "..");
@@ -392,6 +395,16 @@ export function typed<I, O>(provider: pulumi.dynamic.ResourceProvider): Provider
         },
     };
     return self;
+}
+
+/** The four providers, typed, as the engine calls them. */
+export function typedProviders() {
+    return {
+        disks: typed<AttachedDiskInputs, AttachedDiskOutputs>(providers.attachedDisk),
+        nics: typed<AttachedInterfaceInputs, AttachedInterfaceOutputs>(providers.attachedInterface),
+        cdroms: typed<AttachedCdromInputs, AttachedCdromOutputs>(providers.attachedCdrom),
+        resources: typed<DomainResourcesInputs, DomainResourcesOutputs>(providers.domainResources),
+    };
 }
 
 /** Asserts a promise rejects with an error of `type` whose message matches every pattern; returns it. */
