@@ -5,13 +5,51 @@
  */
 import type { MemorySize } from "./units";
 
-export interface ConnectionInputs {
-    /** SSH host of the hypervisor. Changing it replaces the resource. */
+/** One jump host (bastion) on the way to the hypervisor, as an object. */
+export interface JumpHost {
+    /** Host name, address or an alias of the SSH config. */
     host: string;
-    /** SSH port. Default 22. */
+    /** Default: the SSH config's Port for the host, else 22. */
     port?: number;
-    /** SSH user. */
-    user: string;
+    /** Default: the SSH config's User for the host, else the connection's user. */
+    user?: string;
+    /** Private key for this hop. Secret. Default: the connection's credentials. */
+    privateKey?: string;
+    /** Passphrase of this hop's encrypted `privateKey`. Secret. */
+    privateKeyPassphrase?: string;
+    /** ssh-agent socket for this hop. Default: the connection's agent. */
+    agent?: string;
+    /** Pinned host key fingerprint of this hop, `SHA256:…`. Checked instead of known_hosts. */
+    hostKey?: string;
+    /** known_hosts file for this hop. Default: the connection's. */
+    knownHostsPath?: string;
+}
+
+export interface ConnectionInputs {
+    /**
+     * SSH host of the hypervisor, or an alias of the SSH config (`sshConfig`). Changing the host it
+     * resolves to replaces the resource; another alias for the same host does not.
+     */
+    host: string;
+    /** SSH port. Default: the SSH config's Port, else 22. */
+    port?: number;
+    /** SSH user. Default: the SSH config's User, else the local user name. */
+    user?: string;
+    /**
+     * ssh-agent socket path. Default: `SSH_AUTH_SOCK` of the provider process when neither
+     * `privateKey` nor `password` is given (also tried beside the SSH config's IdentityFile).
+     */
+    agent?: string;
+    /**
+     * OpenSSH client config to resolve `host` with. Default `~/.ssh/config` (read when it exists);
+     * `false` reads none. Fields given here win over the file.
+     */
+    sshConfig?: string | false;
+    /**
+     * Jump hosts before the hypervisor, in order: `"user@bastion:22,user@inner"` as OpenSSH's
+     * ProxyJump writes it, or objects. Default: the SSH config's ProxyJump for the host.
+     */
+    proxyJump?: string | JumpHost[];
     /** OpenSSH or PEM private key text. Mark it secret (`pulumi.secret`). */
     privateKey?: string;
     /** Passphrase of an encrypted `privateKey`. Secret. */
@@ -173,7 +211,7 @@ export interface AttachedInterfaceInputs extends DomainScoped {
     source: string;
     /** NIC model. Default "virtio". */
     model?: string;
-    /** MAC address; libvirt chooses one (52:54:00:…) when absent. */
+    /** MAC address; when absent one is chosen as libvirt would (52:54:00 and three random octets) and reported. */
     mac?: string;
     /** Link state. Default "up". */
     linkState?: "up" | "down";

@@ -3,6 +3,8 @@
  * anything changes. Values unknown during preview are skipped (they are checked again at apply).
  */
 import { UNKNOWN_VALUE } from "./rules/rule-table";
+import type { InputError } from "./errors";
+import { parseProxyJump } from "./transport/proxy-jump";
 import { parseDiskSizeBytes, parseMemoryKiB } from "./units";
 
 export interface CheckFailure {
@@ -88,7 +90,7 @@ export function placementChecks(inputs: Record<string, unknown>): InputChecks {
         .field("domain", isText, true)
         .field("connection", (v) => (typeof v === "object" ? undefined : "must be an object"), true)
         .field("connection.host", isText, true)
-        .field("connection.user", isText, true)
+        .field("connection.user", isText)
         .field("connection.port", (v) => integerAtLeast(1)(v) ?? (Number(v) > 65535 ? "must be at most 65535" : undefined))
         .field("connection.uri", isText)
         .field("connection.privateKey", (v) => (typeof v === "string" ? undefined : "must be a string"))
@@ -99,5 +101,35 @@ export function placementChecks(inputs: Record<string, unknown>): InputChecks {
         .field("connection.insecureIgnoreHostKey", isBoolean)
         .field("connection.sudo", isBoolean)
         .field("connection.connectTimeout", integerAtLeast(1))
-        .field("connection.operationTimeout", integerAtLeast(1));
+        .field("connection.operationTimeout", integerAtLeast(1))
+        .field("connection.agent", isText)
+        .field("connection.sshConfig", (v) => (v === false ? undefined : isText(v) && "must be a file path or false"))
+        .field("connection.proxyJump", isProxyJump);
 }
+
+const isPort: Check = (v) => integerAtLeast(1)(v) ?? (Number(v) > 65535 ? "must be at most 65535" : undefined);
+
+/** An OpenSSH ProxyJump string, or a list of jump host objects. */
+export const isProxyJump: Check = (v) => {
+    if (typeof v === "string") {
+        if (/[\0\r\n]/.test(v)) return "contains a NUL or line break, which no jump host can hold";
+        try {
+            parseProxyJump(v);
+            return undefined;
+        } catch (error) {
+            return (error as InputError).summary.replace(/^connection\.proxyJump /, "");
+        }
+    }
+    if (!Array.isArray(v)) return "must be a string like \"user@bastion:22,user@inner\" or a list of { host, port, user, … }";
+    for (const [i, hop] of v.entries()) {
+        if (hop === null || typeof hop !== "object") return `hop ${i + 1} must be an object { host, port, user, … }`;
+        const fields = hop as Record<string, unknown>;
+        const problem = isText(fields.host) ?? (fields.port === undefined ? undefined : isPort(fields.port))
+            ?? (fields.user === undefined ? undefined : isText(fields.user))
+            ?? (fields.hostKey === undefined ? undefined : isFingerprint(fields.hostKey))
+            ?? (fields.knownHostsPath === undefined ? undefined : isText(fields.knownHostsPath))
+            ?? (fields.agent === undefined ? undefined : isText(fields.agent));
+        if (problem) return `hop ${i + 1} (${JSON.stringify(fields.host)}): ${problem}`;
+    }
+    return undefined;
+};

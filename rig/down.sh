@@ -15,6 +15,7 @@ if libvirt_answers; then
     log "removed domain $name"
   done
 fi
+bash "$HERE/netns-down.sh"
 stop_pidfile "$RIG_DIR/sshd.pid" sshd
 stop_pidfile "$RIG_DIR/libvirtd.pid" libvirtd
 stop_pidfile "$RIG_DIR/virtlogd.pid" virtlogd

@@ -5,7 +5,8 @@ RIG_URI=qemu:///system
 RIG_BRIDGE=pllbr0
 RIG_SSH_PORT=2222
 # pll-guest1/2: provider (rig) tests; pll-e2e1/2: engine tests and the demo, so suites never share a guest.
-RIG_GUESTS="pll-guest1 pll-guest2 pll-e2e1 pll-e2e2 pll-demo pll-fault1 pll-fault2 pll-fault3 pll-fault4"
+# pll-net1..4: the guests of the namespace hosts pll-hv1..4 (jump-host tests, netns-lib.sh).
+RIG_GUESTS="pll-guest1 pll-guest2 pll-e2e1 pll-e2e2 pll-demo pll-fault1 pll-fault2 pll-fault3 pll-fault4 pll-net1 pll-net2 pll-net3 pll-net4"
 # pll-grow1/2: growth tests (issue 9): vCPU overcommit, disk size and I/O limits; pll-grow2 has a
 # virtio-mem device (memory past the boot maximum). Their own initramfs.
 RIG_GROW_GUESTS="pll-grow1 pll-grow2"
@@ -109,4 +110,19 @@ start_from_rig_definition() {
   virsh_q define "$RIG_DIR/$name.xml" >/dev/null || die "virsh define $RIG_DIR/$name.xml failed"
   rm -f "$(console_log "$name")"
   virsh_q start "$name" >/dev/null 2>&1 || [ "$(domstate "$name")" = running ] || die "virsh start $name failed"
+}
+
+# What every rig sshd shares: keys only, from the authorized_keys in folder $1, no PAM.
+sshd_key_login_config() {
+  cat <<EOF
+AuthorizedKeysFile $1/authorized_keys
+# $1 sits under the world-writable /var/tmp, which StrictModes rejects.
+StrictModes no
+PermitRootLogin prohibit-password
+PubkeyAuthentication yes
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+UsePAM no
+PrintMotd no
+EOF
 }

@@ -179,21 +179,16 @@ getent passwd pllpass >/dev/null || useradd -m -s /bin/sh -G libvirt pllpass
 id -nG pllpass | grep -qw libvirt || usermod -aG libvirt pllpass
 echo "pllpass:$(cat "$PASSWORD_FILE")" | chpasswd
 
-cat >"$SSHD_CONFIG.new" <<EOF
+{
+cat <<EOF
 # pulumi-libvirt-live test rig: loopback only
 Port $RIG_SSH_PORT
 ListenAddress 127.0.0.1
 HostKey $HOSTKEY
 PidFile $SSHD_PID
-AuthorizedKeysFile $RIG_DIR/authorized_keys
-# $RIG_DIR sits under the world-writable /var/tmp, which StrictModes rejects.
-StrictModes no
-PermitRootLogin prohibit-password
-PubkeyAuthentication yes
-PasswordAuthentication no
-KbdInteractiveAuthentication no
-UsePAM no
-PrintMotd no
+EOF
+sshd_key_login_config "$RIG_DIR"
+cat <<EOF
 AcceptEnv LANG LC_*
 Subsystem sftp internal-sftp
 # pllpass logs in with its password only (the one AuthorizedKeysFile holds root's keys).
@@ -201,6 +196,7 @@ Match User pllpass
     PasswordAuthentication yes
     PubkeyAuthentication no
 EOF
+} >"$SSHD_CONFIG.new"
 sshd_config_changed=
 cmp -s "$SSHD_CONFIG.new" "$SSHD_CONFIG" || sshd_config_changed=1
 mv "$SSHD_CONFIG.new" "$SSHD_CONFIG"
@@ -449,4 +445,6 @@ export PLL_NOOS=$RIG_NOOS
 export PLL_SSHD_PIDFILE=$SSHD_PID
 EOF
 mv "$RIG_DIR/rig.env.new" "$RIG_DIR/rig.env"
+# Namespace hosts: a bastion and hypervisors behind it (jump-host tests); writes netns.env.
+bash "$HERE/netns-up.sh" 9>&-
 log "rig up; source $RIG_DIR/rig.env"

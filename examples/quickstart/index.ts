@@ -7,12 +7,17 @@ import * as pulumi from "@pulumi/pulumi";
 import { AttachedCdrom, AttachedDisk, AttachedInterface, DomainResources } from "pulumi-libvirt-live";
 
 const cfg = new pulumi.Config();
+const sshKey = cfg.getSecret("sshKey");        // pulumi config set --secret sshKey < key
 const connection = {
-    host: cfg.require("host"),
-    port: cfg.getNumber("port"),
-    user: cfg.require("user"),
-    privateKey: cfg.requireSecret("sshKey"),   // pulumi config set --secret sshKey < key
-    hostKey: cfg.require("hostKey"),           // SHA256:… as `ssh-keygen -lf` prints it
+    host: cfg.require("host"),                 // an address, or an alias of ~/.ssh/config
+    port: cfg.getNumber("port"),               // default: the SSH config's Port, else 22
+    user: cfg.get("user"),                     // default: the SSH config's User, else your user name
+    // Without sshKey: the ssh-agent (SSH_AUTH_SOCK, or the socket in `agent`) and the config's IdentityFile.
+    ...(sshKey !== undefined && { privateKey: sshKey }),
+    agent: cfg.get("agent"),
+    proxyJump: cfg.get("proxyJump"),           // "user@bastion:22,user@inner", as `ssh -J` takes it
+    sshConfig: cfg.get("sshConfig"),           // default ~/.ssh/config
+    hostKey: cfg.get("hostKey"),               // SHA256:… as `ssh-keygen -lf` prints it; else known_hosts
 };
 const domain = cfg.require("domain");
 

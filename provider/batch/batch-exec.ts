@@ -3,7 +3,8 @@
  * change order), then the domain's state, live XML and config, then the probes. Transient libvirt
  * failures (a held job lock) rerun only the unfinished part of the groups they hit, with backoff,
  * within a bound. A lost answer is followed by a plain read once the host answers again, so each
- * member can tell from the XML whether its change landed.
+ * member can tell from the XML whether its change landed. A refresh read may be answered by the
+ * refresh read of a moment ago (RecentRead).
  */
 import { HostUnreachableError } from "../errors";
 import { snapshotCommands } from "../virsh/domain-snapshot";
@@ -20,8 +21,12 @@ export const RETRY_BUDGET_MS = 90_000;
 export const RECONNECT_BOUND_MS = 30_000;
 /** Slack over the sum of the steps' own bounds before the transport gives up on an exec. */
 const EXEC_SLACK_MS = 30_000;
-/** How old a refresh's read may be for the next refresh wave to use it (that wave comes at once). */
-const RECENT_READ_MS = 1_000;
+/**
+ * How long after its answer came a refresh's read may serve the next refresh wave. The engine sends
+ * that wave as soon as the answers free its slots, within a few ms; a person changing the domain by
+ * hand between two refreshes takes far longer, and must not be answered from before the change.
+ */
+const RECENT_READ_MS = 150;
 
 interface Pending {
     request: number;
@@ -53,8 +58,8 @@ async function execOnce(virsh: Virsh, stepGroups: readonly (readonly Command[])[
     const stepCount = groups.reduce((n, g) => n + g.length, 0);
     const result = await virsh.host.exec(script.text, undefined, stepCount * virsh.operationTimeoutSeconds * 1000 + EXEC_SLACK_MS);
     const parsed = script.parse(result.stdout, result.stderr);
-    const reads = stepGroups.length;
-    return { groups: parsed.slice(0, reads), reads: parsed.slice(reads, reads + 3).map((g) => g[0]), probes: parsed.slice(reads + 3).map((g) => g[0]) };
+    const changes = stepGroups.length;
+    return { groups: parsed.slice(0, changes), reads: parsed.slice(changes, changes + 3).map((g) => g[0]), probes: parsed.slice(changes + 3).map((g) => g[0]) };
 }
 
 /** The last read of one domain on one connection made for refresh reads, and when it was taken. */
@@ -71,8 +76,9 @@ export class RecentRead {
         return { ...last.answer, probes: probes.map((p) => last.answer.probes[last.probes.findIndex((q) => probeKey(q) === probeKey(p))]) };
     }
 
-    keep(answer: ExecAnswer, probes: readonly Probe[], at: number): void {
-        this.last = { at, answer, probes };
+    /** Keeps a refresh read, timed from when its answer came. */
+    keep(answer: ExecAnswer, probes: readonly Probe[]): void {
+        this.last = { at: Date.now(), answer, probes };
     }
 
     forget(): void {
@@ -90,7 +96,6 @@ export async function executeRound(virsh: Virsh, requests: readonly RoundRequest
     if (shared) return requests.map(() => new Round(virsh, [], false, shared.reads, new Map(probes.map((p, i) => [probeKey(p), shared.probes[i]])), undefined));
     // A change makes every earlier read stale; a read taken while it runs would be too.
     recent.forget();
-    const readStarted = Date.now();
     // Change order, then arrival: removals free what additions take.
     let pending: Pending[] = requests.map((_, request) => ({ request, from: 0 }))
         .filter((p) => stepsOf(p.request).length > 0)
@@ -119,7 +124,7 @@ export async function executeRound(virsh: Virsh, requests: readonly RoundRequest
         await sleep(delay);
         pending = retry;
     }
-    if (refresh) recent.keep(answer, probes, readStarted);
+    if (refresh) recent.keep(answer, probes);
     const answers = new Map(probes.map((p, i) => [probeKey(p), answer.probes[i]]));
     const jobInfo = outcomes.some((steps) => steps.some(timedOut)) ? await domainJob(virsh) : undefined;
     return requests.map((_, i) => new Round(virsh, outcomes[i], answerLost && stepsOf(i).length > 0, answer.reads, answers, jobInfo));

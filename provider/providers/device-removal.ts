@@ -27,8 +27,9 @@ const stillLive = (device: DeviceLookup) => (s: DomainSnapshot): boolean => s.ru
 /** Detaches the device from the config and the running guest; returns the domain once it is gone. */
 export async function detachAndWait(session: DomainSession, device: DeviceLookup, timeoutSeconds = DEFAULT_DETACH_TIMEOUT_SECONDS): Promise<DomainSnapshot> {
     const before = (await session.round({})).snapshot();
+    const inConfig = device.present(before, "config");
     const steps: Command[] = [
-        ...(device.present(before, "config") ? [{ args: [...device.detachArgs, "--config"] }] : []),
+        ...(inConfig ? [{ args: [...device.detachArgs, "--config"] }] : []),
         ...(stillLive(device)(before) ? [{ args: [...device.detachArgs, "--live"] }] : []),
     ];
     if (steps.length === 0) return before;
@@ -36,8 +37,14 @@ export async function detachAndWait(session: DomainSession, device: DeviceLookup
     const round = await applySettled(session, request, (s) => !device.present(s, "config"));
     let now = round.snapshot();
     const failure = round.failure(request, { device: device.label });
-    if (device.present(now, "config")) throw failure ?? new DeviceStillAttachedError(`${device.label} is still in the persistent config after the detach`,
-        session.virsh.context(device.label), "run pulumi refresh, then the same pulumi command again");
+    // A failed config detach is an error even when the XML no longer shows the device: libvirt may
+    // have dropped it from its definition, then failed to save the file, and it would come back.
+    const configStep = inConfig ? round.steps[0] : undefined;
+    if (configStep?.ran && configStep.exitCode !== 0) throw failure;
+    if (device.present(now, "config")) {
+        throw new DeviceStillAttachedError(`${device.label} is still in the persistent config after the detach`,
+            session.virsh.context(device.label), "run pulumi refresh, then the same pulumi command again");
+    }
     // A repeated request for a device the guest is still releasing may fail; the live XML decides.
     const deadline = Date.now() + timeoutSeconds * 1000;
     while (stillLive(device)(now) && Date.now() < deadline) {

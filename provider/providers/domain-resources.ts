@@ -324,6 +324,8 @@ function converge(inputs: DomainResourcesInputs): Promise<DomainResourcesOutputs
     return inDomainBatch(inputs, async (session) => {
         const { virsh } = session;
         let round = await session.round({ probes });
+        // The domain first: a domain that cannot be read says so before any host fact does.
+        round.snapshot();
         if (probes.includes(NODE_INFO)) {
             const maxVcpus = probes.includes(MAX_VCPUS) ? hypervisorMaxVcpus(virsh, round.probe(MAX_VCPUS)) : undefined;
             for (const warning of checkHostLimits(virsh, desired, hostSize(virsh, round.probe(NODE_INFO)), maxVcpus)) await warn(warning);

@@ -15,6 +15,11 @@ export interface PropertySpec {
     path: string;
     /** Maps a value to the form compared (units parsed, defaults filled). */
     normalize?: (value: unknown) => unknown;
+    /**
+     * The compared form computed from all the inputs, for a value whose meaning depends on its
+     * siblings (a host alias, resolved with the connection's SSH config). Wins over `normalize`.
+     */
+    normalizeIn?: (values: Values) => unknown;
     /** An absent new value keeps whatever the provider chose or reported (target, MAC). */
     absentKeepsOld?: boolean;
 }
@@ -73,10 +78,10 @@ function sameValue(a: unknown, b: unknown): boolean {
  * Safe normalize: a value it cannot parse (bad input) compares as itself; check() reports it.
  * An absent value is normalized too, so it compares as its documented default (`v ?? "virtio"`).
  */
-function normalized(spec: PropertySpec, value: unknown): unknown {
-    if (!spec.normalize) return value;
+function normalized(spec: PropertySpec, value: unknown, values: Values): unknown {
     try {
-        return spec.normalize(value);
+        if (spec.normalizeIn && !containsUnknown(value)) return spec.normalizeIn(values);
+        return spec.normalize ? spec.normalize(value) : value;
     } catch {
         return value;
     }
@@ -88,8 +93,8 @@ export function classifyChanges(table: RuleTable, olds: Values, news: Values, ru
     for (const spec of table.properties) {
         const rawNew = valueAt(news, spec.path);
         if (rawNew === undefined && spec.absentKeepsOld) continue;
-        const oldValue = normalized(spec, valueAt(olds, spec.path));
-        const newValue = normalized(spec, rawNew);
+        const oldValue = normalized(spec, valueAt(olds, spec.path), olds);
+        const newValue = normalized(spec, rawNew, news);
         const rows = table.rules.filter((r) => r.path === spec.path);
         if (containsUnknown(rawNew)) {
             // Unknown until apply: assume the most disruptive outcome this property can have.

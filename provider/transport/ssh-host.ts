@@ -1,15 +1,18 @@
 /**
  * One SSH connection per host (and credentials), reused across operations and reopened when it
- * drops. Errors name the host as user@host:port and never include a key or password.
+ * drops; through jump hosts, one chain per target whose hops are shared by every target behind
+ * them. Errors name the host as user@host:port (and the jump host, with its position) and never
+ * include a key or password.
  */
 import { createHash } from "crypto";
-import { homedir } from "os";
-import { join } from "path";
 import { Client, ClientChannel, ConnectConfig } from "ssh2";
 import type { ConnectionInputs } from "../contract";
-import { AuthenticationError, HostKeyError, HostUnreachableError, InputError } from "../errors";
+import { AuthenticationError, HostKeyError, HostUnreachableError, InputError, LibvirtLiveError } from "../errors";
+import { assertAgentUsable } from "./agent";
+import { warnOnce } from "./engine-log";
 import { checkKnownHosts, fingerprintOf, HostKeyVerdict, readKnownHosts } from "./host-key";
 import { Semaphore } from "./semaphore";
+import { assertHasCredentials, Endpoint, machineEnv, resolveConnection, ResolvedTarget } from "./ssh-config-resolution";
 
 export interface ExecResult {
     stdout: string;
@@ -25,18 +28,50 @@ export interface RemoteHost {
     exec(commandLine: string, stdin?: string, timeoutMs?: number): Promise<ExecResult>;
 }
 
-const MAX_CHANNELS_PER_CONNECTION = 8;
+/**
+ * Channels per connection, below OpenSSH's MaxSessions (10). A jump host's forwarded channels
+ * count too: each target behind it holds one for as long as its connection lives.
+ */
+export const MAX_CHANNELS_PER_CONNECTION = 8;
 const DEFAULT_EXEC_TIMEOUT_MS = 10 * 60 * 1000;
 
 type HostKeyRejection = { verdict: Exclude<HostKeyVerdict, "match"> | "mismatch"; fingerprint: string };
 
-class SshHost implements RemoteHost {
+/** Where a connection sits in its chain: the hypervisor, or jump host N (1 = dialled first). */
+type Role = { kind: "target" } | { kind: "hop"; position: number };
+
+/** Which jump host an error happened at, so the target can name it (hops are shared, targets are not). */
+const failedHop = new WeakMap<Error, { position: number; label: string }>();
+
+function endpointLabel(endpoint: Endpoint): string {
+    const address = `${endpoint.user}@${endpoint.host}:${endpoint.port}`;
+    return endpoint.name === endpoint.host ? address : `${address} (${endpoint.name})`;
+}
+
+class SshConnection implements RemoteHost {
     readonly label: string;
+    /** The label and, behind jump hosts, the way there: what the target's own errors name. */
+    private readonly where: string;
     private client?: Promise<Client>;
     private readonly channels = new Semaphore(MAX_CHANNELS_PER_CONNECTION);
 
-    constructor(private readonly connection: ConnectionInputs) {
-        this.label = `${connection.user}@${connection.host}:${connection.port ?? 22}`;
+    constructor(
+        private readonly endpoint: Endpoint,
+        private readonly role: Role,
+        /** The jump host to tunnel through (picked at each connect: a full one is not waited for), or none. */
+        private readonly upstream: (() => SshConnection) | undefined,
+        /** For a target: the jump hosts, to name one in an error. */
+        private readonly hopLabels: readonly string[] = [],
+        /** The SSH config the endpoint was resolved with, for messages. */
+        private readonly configPath?: string,
+    ) {
+        this.label = endpointLabel(endpoint);
+        this.where = hopLabels.length ? `${this.label} via ${hopLabels.join(" → ")}` : this.label;
+    }
+
+    /** Free channel slots: a jump host with none left makes its targets open another connection to it. */
+    get freeChannels(): number {
+        return this.channels.free;
     }
 
     exec(commandLine: string, stdin?: string, timeoutMs = DEFAULT_EXEC_TIMEOUT_MS): Promise<ExecResult> {
@@ -52,6 +87,28 @@ class SshHost implements RemoteHost {
             }
             return this.collect(channel, timeoutMs, stdin);
         });
+    }
+
+    /** A TCP stream from this host to the next one in the chain; it holds a channel slot until it closes. */
+    async forward(host: string, port: number): Promise<ClientChannel> {
+        const release = await this.channels.acquire();
+        try {
+            const client = await this.connected();
+            let stream: ClientChannel;
+            try {
+                stream = await forwardOut(client, host, port);
+            } catch (error) {
+                // A refusal from this host ("Connect failed") is the next host's problem: no retry.
+                if ((error as { reason?: unknown }).reason !== undefined) throw error;
+                this.close();
+                stream = await forwardOut(await this.connected(), host, port);
+            }
+            stream.once("close", release);
+            return stream;
+        } catch (error) {
+            release();
+            throw error;
+        }
     }
 
     close(): void {
@@ -70,22 +127,67 @@ class SshHost implements RemoteHost {
         return this.client;
     }
 
-    private connect(): Promise<Client> {
-        const conn = this.connection;
-        const port = conn.port ?? 22;
+    private async connect(): Promise<Client> {
+        const endpoint = this.endpoint;
+        try {
+            assertHasCredentials(endpoint, this.where);
+            const credentials = endpoint.credentials;
+            if (credentials.agentOnly && credentials.agent) await assertAgentUsable(credentials.agent, this.where);
+            const sock = this.upstream ? await this.tunnel(this.upstream()) : undefined;
+            return await this.handshake(sock);
+        } catch (error) {
+            throw this.named(error as Error);
+        }
+    }
+
+    private async tunnel(hop: SshConnection): Promise<ClientChannel> {
+        try {
+            return await hop.forward(this.endpoint.host, this.endpoint.port);
+        } catch (error) {
+            if (error instanceof LibvirtLiveError) throw error;
+            const reason = (error as Error).message;
+            throw new HostUnreachableError(`cannot reach the SSH server from ${hop.describe()}: ${reason}`, { host: this.where },
+                "check the host and port, that sshd runs there, and that the jump host may connect to it (`ssh -J` does the same)");
+        }
+    }
+
+    /** "jump host 2 (root@10.0.0.1:22)" or the plain label. */
+    describe(): string {
+        return this.role.kind === "hop" ? `jump host ${this.role.position} (${this.label})` : this.label;
+    }
+
+    /** Marks an error with the jump host it happened at; a target rewrites it to name that hop and itself. */
+    private named(error: Error): Error {
+        if (this.role.kind === "hop") {
+            if (!failedHop.has(error)) failedHop.set(error, { position: this.role.position, label: this.label });
+            return error;
+        }
+        const hop = failedHop.get(error);
+        if (!hop || !(error instanceof LibvirtLiveError)) return error;
+        const ErrorClass = error.constructor as new (summary: string, context: LibvirtLiveError["context"], hint: string) => LibvirtLiveError;
+        const of = this.hopLabels.length;
+        return new ErrorClass(`at jump host ${hop.position} of ${of} (${hop.label}) on the way to ${this.label}: ${error.summary}`,
+            { ...error.context, host: this.where }, error.hint);
+    }
+
+    private handshake(sock: ClientChannel | undefined): Promise<Client> {
+        const endpoint = this.endpoint;
+        const credentials = endpoint.credentials;
         let rejection: HostKeyRejection | undefined;
         const config: ConnectConfig = {
-            host: conn.host,
-            port,
-            username: conn.user,
-            privateKey: conn.privateKey,
-            passphrase: conn.privateKeyPassphrase,
-            password: conn.password,
-            readyTimeout: (conn.connectTimeout ?? 15) * 1000,
+            host: endpoint.host,
+            port: endpoint.port,
+            username: endpoint.user,
+            privateKey: credentials.privateKey,
+            passphrase: credentials.privateKeyPassphrase,
+            password: credentials.password,
+            agent: credentials.agent,
+            ...(sock && { sock }),
+            readyTimeout: endpoint.connectTimeout * 1000,
             keepaliveInterval: 10_000,
             keepaliveCountMax: 3,
             hostVerifier: (key: Buffer): boolean => {
-                rejection = verifyHostKey(conn, port, key);
+                rejection = verifyHostKey(endpoint, key);
                 return rejection === undefined;
             },
         };
@@ -105,11 +207,15 @@ class SshHost implements RemoteHost {
                 reject(this.connectError(err, rejection));
                 client.end();
             });
+            // A tunnel that closes before the handshake ends (the jump host dropped) must fail the attempt.
+            sock?.once("close", () => {
+                if (!ready) reject(this.connectError(Object.assign(new Error("the jump host closed the tunnel"), { code: "ECONNRESET" }), rejection));
+            });
             try {
                 client.connect(config);
             } catch (err) {
                 // ssh2 throws synchronously for an unreadable key; its message holds no key material.
-                reject(privateKeyError((err as Error).message, this.label));
+                reject(privateKeyError((err as Error).message, this.where));
             }
         });
     }
@@ -121,27 +227,44 @@ class SshHost implements RemoteHost {
     }
 
     private connectError(err: Error & { level?: string; code?: string }, rejection?: HostKeyRejection): Error {
-        const host = this.label;
-        const conn = this.connection;
+        const host = this.where;
+        const endpoint = this.endpoint;
+        const keys = endpoint.hostKeys;
+        const pinField = this.role.kind === "hop" ? `hostKey of jump host ${this.role.position} in connection.proxyJump` : "connection.hostKey";
         if (rejection) {
-            const pin = `connection.hostKey = "${rejection.fingerprint}"`;
+            const pin = `${pinField} = "${rejection.fingerprint}"`;
             // The file this connection reads, not ~/.ssh/known_hosts: adding the key elsewhere would not help.
-            const scan = `ssh-keyscan -p ${conn.port ?? 22} ${conn.host} >> ${knownHostsPathOf(conn)}`;
+            const scan = `ssh-keyscan -p ${endpoint.port} ${endpoint.host} >> ${keys.knownHostsPath}`;
             if (rejection.verdict === "unknown") {
-                return new HostKeyError(`SSH host key ${rejection.fingerprint} is not in ${knownHostsPathOf(conn)}`, { host },
+                return new HostKeyError(`SSH host key ${rejection.fingerprint} is not in ${keys.knownHostsPath}`, { host },
                     `check the fingerprint out of band, then set ${pin} or add it with \`${scan}\``);
             }
             return new HostKeyError(
-                `SSH host key ${rejection.fingerprint} does not match the ${rejection.verdict === "mismatch" ? "pinned connection.hostKey" : `key ${knownHostsPathOf(conn)} holds`}: the host key changed or someone is in the middle`,
-                { host }, `if the host was reinstalled on purpose, verify the new key out of band and update ${rejection.verdict === "mismatch" ? "connection.hostKey" : "known_hosts"}`);
+                `SSH host key ${rejection.fingerprint} does not match the ${rejection.verdict === "mismatch" ? `pinned ${pinField}` : `key ${keys.knownHostsPath} holds`}: the host key changed or someone is in the middle`,
+                { host }, `if the host was reinstalled on purpose, verify the new key out of band and update ${rejection.verdict === "mismatch" ? pinField : "known_hosts"}`);
         }
         if (err.level === "client-authentication") {
-            return new AuthenticationError(`SSH server refused the credentials for user '${conn.user}'`, { host },
-                "check connection.user and the private key or password (the key's public half must be in the user's authorized_keys)");
+            const using = [endpoint.credentials.privateKey && "a private key", endpoint.credentials.password && "a password",
+                endpoint.credentials.agent && `the ssh-agent at ${endpoint.credentials.agent}`].filter(Boolean).join(", ");
+            return new AuthenticationError(`SSH server refused the credentials for user '${endpoint.user}' (tried ${using})`, { host },
+                "check connection.user (or the SSH config's User) and the private key, agent or password (the key's public half must be in the user's authorized_keys)");
         }
         if (/passphrase|privateKey|private key/i.test(err.message)) return privateKeyError(err.message, host);
+        if (err.code === "ENOTFOUND" || err.code === "EAI_AGAIN") return this.unknownHost(err.code);
         return new HostUnreachableError(`cannot reach the SSH server: ${err.code ?? err.message}`, { host },
-            "check connection.host and connection.port, and that sshd runs there");
+            this.role.kind === "hop"
+                ? "check the jump host's address and port (connection.proxyJump, or the SSH config's ProxyJump), and that sshd runs there; nothing was changed"
+                : "check connection.host and connection.port, and that sshd runs there");
+    }
+
+    private unknownHost(code: string): Error {
+        const endpoint = this.endpoint;
+        const read = this.configPath;
+        const config = !read ? ", and no SSH config was read"
+            : endpoint.name === endpoint.host ? `, and ${read} gives '${endpoint.name}' no HostName` : ` (the HostName ${read} gives '${endpoint.name}')`;
+        return new HostUnreachableError(`cannot resolve '${endpoint.host}' (${code}): it is no host name this machine knows${config}`, { host: this.where },
+            endpoint.name !== endpoint.host && read ? `fix the HostName of \`Host ${endpoint.name}\` in ${read}, or give the host's address in connection.host`
+                : `add \`Host ${endpoint.name}\` with a HostName to ${read ?? "~/.ssh/config (or the file connection.sshConfig names)"}, or give the host's address in connection.host`);
     }
 
     private collect(channel: ClientChannel, timeoutMs: number, stdin?: string): Promise<ExecResult> {
@@ -176,7 +299,7 @@ class SshHost implements RemoteHost {
 
     private lostCommand(summary: string): HostUnreachableError {
         this.close();
-        const error = new HostUnreachableError(summary, { host: this.label },
+        const error = new HostUnreachableError(summary, { host: this.where },
             "the change may or may not have happened: run `pulumi refresh`, then `pulumi up` again");
         error.outcomeUnknown = true;
         return error;
@@ -202,39 +325,77 @@ function openChannel(client: Client, commandLine: string): Promise<ClientChannel
     });
 }
 
-function knownHostsPathOf(conn: ConnectionInputs): string {
-    return conn.knownHostsPath ?? join(homedir(), ".ssh", "known_hosts");
+function forwardOut(client: Client, host: string, port: number): Promise<ClientChannel> {
+    return new Promise((resolve, reject) => {
+        client.forwardOut("127.0.0.1", 0, host, port, (err, stream) => (err ? reject(err) : resolve(stream)));
+    });
 }
 
 /** Returns why a host key is refused, or undefined when it is accepted. */
-function verifyHostKey(conn: ConnectionInputs, port: number, key: Buffer): HostKeyRejection | undefined {
+function verifyHostKey(endpoint: Endpoint, key: Buffer): HostKeyRejection | undefined {
     const fingerprint = fingerprintOf(key);
-    if (conn.insecureIgnoreHostKey === true) return undefined;
-    if (conn.hostKey) {
-        return conn.hostKey.trim() === fingerprint ? undefined : { verdict: "mismatch", fingerprint };
+    const policy = endpoint.hostKeys;
+    if (policy.insecureIgnoreHostKey) return undefined;
+    if (policy.hostKey) {
+        return policy.hostKey.trim() === fingerprint ? undefined : { verdict: "mismatch", fingerprint };
     }
-    const verdict = checkKnownHosts(readKnownHosts(knownHostsPathOf(conn)), conn.host, port, key);
+    const verdict = checkKnownHosts(readKnownHosts(policy.knownHostsPath), endpoint.host, endpoint.port, key);
     return verdict === "match" ? undefined : { verdict, fingerprint };
 }
 
-const hosts = new Map<string, SshHost>();
+function settingsKey(endpoints: readonly Endpoint[]): string {
+    const settings = JSON.stringify(endpoints.map((e) => [e.host, e.port, e.user, e.credentials.privateKey, e.credentials.privateKeyPassphrase,
+        e.credentials.password, e.credentials.agent, e.hostKeys.hostKey, e.hostKeys.knownHostsPath, e.hostKeys.insecureIgnoreHostKey,
+        e.connectTimeout]));
+    return createHash("sha256").update(settings).digest("hex");
+}
+
+const targets = new Map<string, SshConnection>();
+/** Per jump-host chain prefix: its connections, another one opened when all are full. */
+const hopPools = new Map<string, SshConnection[]>();
+
+/** A connection to the last hop of `chain` with a channel slot free, opening one when all are full. */
+function hopConnection(chain: readonly Endpoint[], configPath: string | undefined): SshConnection {
+    const key = settingsKey(chain);
+    const pool = hopPools.get(key) ?? [];
+    hopPools.set(key, pool);
+    const free = pool.find((c) => c.freeChannels > 0);
+    if (free) return free;
+    const upstream = chain.length > 1 ? () => hopConnection(chain.slice(0, -1), configPath) : undefined;
+    const connection = new SshConnection(chain[chain.length - 1], { kind: "hop", position: chain.length }, upstream, [], configPath);
+    pool.push(connection);
+    return connection;
+}
+
+/** Connections already resolved in this process (a run resolves each resource's connection per operation). */
+const resolved = new Map<string, SshConnection>();
 
 /** The pooled connection for these settings; different credentials never share a connection. */
 export function remoteHostFor(connection: ConnectionInputs): RemoteHost {
-    const settings = JSON.stringify([connection.host, connection.port ?? 22, connection.user, connection.privateKey,
-        connection.privateKeyPassphrase, connection.password, connection.hostKey, connection.knownHostsPath,
-        connection.insecureIgnoreHostKey === true, connection.connectTimeout]);
-    const key = createHash("sha256").update(settings).digest("hex");
-    let host = hosts.get(key);
+    const env = machineEnv();
+    // Like one `ssh` invocation, a process reads the SSH config once per connection (and agent socket).
+    const asGiven = createHash("sha256").update(JSON.stringify([connection, env.authSock ?? null])).digest("hex");
+    const known = resolved.get(asGiven);
+    if (known) return known;
+    const target: ResolvedTarget = resolveConnection(connection, env);
+    for (const warning of target.warnings) warnOnce(warning);
+    const key = settingsKey([...target.hops, target]);
+    let host = targets.get(key);
     if (!host) {
-        host = new SshHost(connection);
-        hosts.set(key, host);
+        const hops = target.hops;
+        const upstream = hops.length ? () => hopConnection(hops, target.configPath) : undefined;
+        host = new SshConnection(target, { kind: "target" }, upstream, hops.map(endpointLabel), target.configPath);
+        targets.set(key, host);
     }
+    resolved.set(asGiven, host);
     return host;
 }
 
 /** Ends every pooled connection (tests, and processes that want to exit promptly). */
 export function closeAllHosts(): void {
-    for (const host of hosts.values()) host.close();
-    hosts.clear();
+    for (const host of targets.values()) host.close();
+    for (const pool of hopPools.values()) for (const hop of pool) hop.close();
+    targets.clear();
+    hopPools.clear();
+    resolved.clear();
 }

@@ -35,8 +35,9 @@ export function buildStepScript(groups: readonly (readonly ScriptStep[])[]): Ste
         lines.push("rc=0");
         steps.forEach((step, s) => {
             const id = `${g}-${s}`;
-            // A step reads its pipe or nothing: it must never eat what the exec channel sends.
-            const command = step.stdin === undefined ? `${step.commandLine} </dev/null` : `printf '%s' ${shellQuote(step.stdin)} | ${step.commandLine}`;
+            // A step reads its pipe or nothing: it must never eat what the exec channel sends. The braces
+            // keep a step that is itself a pipeline (`list | while read`) reading its own pipe.
+            const command = step.stdin === undefined ? `{ ${step.commandLine}; } </dev/null` : `printf '%s' ${shellQuote(step.stdin)} | { ${step.commandLine}; }`;
             lines.push(`if [ "$rc" -eq 0 ]; then printf '%s\\n' '${begin(id)}'; printf '%s\\n' '${begin(id)}' >&2; ${command}; rc=$?; ` +
                 `printf '\\n%s-%s>>\\n' '${end(id)}' "$rc"; printf '\\n%s>>\\n' '${end(id)}' >&2; fi`);
         });

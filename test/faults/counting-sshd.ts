@@ -41,6 +41,13 @@ export class CountingSshd extends FaultSshd {
         return readFileSync(path, "utf8").split("\n").filter(Boolean).map((line) => Buffer.from(line, "base64").toString("utf8"));
     }
 
+    /** Runs `work` and returns, with its result, the remote commands it sent. */
+    async counted<T>(work: () => Promise<T>): Promise<{ result: T; commands: string[] }> {
+        const before = this.commands().length;
+        const result = await work();
+        return { result, commands: this.commands().slice(before) };
+    }
+
     /** SSH handshakes (authenticated connections) since the last reset. */
     handshakes(): number {
         const path = join(this.dir, "sshd.log");

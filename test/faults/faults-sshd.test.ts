@@ -94,7 +94,7 @@ describe("faults: sshd killed and restarted (own sshd on 127.0.0.1:2223, pll-fau
         await disks.delete(id, outs);
     });
 
-    it("during a NIC attach with no MAC given (libvirt picks it): the new MAC is adopted, not a second NIC", async () => {
+    it("during a NIC attach with no MAC given (the provider picks it): the new MAC is adopted, not a second NIC", async () => {
         const connection = sshd.connection();
         const before = interfacesIn(liveXml(GUEST)).length;
         sshd.clearCalls();

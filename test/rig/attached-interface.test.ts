@@ -24,7 +24,7 @@ describe("rig: AttachedInterface (pll-guest1)", function () {
         resetGuest(GUEST1);
     });
 
-    it("a bridge NIC is attached live and in config; the MAC libvirt chose is reported and matches the XML", async () => {
+    it("a bridge NIC is attached live and in config; the MAC chosen for it (none given) is reported and matches the XML", async () => {
         assert.equal(interfacesIn(liveXml(GUEST1)).length, 0, "baseline: no NIC");
         ({ id, outs } = await provider.create(inputs()));
         assert.match(outs.mac, /^52:54:00(:[0-9a-f]{2}){3}$/);

@@ -4,23 +4,15 @@
  * (127.0.0.1:2224). pll-guest2 for the Linux guest, pll-noos for a guest that ignores unplug.
  */
 import assert from "node:assert/strict";
-import type {
-    AttachedCdromInputs, AttachedCdromOutputs, AttachedDiskInputs, AttachedDiskOutputs, AttachedInterfaceInputs, AttachedInterfaceOutputs,
-    ConnectionInputs, DomainResourcesInputs, DomainResourcesOutputs,
-} from "../../provider/contract";
+import type { AttachedDiskOutputs, AttachedInterfaceOutputs, ConnectionInputs } from "../../provider/contract";
 import { DeviceStillAttachedError, InputError } from "../../provider/errors";
-import { providers } from "../../provider/index";
 import { CountingSshd } from "../faults/counting-sshd";
 import {
     configXml, createImage, createIso, diskBySource, diskByTarget, GUEST2, interfaceByMac, liveXml, missingPath, NOOS, removeFiles, resetGuest,
-    RigEnv, rigUp, typed, vcpuCounts,
+    RigEnv, rigUp, typedProviders, vcpuCounts,
 } from "./rig-env";
 
 type Created<O> = { id: string; outs: O };
-
-function settled<T>(promises: Array<Promise<T>>): Promise<Array<PromiseSettledResult<T>>> {
-    return Promise.allSettled(promises);
-}
 
 function fulfilled<T>(results: Array<PromiseSettledResult<T>>): T[] {
     return results.flatMap((r) => (r.status === "fulfilled" ? [r.value] : []));
@@ -28,22 +20,13 @@ function fulfilled<T>(results: Array<PromiseSettledResult<T>>): T[] {
 
 describe("rig: batches of operations on one domain (own sshd on 127.0.0.1:2224)", function () {
     this.timeout(300_000);
-    const disks = typed<AttachedDiskInputs, AttachedDiskOutputs>(providers.attachedDisk);
-    const nics = typed<AttachedInterfaceInputs, AttachedInterfaceOutputs>(providers.attachedInterface);
-    const cdroms = typed<AttachedCdromInputs, AttachedCdromOutputs>(providers.attachedCdrom);
-    const resources = typed<DomainResourcesInputs, DomainResourcesOutputs>(providers.domainResources);
+    const { disks, nics, cdroms, resources } = typedProviders();
     let env: RigEnv;
     let sshd: CountingSshd;
     let connection: ConnectionInputs;
     const files: string[] = [];
     let createdDisks: Array<Created<AttachedDiskOutputs>> = [];
     let createdNics: Array<Created<AttachedInterfaceOutputs>> = [];
-
-    async function commandsOf<T>(work: () => Promise<T>): Promise<{ result: T; commands: number }> {
-        const before = sshd.commands().length;
-        const result = await work();
-        return { result, commands: sshd.commands().length - before };
-    }
 
     before(function () {
         this.timeout(300_000);
@@ -66,13 +49,13 @@ describe("rig: batches of operations on one domain (own sshd on 127.0.0.1:2224)"
     it("8 disks, 2 NICs and a vCPU change sent together: one read, one exec; each lands once, distinct targets and MACs", async () => {
         const sources = Array.from({ length: 8 }, (_, i) => createImage(env, `batch${i}`));
         files.push(...sources);
-        const { result, commands } = await commandsOf(() => Promise.all([
+        const { result, commands } = await sshd.counted(() => Promise.all([
             Promise.all(sources.map((source) => disks.create({ connection, domain: GUEST2, source }))),
             Promise.all([0, 1].map(() => nics.create({ connection, domain: GUEST2, type: "bridge", source: env.PLL_BRIDGE }))),
             resources.create({ connection, domain: GUEST2, vcpus: 2 }),
         ]));
         [createdDisks, createdNics] = result;
-        assert.equal(commands, 2, "one read and one apply for all 11 operations");
+        assert.equal(commands.length, 2, "one read and one apply for all 11 operations");
         const targets = createdDisks.map((d) => d.outs.target);
         assert.equal(new Set(targets).size, 8, `distinct targets: ${targets.join(" ")}`);
         const macs = createdNics.map((n) => n.outs.mac);
@@ -89,8 +72,8 @@ describe("rig: batches of operations on one domain (own sshd on 127.0.0.1:2224)"
     it("a batch in which one disk's source is missing: that disk alone fails, named; the other three land", async () => {
         const sources = [createImage(env, "batch-ok1"), missingPath(env, "batch-missing"), createImage(env, "batch-ok2"), createImage(env, "batch-ok3")];
         files.push(...sources);
-        const { result, commands } = await commandsOf(() => settled(sources.map((source) => disks.create({ connection, domain: GUEST2, source }))));
-        assert.equal(commands, 2, "still one read and one apply");
+        const { result, commands } = await sshd.counted(() => Promise.allSettled(sources.map((source) => disks.create({ connection, domain: GUEST2, source }))));
+        assert.equal(commands.length, 2, "still one read and one apply");
         const failed = result[1];
         assert.equal(failed.status, "rejected");
         assert.ok(failed.status === "rejected" && failed.reason instanceof InputError);
@@ -104,12 +87,12 @@ describe("rig: batches of operations on one domain (own sshd on 127.0.0.1:2224)"
     });
 
     it("11 disks and 2 NICs deleted together: one read, one exec that detaches them all (the guest releases at once)", async () => {
-        const { result, commands } = await commandsOf(() => settled([
+        const { result, commands } = await sshd.counted(() => Promise.allSettled([
             ...createdDisks.map(({ id, outs }) => disks.delete(id, outs)),
             ...createdNics.map(({ id, outs }) => nics.delete(id, outs)),
         ]));
         assert.deepEqual(result.filter((r) => r.status === "rejected"), []);
-        assert.ok(commands <= 3, `one read, one apply, at most one more read while the guest releases: ${commands}`);
+        assert.ok(commands.length <= 3, `one read, one apply, at most one more read while the guest releases: ${commands.length}`);
         const [live, config] = [liveXml(GUEST2), configXml(GUEST2)];
         for (const { outs } of createdDisks) for (const xml of [live, config]) assert.equal(diskByTarget(xml, outs.target), undefined, outs.target);
         for (const { outs } of createdNics) for (const xml of [live, config]) assert.equal(interfaceByMac(xml, outs.mac), undefined, outs.mac);
@@ -123,7 +106,7 @@ describe("rig: batches of operations on one domain (own sshd on 127.0.0.1:2224)"
             disks.create({ connection, domain: NOOS, source: image, detachTimeout: 3 }),
             cdroms.create({ connection, domain: NOOS, target: "hdc", source: iso }),
         ]);
-        const [diskDelete, cdromDelete] = await settled([disks.delete(disk.id, disk.outs), cdroms.delete(cdrom.id, cdrom.outs)]);
+        const [diskDelete, cdromDelete] = await Promise.allSettled([disks.delete(disk.id, disk.outs), cdroms.delete(cdrom.id, cdrom.outs)]);
         assert.equal(cdromDelete.status, "fulfilled", "the eject is not held back by the disk");
         assert.equal(diskDelete.status, "rejected");
         const error = diskDelete.status === "rejected" ? diskDelete.reason as Error : undefined;

@@ -12,8 +12,11 @@ import { execFileSync, spawnSync } from "child_process";
 import { existsSync, readFileSync, rmSync, writeFileSync } from "fs";
 import { join, resolve } from "path";
 import type * as pulumi from "@pulumi/pulumi";
-import type { ConnectionInputs } from "../../provider/contract";
-import { closeAllHosts } from "../../provider/index";
+import type {
+    AttachedCdromInputs, AttachedCdromOutputs, AttachedDiskInputs, AttachedDiskOutputs, AttachedInterfaceInputs, AttachedInterfaceOutputs,
+    ConnectionInputs, DomainResourcesInputs, DomainResourcesOutputs,
+} from "../../provider/contract";
+import { closeAllHosts, providers } from "../../provider/index";
 
 /** The repository root (this file runs from dist/test/rig). */
 export const REPO_ROOT = resolve(__dirname, "..", "..", "..");
@@ -81,16 +84,29 @@ export function resetGuest(name: string): void {
     runScript("reset-guest.sh", [name], 5 * 60 * 1000);
 }
 
-/** The provider's connection to the rig: root with the rig key, host key from the rig's known_hosts. */
+/**
+ * The provider's connection to the rig: root with the rig key, host key from the rig's known_hosts.
+ * With PLL_THROUGH_JUMP_HOST=1 the same machine is reached as namespace host pll-hv1 through the
+ * rig's bastion (rig/netns-up.sh): it shares the file system and libvirtd, so a suite runs unchanged
+ * through a jump host (test/faults/through-jump-host.test.ts does that).
+ */
 export function rigConnection(env: RigEnv, overrides: Partial<ConnectionInputs> = {}): ConnectionInputs {
-    return {
+    const direct: ConnectionInputs = {
         host: env.PLL_SSH_HOST,
         port: Number(env.PLL_SSH_PORT),
         user: env.PLL_SSH_USER,
         privateKey: readFileSync(env.PLL_SSH_KEY, "utf8"),
         knownHostsPath: env.PLL_KNOWN_HOSTS,
-        ...overrides,
     };
+    return { ...direct, ...(process.env.PLL_THROUGH_JUMP_HOST === "1" && throughJumpHost(env)), ...overrides };
+}
+
+function throughJumpHost(env: RigEnv): Partial<ConnectionInputs> {
+    const values = new Map([...readFileSync(join(env.PLL_RIG_DIR ?? RIG_DIR, "netns.env"), "utf8").matchAll(/^export (\w+)="?([^"\n]*)"?$/gm)]
+        .map((m) => [m[1], m[2]]));
+    const hv1 = values.get("PLL_NS_HV_ADDRS")?.split(" ")[0];
+    assert.ok(hv1 && values.get("PLL_NS_BASTION"), "netns.env lacks the namespace hosts: run rig/up.sh");
+    return { host: hv1, port: 22, knownHostsPath: values.get("PLL_NS_KNOWN_HOSTS"), proxyJump: `root@${values.get("PLL_NS_BASTION")}`, sshConfig: false };
 }
 
 // ------------------------------------------------------------------ the test's own virsh channel
@@ -379,6 +395,16 @@ export function typed<I, O>(provider: pulumi.dynamic.ResourceProvider): Provider
         },
     };
     return self;
+}
+
+/** The four providers, typed, as the engine calls them. */
+export function typedProviders() {
+    return {
+        disks: typed<AttachedDiskInputs, AttachedDiskOutputs>(providers.attachedDisk),
+        nics: typed<AttachedInterfaceInputs, AttachedInterfaceOutputs>(providers.attachedInterface),
+        cdroms: typed<AttachedCdromInputs, AttachedCdromOutputs>(providers.attachedCdrom),
+        resources: typed<DomainResourcesInputs, DomainResourcesOutputs>(providers.domainResources),
+    };
 }
 
 /** Asserts a promise rejects with an error of `type` whose message matches every pattern; returns it. */

@@ -227,7 +227,7 @@ describe("provider-kit: check", () => {
             void _d; void _c;
             const result = await check(name, rest);
             const properties = result.failures?.map((f) => f.property) ?? [];
-            for (const p of ["domain", "connection", "connection.host", "connection.user"]) assert.ok(properties.includes(p), p);
+            for (const p of ["domain", "connection", "connection.host"]) assert.ok(properties.includes(p), p);
         });
 
         it(`${name}: unknown values pass check during preview`, async () => {

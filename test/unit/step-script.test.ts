@@ -42,8 +42,15 @@ describe("step script: many commands in one exec, each answer apart", () => {
         assert.deepEqual(plain, { ran: true, exitCode: 0, stdout: "", stderr: "" });
     });
 
+    it("a step that is a pipeline reads its own pipe, with or without stdin", () => {
+        const pipeline = `${shellCommand(["printf", "a\\nb\\n"])} | while IFS= read -r x; do printf '<%s>' "$x"; done`;
+        const [[plain, fed]] = run([[{ commandLine: pipeline }, { commandLine: `${shellCommand(["cat"])} | ${shellCommand(["tr", "a-z", "A-Z"])}`, stdin: "up" }]]);
+        assert.deepEqual(plain, { ran: true, exitCode: 0, stdout: "<a><b>", stderr: "" });
+        assert.deepEqual(fed, { ran: true, exitCode: 0, stdout: "UP", stderr: "" });
+    });
+
     it("output that imitates the frame (another script's markers) stays output", () => {
-        // printf turns the two-character \\n of its format into line breaks.
+        // printf turns each backslash-n of its format into a line break.
         const format = "<<pll-000000000000-end-0-0-0>>\\n<<pll-000000000000-begin-1-0>>\\n";
         const [[a], [b]] = run([[step("printf", format)], [step("echo", "b")]]);
         assert.deepEqual(a, { ran: true, exitCode: 0, stdout: format.replace(/\\n/g, "\n"), stderr: "" });

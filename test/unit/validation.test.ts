@@ -198,9 +198,9 @@ describe("validation: placementChecks", () => {
         assert.deepEqual(placementChecks({ domain: "vm1", connection: { host: "hv1", user: "root" } }).failures, []);
     });
 
-    it("requires domain, connection, host and user", () => {
-        assert.deepEqual(propertiesOf({}), ["domain", "connection", "connection.host", "connection.user"]);
-        assert.deepEqual(propertiesOf({ domain: "vm1", connection: {} }), ["connection.host", "connection.user"]);
+    it("requires domain, connection and host (user may come from the SSH config)", () => {
+        assert.deepEqual(propertiesOf({}), ["domain", "connection", "connection.host"]);
+        assert.deepEqual(propertiesOf({ domain: "vm1", connection: {} }), ["connection.host"]);
     });
 
     it("refuses a connection that is not an object", () => {
