@@ -21,12 +21,8 @@ export const RETRY_BUDGET_MS = 90_000;
 export const RECONNECT_BOUND_MS = 30_000;
 /** Slack over the sum of the steps' own bounds before the transport gives up on an exec. */
 const EXEC_SLACK_MS = 30_000;
-/**
- * How long after its answer came a refresh's read may serve the next refresh wave. The engine sends
- * that wave as soon as the answers free its slots, within a few ms; a person changing the domain by
- * hand between two refreshes takes far longer, and must not be answered from before the change.
- */
-const RECENT_READ_MS = 150;
+/** How long after its answer a refresh's read may serve the engine's next refresh wave. */
+const RECENT_READ_MS = 2_000;
 
 interface Pending {
     request: number;
@@ -62,23 +58,24 @@ async function execOnce(virsh: Virsh, stepGroups: readonly (readonly Command[])[
     return { groups: parsed.slice(0, changes), reads: parsed.slice(changes, changes + 3).map((g) => g[0]), probes: parsed.slice(changes + 3).map((g) => g[0]) };
 }
 
-/** The last read of one domain on one connection made for refresh reads, and when it was taken. */
+/** The last read of one domain on one connection made for refresh reads: when, and which resources it answered. */
 export class RecentRead {
-    private last?: { at: number; answer: ExecAnswer; probes: readonly Probe[] };
+    private last?: { at: number; answer: ExecAnswer; probes: readonly Probe[]; answered: Set<string> };
 
-    /** The answer, when it is fresh and holds every probe asked for. */
-    take(probes: readonly Probe[]): ExecAnswer | undefined {
+    /** The answer, when it is fresh, holds every probe asked for, and has answered none of `resources` yet. */
+    take(probes: readonly Probe[], resources: readonly string[]): ExecAnswer | undefined {
         const last = this.last;
         if (!last || Date.now() - last.at > RECENT_READ_MS) return undefined;
         const known = new Set(last.probes.map(probeKey));
-        if (!probes.every((p) => known.has(probeKey(p)))) return undefined;
+        if (!probes.every((p) => known.has(probeKey(p))) || resources.some((r) => last.answered.has(r))) return undefined;
+        for (const r of resources) last.answered.add(r);
         // In the order asked for, as execOnce answers.
         return { ...last.answer, probes: probes.map((p) => last.answer.probes[last.probes.findIndex((q) => probeKey(q) === probeKey(p))]) };
     }
 
-    /** Keeps a refresh read, timed from when its answer came. */
-    keep(answer: ExecAnswer, probes: readonly Probe[]): void {
-        this.last = { at: Date.now(), answer, probes };
+    /** Keeps a refresh read, timed from when its answer came, with the resources it answered. */
+    keep(answer: ExecAnswer, probes: readonly Probe[], resources: readonly string[]): void {
+        this.last = { at: Date.now(), answer, probes, answered: new Set(resources) };
     }
 
     forget(): void {
@@ -91,8 +88,9 @@ export async function executeRound(virsh: Virsh, requests: readonly RoundRequest
     const stepsOf = (i: number): Command[] => requests[i].steps ?? [];
     const outcomes: StepOutcome[][] = requests.map((_, i) => stepsOf(i).map((): StepOutcome => ({ ran: false })));
     const probes = [...new Map(requests.flatMap((r) => r.probes ?? []).map((p) => [probeKey(p), p])).values()];
-    const refresh = requests.every((r, i) => r.shareRecentRead && stepsOf(i).length === 0);
-    const shared = refresh ? recent.take(probes) : undefined;
+    const refreshOf = requests.flatMap((r, i) => (r.refreshOf !== undefined && stepsOf(i).length === 0 ? [r.refreshOf] : []));
+    const refresh = refreshOf.length === requests.length;
+    const shared = refresh ? recent.take(probes, refreshOf) : undefined;
     if (shared) return requests.map(() => new Round(virsh, [], false, shared.reads, new Map(probes.map((p, i) => [probeKey(p), shared.probes[i]])), undefined));
     // A change makes every earlier read stale; a read taken while it runs would be too.
     recent.forget();
@@ -124,7 +122,7 @@ export async function executeRound(virsh: Virsh, requests: readonly RoundRequest
         await sleep(delay);
         pending = retry;
     }
-    if (refresh) recent.keep(answer, probes);
+    if (refresh) recent.keep(answer, probes, refreshOf);
     const answers = new Map(probes.map((p, i) => [probeKey(p), answer.probes[i]]));
     const jobInfo = outcomes.some((steps) => steps.some(timedOut)) ? await domainJob(virsh) : undefined;
     return requests.map((_, i) => new Round(virsh, outcomes[i], answerLost && stepsOf(i).length > 0, answer.reads, answers, jobInfo));

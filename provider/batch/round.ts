@@ -20,10 +20,12 @@ export interface RoundRequest {
     probes?: Probe[];
     order?: ChangeOrder;
     /**
-     * A read for `pulumi refresh`: the answer of a read-only round moments ago (no change since)
-     * will do. The engine refreshes in waves of --parallel; each wave then costs no exec of its own.
+     * A read for `pulumi refresh` of this resource (its id): a refresh read of moments ago, with no
+     * change since and not yet used for this resource, will do. The engine refreshes --parallel at a
+     * time; each later wave then costs no exec of its own, while a resource read twice (a change
+     * made by hand in between) is read anew.
      */
-    shareRecentRead?: boolean;
+    refreshOf?: string;
 }
 
 export class Round {

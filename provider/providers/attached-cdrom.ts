@@ -166,8 +166,8 @@ export const attachedCdromProvider = toDynamicProvider<AttachedCdromInputs, Atta
         .failures,
     wasRunning: () => true,
     create,
-    read: async (_id, olds) => {
-        const snapshot = (await readForRefresh(olds)).snapshotIfExists();
+    read: async (id, olds) => {
+        const snapshot = (await readForRefresh(id, olds)).snapshotIfExists();
         if (!snapshot || !diskAt(snapshot, snapshot.running ? "live" : "config", olds.target)) return undefined;
         return outputsFrom(olds, olds.target, olds.bus, olds.ownsDrive, olds.lastMediaChange as MediaChange, snapshot);
     },

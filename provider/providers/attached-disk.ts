@@ -279,7 +279,7 @@ export const attachedDiskProvider = toDynamicProvider<AttachedDiskInputs, Attach
         .failures),
     wasRunning: () => true,
     create,
-    read: (_id, olds) => readHotPlugged(olds, (snapshot, round) => {
+    read: (id, olds) => readHotPlugged(id, olds, (snapshot, round) => {
         const capacity = olds.size === undefined ? null : domblkCapacity(round.probe(capacityProbe(olds.target)));
         const outs = outputsFrom(olds, olds.target, snapshot, { imageCreated: olds.imageCreated ?? false, capacityBytes: capacity });
         return { ...outs, size: reportedSize(olds, capacity) };

@@ -188,7 +188,7 @@ export const attachedInterfaceProvider = toDynamicProvider<AttachedInterfaceInpu
         .failures,
     wasRunning: () => true,
     create,
-    read: (_id, olds) => readHotPlugged(olds, (snapshot) => outputsFrom(olds, olds.mac, snapshot)),
+    read: (id, olds) => readHotPlugged(id, olds, (snapshot) => outputsFrom(olds, olds.mac, snapshot)),
     update: (_id, olds, news) => update(olds, news),
     delete: async (_id, olds) => {
         await inDomainBatch(olds, (session) => detach(session, olds));

@@ -28,12 +28,12 @@ export function attachFlags(snapshot: DomainSnapshot): string[] {
 export const BALLOON: Probe = { kind: "balloon" };
 
 /**
- * The read of `pulumi refresh`: reads of one domain that arrive together share one exec, and the
- * engine's next wave (it refreshes --parallel at a time) shares it too. Every resource's refresh
- * asks the same (the domain and its balloon), so any of them can answer for the others.
+ * The read of `pulumi refresh` for resource `id`: reads of one domain that arrive together share
+ * one exec, and the engine's next wave (it refreshes --parallel at a time) shares it too. Every
+ * resource's refresh asks the same (the domain and its balloon), so any can answer for the others.
  */
-export function readForRefresh(target: DomainTarget, extra: Probe[] = []): Promise<Round> {
-    return inDomainBatch(target, (session) => session.round({ probes: [BALLOON, ...extra], shareRecentRead: true }));
+export function readForRefresh(id: string, target: DomainTarget, extra: Probe[] = []): Promise<Round> {
+    return inDomainBatch(target, (session) => session.round({ probes: [BALLOON, ...extra], refreshOf: id }));
 }
 
 /**
@@ -42,9 +42,9 @@ export function readForRefresh(target: DomainTarget, extra: Probe[] = []): Promi
  * that arrive together share one read; `extra` probes (a disk's capacity) join it.
  */
 export async function readHotPlugged<O extends { attachedLive: boolean; attachedConfig: boolean }>(
-    olds: DomainTarget, outputsFrom: (snapshot: DomainSnapshot, round: Round) => O, extra: Probe[] = [],
+    id: string, olds: DomainTarget, outputsFrom: (snapshot: DomainSnapshot, round: Round) => O, extra: Probe[] = [],
 ): Promise<O | undefined> {
-    const round = await readForRefresh(olds, extra);
+    const round = await readForRefresh(id, olds, extra);
     const snapshot = round.snapshotIfExists();
     if (!snapshot) return undefined;
     const outs = outputsFrom(snapshot, round);

@@ -394,8 +394,8 @@ export const domainResourcesProvider = toDynamicProvider<DomainResourcesInputs, 
     deleteBeforeReplace: false,
     create: async (inputs) => ({ id: `${domainKey(inputs)}#resources`, outs: await converge(inputs) }),
     update: (_id, _olds, news) => converge(news),
-    read: async (_id, olds) => {
-        const round = await readForRefresh(olds);
+    read: async (id, olds) => {
+        const round = await readForRefresh(id, olds);
         const snapshot = round.snapshotIfExists();
         if (!snapshot) return undefined;
         // Input-named fields report the persistent config (what holds after a reboot), so drift shows in the diff.

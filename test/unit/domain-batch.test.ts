@@ -138,6 +138,21 @@ describe("domain batch: one read and one apply for operations that arrive togeth
         assert.equal(calls().filter((c) => c.startsWith("attach-device")).length, 1, "ran once, after the lost exec");
     });
 
+    it("refresh reads: a later wave for other resources reuses the read; a resource read again, or after a change, is read anew", async () => {
+        const refresh = (id: string) => inBatchOf(key, virsh, (s) => s.round({ refreshOf: id }));
+        await Promise.all([refresh("a"), refresh("b")]);
+        assert.equal(host.execs.length, 1, "one exec for the first wave");
+        await new Promise((r) => setTimeout(r, 300));
+        await Promise.all([refresh("c"), refresh("d")]);
+        assert.equal(host.execs.length, 1, "the next wave (other resources) reuses it");
+        await refresh("a");
+        assert.equal(host.execs.length, 2, "a resource read a second time is read anew");
+        await inBatchOf(key, virsh, (s) => attachDisk(s, "vdb"));
+        const [round] = await Promise.all([refresh("e")]);
+        assert.equal(host.execs.length, 5, "after a change (read + apply) the refresh reads anew");
+        assert.deepEqual(round.snapshot().config.disks.map((d) => d.target), ["vdb"]);
+    });
+
     it("a sleeping member does not hold back the others' rounds", async () => {
         const started = Date.now();
         let rounds = 0;
