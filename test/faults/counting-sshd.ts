@@ -5,7 +5,8 @@
  */
 import { existsSync, readFileSync, writeFileSync } from "fs";
 import { join } from "path";
-import type { RigEnv } from "../rig/rig-env";
+import type { ConnectionInputs } from "../../provider/contract";
+import { removeFiles, resetGuest, RigEnv, rigUp } from "../rig/rig-env";
 import { FaultSshd } from "./fault-env";
 
 export const COUNTING_PORT = 2224;
@@ -58,4 +59,34 @@ export class CountingSshd extends FaultSshd {
 /** How many of `commands` run a virsh subcommand (as a quoted word: the provider's scripts quote every argument). */
 export function commandsRunning(commands: string[], subcommand: string): number {
     return commands.filter((c) => c.includes(`'${subcommand}'`)).length;
+}
+
+export interface CountedSuite {
+    env: RigEnv;
+    sshd: CountingSshd;
+    /** Through the counting sshd, with settings no other suite uses: a pooled connection of the suite's own. */
+    connection: ConnectionInputs;
+}
+
+/**
+ * The hooks of a suite counted on its own sshd: the rig up and `guests` reset before and after,
+ * the sshd started and stopped, `files` removed after. `ready` receives what the tests use.
+ */
+export function countedSuiteHooks(options: { guests: string[]; port?: number; connectTimeout: number }, files: string[],
+    ready: (suite: CountedSuite) => void): void {
+    let sshd: CountingSshd | undefined;
+    before(function () {
+        this.timeout(300_000);
+        const env = rigUp();
+        for (const guest of options.guests) resetGuest(guest);
+        sshd = new CountingSshd(env, options.port);
+        sshd.start();
+        ready({ env, sshd, connection: sshd.connection({ connectTimeout: options.connectTimeout }) });
+    });
+    after(function () {
+        this.timeout(180_000);
+        sshd?.stop();
+        for (const guest of options.guests) resetGuest(guest);
+        removeFiles(files);
+    });
 }

@@ -6,10 +6,10 @@
 import assert from "node:assert/strict";
 import type { AttachedDiskOutputs, AttachedInterfaceOutputs, ConnectionInputs } from "../../provider/contract";
 import { DeviceStillAttachedError, InputError } from "../../provider/errors";
-import { CountingSshd } from "../faults/counting-sshd";
+import { countedSuiteHooks, CountingSshd } from "../faults/counting-sshd";
 import {
-    configXml, createImage, createIso, diskBySource, diskByTarget, GUEST2, interfaceByMac, liveXml, missingPath, NOOS, removeFiles, resetGuest,
-    RigEnv, rigUp, typedProviders, vcpuCounts,
+    configXml, createImage, createIso, diskBySource, diskByTarget, GUEST2, interfaceByMac, liveXml, missingPath, NOOS,
+    RigEnv, typedProviders, vcpuCounts,
 } from "./rig-env";
 
 type Created<O> = { id: string; outs: O };
@@ -28,23 +28,7 @@ describe("rig: batches of operations on one domain (own sshd on 127.0.0.1:2224)"
     let createdDisks: Array<Created<AttachedDiskOutputs>> = [];
     let createdNics: Array<Created<AttachedInterfaceOutputs>> = [];
 
-    before(function () {
-        this.timeout(300_000);
-        env = rigUp();
-        resetGuest(GUEST2);
-        resetGuest(NOOS);
-        sshd = new CountingSshd(env);
-        sshd.start();
-        connection = sshd.connection({ connectTimeout: 13 });
-    });
-
-    after(function () {
-        this.timeout(180_000);
-        sshd.stop();
-        resetGuest(GUEST2);
-        resetGuest(NOOS);
-        removeFiles(files);
-    });
+    countedSuiteHooks({ guests: [GUEST2, NOOS], connectTimeout: 13 }, files, (suite) => ({ env, sshd, connection } = suite));
 
     it("8 disks, 2 NICs and a vCPU change sent together: one read, one exec; each lands once, distinct targets and MACs", async () => {
         const sources = Array.from({ length: 8 }, (_, i) => createImage(env, `batch${i}`));

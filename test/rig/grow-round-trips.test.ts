@@ -6,9 +6,9 @@
 import assert from "node:assert/strict";
 import type { AttachedDiskInputs, AttachedDiskOutputs, ConnectionInputs, DomainResourcesInputs, DomainResourcesOutputs } from "../../provider/contract";
 import { providers } from "../../provider/index";
-import { CountingSshd } from "../faults/counting-sshd";
+import { countedSuiteHooks, CountingSshd } from "../faults/counting-sshd";
 import { GROW1, GROW2 } from "./grow-env";
-import { missingPath, removeFiles, resetGuest, RigEnv, rigUp, typed } from "./rig-env";
+import { missingPath, RigEnv, typed } from "./rig-env";
 
 const GROW_COUNTING_PORT = 2230;
 
@@ -21,50 +21,30 @@ describe("rig: remote commands per growth operation, counted by the server (own 
     let connection: ConnectionInputs;
     const files: string[] = [];
 
-    async function counted<T>(work: () => Promise<T>): Promise<{ result: T; commands: string[] }> {
-        const before = sshd.commands().length;
-        const result = await work();
-        return { result, commands: sshd.commands().slice(before) };
-    }
-
-    before(function () {
-        env = rigUp();
-        resetGuest(GROW1);
-        resetGuest(GROW2);
-        sshd = new CountingSshd(env, GROW_COUNTING_PORT);
-        sshd.start();
-        connection = sshd.connection({ connectTimeout: 13 });
-    });
-
-    after(function () {
-        sshd.stop();
-        resetGuest(GROW1);
-        resetGuest(GROW2);
-        removeFiles(files);
-    });
+    countedSuiteHooks({ guests: [GROW1, GROW2], port: GROW_COUNTING_PORT, connectTimeout: 13 }, files, (suite) => ({ env, sshd, connection } = suite));
 
     it("AttachedDisk: create from nothing 2, grow + I/O limits in one update 2, refresh 1, delete with deleteImage 3", async () => {
         const source = missingPath(env, "rt-grow");
         files.push(source);
         const inputs: AttachedDiskInputs = { connection, domain: GROW1, source, size: "64MiB", deleteImage: true };
-        const create = await counted(() => disks.create(inputs));
+        const create = await sshd.counted(() => disks.create(inputs));
         assert.equal(create.commands.length, 2, "create: read (with the size probes), create + attach + read back");
         const { id, outs } = create.result;
-        const update = await counted(() => disks.update(id, outs, { ...inputs, size: "128MiB", iotune: { totalIopsSec: 100 } }));
+        const update = await sshd.counted(() => disks.update(id, outs, { ...inputs, size: "128MiB", iotune: { totalIopsSec: 100 } }));
         assert.equal(update.commands.length, 2, "update: read (capacity), blockresize + blkdeviotune + read back");
         assert.equal(update.result.capacityBytes, 128 * 1024 * 1024);
-        assert.equal((await counted(() => disks.read(id, update.result))).commands.length, 1, "refresh");
-        const remove = await counted(() => disks.delete(id, update.result));
+        assert.equal((await sshd.counted(() => disks.read(id, update.result))).commands.length, 1, "refresh");
+        const remove = await sshd.counted(() => disks.delete(id, update.result));
         assert.equal(remove.commands.length, 3, "delete: read, detach + read back, remove the image");
     });
 
     it("DomainResources: vCPUs above the host's CPUs 2 (the maxvcpus read joins the first)", async () => {
-        const create = await counted(() => resources.create({ connection, domain: GROW1, vcpus: 3 }));
+        const create = await sshd.counted(() => resources.create({ connection, domain: GROW1, vcpus: 3 }));
         assert.equal(create.commands.length, 2);
     });
 
     it("DomainResources: memory past the boot maximum (virtio-mem): the read, the apply (which waits for the guest to plug), read-only polls only if it is slower", async () => {
-        const create = await counted(() => resources.create({ connection, domain: GROW2, memory: "1280MiB" }));
+        const create = await sshd.counted(() => resources.create({ connection, domain: GROW2, memory: "1280MiB" }));
         console.log(`      virtio-mem grow: ${create.commands.length} remote commands`);
         assert.ok(create.commands.length >= 2);
         assert.equal(create.commands.slice(0, 2).filter((c) => c.includes("'update-memory-device'")).length, 1, "the device's change is in the apply");

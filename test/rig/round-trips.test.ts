@@ -6,8 +6,8 @@
  */
 import assert from "node:assert/strict";
 import type { AttachedCdromInputs, AttachedDiskInputs, AttachedInterfaceInputs, ConnectionInputs, DomainResourcesInputs } from "../../provider/contract";
-import { CountingSshd } from "../faults/counting-sshd";
-import { createImage, createIso, GUEST2, liveXml, removeFiles, resetGuest, RigEnv, rigUp, typedProviders, vcpuCounts } from "./rig-env";
+import { countedSuiteHooks, CountingSshd } from "../faults/counting-sshd";
+import { createImage, createIso, GUEST2, liveXml, RigEnv, typedProviders, vcpuCounts } from "./rig-env";
 
 /** Verbs that change a domain: a command holding none of them only reads. */
 const CHANGE_VERBS = ["attach-device", "detach-disk", "detach-interface", "update-device", "domif-setlink", "change-media", "setmem", "setmaxmem", "setvcpus"];
@@ -24,22 +24,7 @@ describe("rig: remote commands per operation, counted by the server (own sshd on
     let connection: ConnectionInputs;
     const files: string[] = [];
 
-    before(function () {
-        this.timeout(300_000);
-        env = rigUp();
-        resetGuest(GUEST2);
-        sshd = new CountingSshd(env);
-        sshd.start();
-        // A connection setting no other suite uses: a fresh pooled connection, so the handshake is ours.
-        connection = sshd.connection({ connectTimeout: 14 });
-    });
-
-    after(function () {
-        this.timeout(120_000);
-        sshd.stop();
-        resetGuest(GUEST2);
-        removeFiles(files);
-    });
+    countedSuiteHooks({ guests: [GUEST2], connectTimeout: 14 }, files, (suite) => ({ env, sshd, connection } = suite));
 
     it("AttachedDisk: create 2 (read, attach + read back), read 1, update of a stored field 0, delete 2", async () => {
         const source = createImage(env, "rt-disk");
