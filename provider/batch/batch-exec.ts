@@ -16,9 +16,9 @@ import { Round, RoundRequest } from "./round";
 
 const RETRY_DELAYS_MS = [250, 500, 1000, 2000, 4000, 8000];
 /** No retry starts after this: libvirt itself already waits 30 s for a held job before it fails. */
-export const RETRY_BUDGET_MS = 90_000;
+const RETRY_BUDGET_MS = 90_000;
 /** How long we keep trying to reconnect to read the XML before giving the unknown outcome back. */
-export const RECONNECT_BOUND_MS = 30_000;
+const RECONNECT_BOUND_MS = 30_000;
 /** Slack over the sum of the steps' own bounds before the transport gives up on an exec. */
 const EXEC_SLACK_MS = 30_000;
 /** How long after its answer a refresh's read may serve the engine's next refresh wave. */
@@ -84,7 +84,7 @@ export class RecentRead {
 }
 
 /** Runs the requests of one round on one host, returning one Round per request, in order. */
-export async function executeRound(virsh: Virsh, requests: readonly RoundRequest[], recent = new RecentRead()): Promise<Round[]> {
+export async function executeRound(virsh: Virsh, requests: readonly RoundRequest[], recent: RecentRead): Promise<Round[]> {
     const stepsOf = (i: number): Command[] => requests[i].steps ?? [];
     const outcomes: StepOutcome[][] = requests.map((_, i) => stepsOf(i).map((): StepOutcome => ({ ran: false })));
     const probes = [...new Map(requests.flatMap((r) => r.probes ?? []).map((p) => [probeKey(p), p])).values()];

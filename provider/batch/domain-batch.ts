@@ -108,9 +108,10 @@ class Batch {
             byRunner.set(key, [...(byRunner.get(key) ?? []), ask]);
         }
         for (const [key, group] of byRunner) {
-            if (!this.recentReads.has(key)) this.recentReads.set(key, new RecentRead());
+            const recent = this.recentReads.get(key) ?? new RecentRead();
+            this.recentReads.set(key, recent);
             try {
-                const rounds = await executeRound(group[0].virsh, group.map((a) => a.request), this.recentReads.get(key));
+                const rounds = await executeRound(group[0].virsh, group.map((a) => a.request), recent);
                 group.forEach((ask, i) => ask.resolve(rounds[i]));
             } catch (error) {
                 for (const ask of group) ask.reject(error);
