@@ -1,9 +1,23 @@
 /**
- * Warnings for the engine's log: a change that is allowed but worth a second look (vCPU
- * overcommit). Outside the engine (provider tests) @pulumi/pulumi prints them on stderr.
+ * Warnings for the engine's log from inside the dynamic provider: `pulumi.log.warn` reaches the
+ * engine from the provider process (outside an engine, @pulumi/pulumi prints it on stderr).
+ * @pulumi/pulumi is required only when a warning is said: the transport also serves tests and
+ * tools that run without an engine.
  */
-import * as pulumi from "@pulumi/pulumi";
+function pulumiLog(): typeof import("@pulumi/pulumi").log {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    return (require("@pulumi/pulumi") as typeof import("@pulumi/pulumi")).log;
+}
 
 export function warn(message: string): Promise<void> {
-    return pulumi.log.warn(message);
+    return pulumiLog().warn(message);
+}
+
+const said = new Set<string>();
+
+/** A warning said once per process (every resource resolves the same connection, say). */
+export function warnOnce(message: string): void {
+    if (said.has(message)) return;
+    said.add(message);
+    warn(message).catch(() => undefined);
 }

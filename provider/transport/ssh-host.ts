@@ -9,7 +9,7 @@ import { Client, ClientChannel, ConnectConfig } from "ssh2";
 import type { ConnectionInputs } from "../contract";
 import { AuthenticationError, HostKeyError, HostUnreachableError, InputError, LibvirtLiveError } from "../errors";
 import { assertAgentUsable } from "./agent";
-import { warnOnce } from "./engine-log";
+import { warnOnce } from "../engine-log";
 import { checkKnownHosts, fingerprintOf, HostKeyVerdict, readKnownHosts } from "./host-key";
 import { Semaphore } from "./semaphore";
 import { assertHasCredentials, Endpoint, machineEnv, resolveConnection, ResolvedTarget } from "./ssh-config-resolution";
