@@ -127,8 +127,15 @@ export interface DomainResourcesOutputs extends DomainResourcesInputs {
     hotplugCurrentKiB: number | null;
     /** True when the guest plugged what the device was asked for within `balloonTimeout` (or there is no device). */
     hotplugSettled: boolean;
+    /** vCPUs libvirt has plugged into the running guest (the config's count while shut off). */
     currentVcpus: number;
     maximumVcpus: number;
+    /** True when the guest agent answered at this read: vCPUs then go down live, and hot-added ones are onlined. */
+    guestAgent: boolean;
+    /** vCPUs online in the guest, as its agent reports them; null when no agent answered (unknown). */
+    guestVcpus: number | null;
+    /** The guest's total memory in KiB as it reports it (balloon statistics, `dommemstat` available; lags up to one stats period); null without them. */
+    guestMemoryKiB: number | null;
     state: DomainState;
     /** True under "configOnly" when the persistent config differs from the running guest. */
     pendingReboot: boolean;

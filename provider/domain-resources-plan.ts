@@ -3,6 +3,7 @@
  * changes cannot happen without a reboot. Pure: the provider runs the plan; the tests read it.
  */
 import type { DomainXml } from "./xml/domain-xml";
+import type { GuestVcpus } from "./guest-view";
 import { formatKiB } from "./units";
 import { virtioMemOf } from "./virtio-mem";
 
@@ -24,6 +25,13 @@ export interface ResourcePlan {
     expectedConfig: Required<DesiredResources>;
     /** The running guest's vCPU count once the live commands ran (memory is checked through the balloon). */
     expectedLiveVcpus?: number;
+    /**
+     * Through the guest agent, after the live commands: online (or offline) CPUs in the guest. Tried
+     * a few times: a CPU just plugged takes the guest a moment to see.
+     */
+    guestCommands: string[][];
+    /** The CPUs online in the guest afterwards, when the agent is used. */
+    expectedGuestVcpus?: number;
     /** The balloon target a live setmem sets, when the plan has one. */
     expectedBalloonKiB?: number;
 }
@@ -33,7 +41,11 @@ function ordered(raising: boolean, maximum: string[] | undefined, current: strin
     return pair.filter((c): c is string[] => c !== undefined);
 }
 
-export function planResources(domain: string, config: DomainXml, live: DomainXml | undefined, desired: DesiredResources): ResourcePlan {
+/**
+ * `guest` is the agent's answer at the read (null: no agent answered). With it, vCPUs go down live
+ * (offlined in the guest, still plugged, gone at the next boot) and hot-added ones are onlined.
+ */
+export function planResources(domain: string, config: DomainXml, live: DomainXml | undefined, desired: DesiredResources, guest: GuestVcpus | null = null): ResourcePlan {
     const d = `--domain=${domain}`;
     const maxMemoryKiB = desired.maxMemoryKiB ?? Math.max(config.memoryKiB, desired.memoryKiB ?? 0);
     const memoryKiB = desired.memoryKiB ?? Math.min(config.currentMemoryKiB, maxMemoryKiB);
@@ -48,7 +60,7 @@ export function planResources(domain: string, config: DomainXml, live: DomainXml
             maxVcpus !== config.maxVcpus ? ["setvcpus", d, `--count=${maxVcpus}`, "--maximum", "--config"] : undefined,
             vcpus !== config.currentVcpus ? ["setvcpus", d, `--count=${vcpus}`, "--config"] : undefined),
     ];
-    const plan: ResourcePlan = { configCommands, liveCommands: [], rebootChanges: [], expectedConfig: { memoryKiB, maxMemoryKiB, vcpus, maxVcpus } };
+    const plan: ResourcePlan = { configCommands, liveCommands: [], guestCommands: [], rebootChanges: [], expectedConfig: { memoryKiB, maxMemoryKiB, vcpus, maxVcpus } };
     if (!live) return plan;
 
     if (maxMemoryKiB !== live.memoryKiB) {
@@ -63,13 +75,18 @@ export function planResources(domain: string, config: DomainXml, live: DomainXml
     if (maxVcpus !== live.maxVcpus) {
         plan.rebootChanges.push(`maxVcpus: ${live.maxVcpus} → ${maxVcpus} (the maximum changes only at boot)`);
     }
-    if (vcpus !== live.currentVcpus) {
-        if (vcpus > live.currentVcpus && vcpus <= live.maxVcpus) {
-            plan.liveCommands.push(["setvcpus", d, `--count=${vcpus}`, "--live"]);
-            plan.expectedLiveVcpus = vcpus;
-        } else plan.rebootChanges.push(vcpus < live.currentVcpus
-            ? `vcpus: ${live.currentVcpus} → ${vcpus} (vCPUs cannot be removed from a running guest)`
-            : `vcpus: ${live.currentVcpus} → ${vcpus} (above the running maximum ${live.maxVcpus})`);
+    if (vcpus > live.currentVcpus && vcpus <= live.maxVcpus) {
+        plan.liveCommands.push(["setvcpus", d, `--count=${vcpus}`, "--live"]);
+        plan.expectedLiveVcpus = vcpus;
+    } else if (vcpus > live.currentVcpus) {
+        plan.rebootChanges.push(`vcpus: ${live.currentVcpus} → ${vcpus} (above the running maximum ${live.maxVcpus})`);
+    } else if (vcpus < live.currentVcpus && !guest) {
+        plan.rebootChanges.push(`vcpus: ${live.currentVcpus} → ${vcpus} (vCPUs cannot be removed from a running guest without its agent)`);
+    }
+    // Only a managed count: a guest whose CPUs someone set by hand is left alone when vcpus is not given.
+    if (guest && desired.vcpus !== undefined && vcpus <= live.maxVcpus && (guest.online !== vcpus || plan.expectedLiveVcpus !== undefined)) {
+        plan.guestCommands.push(["setvcpus", d, `--count=${vcpus}`, "--guest"]);
+        plan.expectedGuestVcpus = vcpus;
     }
     return plan;
 }
@@ -77,14 +94,16 @@ export function planResources(domain: string, config: DomainXml, live: DomainXml
 /**
  * What differs between the running guest and its config, in words (changes waiting for a reboot).
  * The live currentMemory follows the balloon, so memory counts only when it exceeds the running maximum.
+ * With the agent's answer, the running vCPUs are those online in the guest (offlined ones stay plugged).
  */
-export function pendingDifferences(config: DomainXml, live: DomainXml | undefined): string[] {
+export function pendingDifferences(config: DomainXml, live: DomainXml | undefined, guest: GuestVcpus | null = null): string[] {
     if (!live) return [];
+    const runningVcpus = guest?.online ?? live.currentVcpus;
     const rows: Array<[string, number, number, (n: number) => string, boolean]> = [
         ["maxMemory", live.memoryKiB, config.memoryKiB, formatKiB, live.memoryKiB !== config.memoryKiB],
         ["memory", live.currentMemoryKiB, config.currentMemoryKiB, formatKiB, config.currentMemoryKiB > live.memoryKiB],
         ["maxVcpus", live.maxVcpus, config.maxVcpus, String, live.maxVcpus !== config.maxVcpus],
-        ["vcpus", live.currentVcpus, config.currentVcpus, String, live.currentVcpus !== config.currentVcpus],
+        ["vcpus", runningVcpus, config.currentVcpus, String, runningVcpus !== config.currentVcpus],
     ];
     const device = virtioMemOf(config);
     const hotplug = device && !virtioMemOf(live) ? [`hotplugMemory: none now, ${formatKiB(device.sizeKiB)} after reboot`] : [];

@@ -7,7 +7,7 @@ import { LiveResource } from "./live-resource";
 export type DomainResourcesArgs = Inputs<DomainResourcesInputs>;
 
 const FILLED = providerFilled<DomainResourcesInputs, DomainResourcesOutputs>()(["currentMemoryKiB", "maxMemoryKiB", "balloonActualKiB", "balloonSettled", "bootMaxMemoryKiB", "hotplugSizeKiB", "hotplugRequestedKiB", "hotplugCurrentKiB", "hotplugSettled", "currentVcpus",
-    "maximumVcpus", "state", "pendingReboot", "pendingChanges"]);
+    "maximumVcpus", "guestAgent", "guestVcpus", "guestMemoryKiB", "state", "pendingReboot", "pendingChanges"]);
 
 /**
  * Manages the memory and vCPUs of an existing libvirt domain: live where libvirt can, otherwise as

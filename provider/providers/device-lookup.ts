@@ -26,14 +26,16 @@ export function attachFlags(snapshot: DomainSnapshot): string[] {
 }
 
 export const BALLOON: Probe = { kind: "balloon" };
+/** The guest's own vCPU count (its agent): every refresh read asks, so any resource's read can answer for DomainResources'. */
+export const GUEST_VCPUS: Probe = { kind: "guestVcpus" };
 
 /**
  * The read of `pulumi refresh` for resource `id`: reads of one domain that arrive together share
  * one exec, and the engine's next wave (it refreshes --parallel at a time) shares it too. Every
- * resource's refresh asks the same (the domain and its balloon), so any can answer for the others.
+ * resource's refresh asks the same (the domain, its balloon, the guest's vCPUs), so any can answer for the others.
  */
 export function readForRefresh(id: string, target: DomainTarget, extra: Probe[] = []): Promise<Round> {
-    return inDomainBatch(target, (session) => session.round({ probes: [BALLOON, ...extra], refreshOf: id }));
+    return inDomainBatch(target, (session) => session.round({ probes: [BALLOON, GUEST_VCPUS, ...extra], refreshOf: id }));
 }
 
 /**

@@ -21,7 +21,10 @@ import type { Probe } from "../virsh/probes";
 import type { Command, Virsh } from "../virsh/virsh";
 import { DomainXml, parseDomainXml } from "../xml/domain-xml";
 import type { StepOutcome } from "../virsh/step-script";
-import { BALLOON, readForRefresh } from "./device-lookup";
+import { BALLOON, GUEST_VCPUS, readForRefresh } from "./device-lookup";
+import { agentSilence, GuestVcpus, guestVcpusOf, guestMemoryKiB, memoryBlocksOf } from "../guest-view";
+import { guestTakesMemory, MEMORY_BLOCKS } from "./guest-memory";
+import { AGENT_TIMEOUT_SECONDS } from "../virsh/probes";
 import { toDynamicProvider } from "./provider-kit";
 
 const DEFAULT_SHUTDOWN_TIMEOUT_SECONDS = 120;
@@ -177,11 +180,24 @@ interface Hotplug {
     settled: boolean;
 }
 
-function outputsFrom(inputs: DomainResourcesInputs, raw: DomainSnapshot, balloon: Balloon, hotplug: Hotplug = { settled: true }): DomainResourcesOutputs {
+/** What the guest itself says, read in the same exec as the snapshot. */
+interface GuestView {
+    /** The agent's answer; null when no agent answered. */
+    vcpus: GuestVcpus | null;
+    /** The guest's total memory from the balloon's statistics; null without them. */
+    memoryKiB: number | null;
+}
+
+function guestViewOf(round: Round, balloonProbe: Probe = BALLOON): GuestView {
+    return { vcpus: guestVcpusOf(round.probe(GUEST_VCPUS)), memoryKiB: guestMemoryKiB(round.probe(balloonProbe)) };
+}
+
+function outputsFrom(inputs: DomainResourcesInputs, raw: DomainSnapshot, balloon: Balloon, guest: GuestView, hotplug: Hotplug = { settled: true }): DomainResourcesOutputs {
     const snapshot = balloonSnapshot(raw);
     const now = snapshot.live ?? snapshot.config;
     const device = virtioMemOf(raw.live ?? raw.config);
-    const pendingChanges = pendingDifferences(snapshot.config, snapshot.live);
+    const running = snapshot.running ? guest : { vcpus: null, memoryKiB: null };
+    const pendingChanges = pendingDifferences(snapshot.config, snapshot.live, running.vcpus);
     return {
         ...inputs,
         currentMemoryKiB: balloonTargetKiB(snapshot) + (device?.requestedKiB ?? 0),
@@ -195,6 +211,9 @@ function outputsFrom(inputs: DomainResourcesInputs, raw: DomainSnapshot, balloon
         hotplugSettled: device === undefined || !snapshot.running || hotplug.settled,
         currentVcpus: now.currentVcpus,
         maximumVcpus: now.maxVcpus,
+        guestAgent: running.vcpus !== null,
+        guestVcpus: running.vcpus?.online ?? null,
+        guestMemoryKiB: running.memoryKiB,
         state: snapshot.state,
         pendingReboot: pendingChanges.length > 0,
         pendingChanges,
@@ -310,6 +329,35 @@ async function settleHotplug(session: DomainSession, raw: DomainSnapshot, second
     return { snapshot, settled: plugged(snapshot) };
 }
 
+/** A CPU just plugged takes the guest a moment to see: onlining it is tried for a few seconds. */
+const GUEST_STEP_ATTEMPTS = 10;
+
+function guestStepFailure(failure: VirshError, plan: ResourcePlan): VirshError {
+    return new VirshError(`${failure.summary}; libvirt's domain and config hold the new vCPU count, but the guest agent could not bring ` +
+        `the guest to ${plan.expectedGuestVcpus} online CPUs`, failure.context,
+        `${failure.hint}. Check the agent in the guest (systemctl status qemu-guest-agent); running pulumi up again retries`, failure.exitCode);
+}
+
+/**
+ * The guest's own count after the change: what the agent onlined must be online; without an agent,
+ * CPUs plugged live may stay offline (Debian has no udev rule for it), and the log says so.
+ */
+async function checkGuestVcpus(virsh: Virsh, plan: ResourcePlan, before: GuestVcpus | null, after: Round): Promise<void> {
+    const answer = after.probe(GUEST_VCPUS);
+    const guest = guestVcpusOf(answer);
+    if (plan.expectedGuestVcpus !== undefined && guest?.online !== plan.expectedGuestVcpus) {
+        throw new VirshError(`the guest has ${guest ? guest.online : "an unknown number of"} CPUs online after setvcpus --guest, ` +
+            `expected ${plan.expectedGuestVcpus}${guest ? "" : ` (the agent: ${agentSilence(answer)})`}`, virsh.context("vcpus"),
+            "check the agent in the guest (systemctl status qemu-guest-agent) and /sys/devices/system/cpu/*/online; running pulumi up again retries", 1);
+    }
+    if (plan.expectedLiveVcpus !== undefined && before === null) {
+        await warn(`domain '${virsh.domain}': ${plan.expectedLiveVcpus} vCPUs plugged live, but no guest agent answered (${agentSilence(answer)}), so ` +
+            "how many the guest has online is unknown (guestVcpus: null); a guest without a CPU hotplug rule keeps them offline. " +
+            "Install qemu-guest-agent in the guest and give the domain its channel (the provider then onlines them), or add the udev rule " +
+            "SUBSYSTEM==\"cpu\", ACTION==\"add\", ATTR{online}==\"0\", ATTR{online}=\"1\"");
+    }
+}
+
 /**
  * create and update are one operation: compare the desired sizes with the domain and converge.
  * One read (the domain, its balloon, the host's size), one exec with every config and live
@@ -319,8 +367,10 @@ function converge(inputs: DomainResourcesInputs): Promise<DomainResourcesOutputs
     const desired = desiredOf(inputs);
     const policy = inputs.rebootPolicy ?? "never";
     // The host's size matters only to a size that is asked for.
-    const probes = [BALLOON, ...(Object.values(desired).some((v) => v !== undefined) ? [NODE_INFO] : []),
-        ...(desired.vcpus !== undefined || desired.maxVcpus !== undefined ? [MAX_VCPUS] : [])];
+    // The agent's answers cost nothing when there is none (libvirt refuses at once).
+    const probes = [BALLOON, GUEST_VCPUS, ...(Object.values(desired).some((v) => v !== undefined) ? [NODE_INFO] : []),
+        ...(desired.vcpus !== undefined || desired.maxVcpus !== undefined ? [MAX_VCPUS] : []),
+        ...(desired.memoryKiB !== undefined ? [MEMORY_BLOCKS] : [])];
     return inDomainBatch(inputs, async (session) => {
         const { virsh } = session;
         let round = await session.round({ probes });
@@ -335,7 +385,9 @@ function converge(inputs: DomainResourcesInputs): Promise<DomainResourcesOutputs
             const hotplug = planHotplug(virsh, round.snapshot(), inputs, desired);
             const before = balloonSnapshot(hotplug.view);
             const memory = virtioMemSplit(virsh, hotplug.view, desired);
-            const plan = planResources(virsh.domain, before.config, before.live && withBalloonActual(before.live, balloonActualKiB(round.probe(BALLOON))), memory.balloon);
+            const read = { guest: guestViewOf(round), blocks: memoryBlocksOf(round.probe(MEMORY_BLOCKS)), balloonKiB: balloonActualKiB(round.probe(BALLOON)) };
+            const plan = planResources(virsh.domain, before.config, before.live && withBalloonActual(before.live, read.balloonKiB), memory.balloon,
+                before.running ? read.guest.vcpus : null);
             plan.configCommands.push(...memory.config);
             plan.liveCommands.push(...memory.live);
             if (hotplug.change) plan.rebootChanges.push(hotplug.change);
@@ -344,17 +396,20 @@ function converge(inputs: DomainResourcesInputs): Promise<DomainResourcesOutputs
             if (rebootNeeded && policy === "never") refuseReboot(virsh, plan);
             const rebooting = rebootNeeded && policy === "ifRequired";
             const commands = [...plan.configCommands, ...(rebooting ? [] : plan.liveCommands)];
+            const guestSteps: Command[] = rebooting ? [] : plan.guestCommands.map((args) => ({ args, timeoutSeconds: AGENT_TIMEOUT_SECONDS, attempts: GUEST_STEP_ATTEMPTS }));
             // A live balloon change is waited for on the host, in the same exec; so is a live virtio-mem change.
             const balloon: Probe = !rebooting && plan.expectedBalloonKiB !== undefined ? { kind: "balloon", settleKiB: plan.expectedBalloonKiB } : BALLOON;
             const plugging: Probe | undefined = !rebooting && memory.live.length > 0 && memory.split ? { kind: "virtioMemSettle", settleKiB: memory.split.requestedKiB } : undefined;
-            if (define.length + commands.length > 0) {
-                const request = { steps: [...define, ...commands.map((args) => ({ args }))], probes: [balloon, ...(plugging ? [plugging] : [])], order: ChangeOrder.Resize };
+            const steps = [...define, ...commands.map((args) => ({ args })), ...guestSteps];
+            if (steps.length > 0) {
+                const request = { steps, probes: [balloon, ...(plugging ? [plugging] : []), GUEST_VCPUS], order: ChangeOrder.Resize };
                 round = await session.round(request);
                 if (round.answerLost && attempt === 0) continue;
                 const failure = round.failure(request);
                 if (failure) {
-                    const failedLive = round.steps.findIndex((o) => o.ran && o.exitCode !== 0) >= define.length + plan.configCommands.length;
-                    throw failedLive
+                    const failedAt = round.steps.findIndex((o) => o.ran && o.exitCode !== 0);
+                    if (failedAt >= steps.length - guestSteps.length) throw guestStepFailure(failure, plan);
+                    throw failedAt >= define.length + plan.configCommands.length
                         ? new VirshError(`${failure.summary}; the persistent config already holds the new values, the running guest does not`,
                             failure.context, `${failure.hint}. Running pulumi up again converges`, failure.exitCode)
                         : failure;
@@ -364,14 +419,26 @@ function converge(inputs: DomainResourcesInputs): Promise<DomainResourcesOutputs
             const after = balloonSnapshot(afterRaw);
             verify(virsh, plan, after, !rebooting, afterRaw, memory.split);
             // The latest balloon read: the apply's (or the first read's), or a new one after a reboot.
-            const [last, probe] = rebooting ? [await session.round({ probes: [BALLOON] }), BALLOON] : [round, define.length + commands.length > 0 ? balloon : BALLOON];
+            const [last, probe] = rebooting ? [await session.round({ probes: [BALLOON, GUEST_VCPUS] }), BALLOON] : [round, steps.length > 0 ? balloon : BALLOON];
+            if (!rebooting && after.running) await checkGuestVcpus(virsh, plan, read.guest.vcpus, last);
             const settled = after.running && inputs.memory !== undefined
                 ? await settleBalloon(session, last, probe, balloonTargetKiB(after), inputs.balloonTimeout ?? DEFAULT_BALLOON_TIMEOUT_SECONDS)
                 : balloonOf(last, balloonTargetKiB(after), probe);
             const plugged = memory.split && afterRaw.running
                 ? await settleHotplug(session, plugging ? withSettledLive(afterRaw, round.probe(plugging)) : afterRaw, inputs.balloonTimeout ?? DEFAULT_BALLOON_TIMEOUT_SECONDS)
                 : { snapshot: afterRaw, settled: true };
-            return outputsFrom(inputs, plugged.snapshot, settled, plugged);
+            const guest = guestViewOf(last, probe);
+            if (plugging && plugged.settled) {
+                const pluggedKiB = (snapshot: DomainSnapshot) => (snapshot.live && virtioMemOf(snapshot.live)?.currentKiB) ?? 0;
+                const balloonMoved = settled.actual !== null && read.balloonKiB !== null ? settled.actual - read.balloonKiB : 0;
+                guest.memoryKiB = await guestTakesMemory(session, {
+                    blocksBefore: read.blocks,
+                    totalBeforeKiB: read.guest.memoryKiB,
+                    deltaKiB: balloonMoved + pluggedKiB(plugged.snapshot) - pluggedKiB(hotplug.view),
+                    pluggedKiB: pluggedKiB(plugged.snapshot),
+                });
+            }
+            return outputsFrom(inputs, plugged.snapshot, settled, guest, plugged);
         }
     });
 }
@@ -400,14 +467,15 @@ export const domainResourcesProvider = toDynamicProvider<DomainResourcesInputs, 
         if (!snapshot) return undefined;
         // Input-named fields report the persistent config (what holds after a reboot), so drift shows in the diff.
         const config = snapshot.config;
-        const outs = outputsFrom(olds, snapshot, balloonOf(round, balloonTargetKiB(balloonSnapshot(snapshot))));
+        const outs = outputsFrom(olds, snapshot, balloonOf(round, balloonTargetKiB(balloonSnapshot(snapshot))), guestViewOf(round));
         const device = virtioMemOf(config);
         return {
             ...outs,
             memory: olds.memory === undefined ? undefined : formatKiB(config.currentMemoryKiB + (device?.requestedKiB ?? 0)),
             hotplugMemory: olds.hotplugMemory === undefined || !device ? olds.hotplugMemory : formatKiB(device.sizeKiB),
             maxMemory: olds.maxMemory === undefined ? undefined : formatKiB(config.memoryKiB),
-            vcpus: olds.vcpus === undefined ? undefined : config.currentVcpus,
+            // With an agent, the guest's own count: a CPU offlined by hand inside the guest is drift.
+            vcpus: olds.vcpus === undefined ? undefined : outs.guestVcpus ?? config.currentVcpus,
             maxVcpus: olds.maxVcpus === undefined ? undefined : config.maxVcpus,
         };
     },

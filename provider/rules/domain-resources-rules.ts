@@ -9,7 +9,8 @@ const kib = (v: unknown): number => parseMemoryKiB(v as MemorySize, "memory");
 /** The maximum the running guest has now (reported), which bounds what can change live. */
 const liveMaxMemoryKiB = (olds: Values): number => Number(olds.maxMemoryKiB ?? Infinity);
 const liveMaxVcpus = (olds: Values): number => Number(olds.maximumVcpus ?? Infinity);
-const oldVcpus = (olds: Values): number => Number(olds.currentVcpus ?? olds.vcpus);
+/** The running count: with the guest agent, the CPUs online in the guest (offlined ones stay plugged). */
+const oldVcpus = (olds: Values): number => Number(olds.guestVcpus ?? olds.currentVcpus ?? olds.vcpus);
 
 /** A size or count dropped from the inputs is no longer managed: the domain keeps what it has. */
 const unmanagedWhenRemoved = (path: string) => ({
@@ -45,8 +46,12 @@ export const DOMAIN_RESOURCES_RULES: RuleTable = {
             running: "reboot", shutOff: "config", how: "virsh setmaxmem --config, then a reboot" },
         { path: "vcpus", when: "up, within the current maximum",
             applies: (olds, news) => Number(news.vcpus) >= oldVcpus(olds) && Number(news.vcpus) <= liveMaxVcpus(olds),
-            running: "live", shutOff: "config", how: "virsh setvcpus --live --config" },
-        { path: "vcpus", when: "down, or above the current maximum",
+            running: "live", shutOff: "config", how: "virsh setvcpus --live --config; with the guest agent, then setvcpus --guest (the guest onlines them)" },
+        { path: "vcpus", when: "down, while the guest agent answered (at the last read or refresh)",
+            applies: (olds, news) => olds.guestAgent === true && Number(news.vcpus) <= liveMaxVcpus(olds),
+            running: "live", shutOff: "config",
+            how: "virsh setvcpus --guest (the guest offlines them; they stay plugged until the next boot), then setvcpus --config" },
+        { path: "vcpus", when: "down without the guest agent, or above the current maximum",
             running: "reboot", shutOff: "config", how: "virsh setvcpus --config, then a reboot" },
         { path: "maxVcpus", when: "any change",
             running: "reboot", shutOff: "config", how: "virsh setvcpus --maximum --config, then a reboot" },

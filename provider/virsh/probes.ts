@@ -3,6 +3,7 @@
  * what a path is, whether a bridge or libvirt network exists, which domains use a MAC, the host's
  * size, the guest's balloon. Each probe is one command line; equal probes of a batch run once.
  */
+import { GET_MEMORY_BLOCKS } from "../guest-view";
 import type { Virsh } from "./virsh";
 
 export type Probe =
@@ -24,7 +25,11 @@ export type Probe =
     /** A block device's size in bytes (`blockdev --getsize64`). */
     | { kind: "blockSize"; path: string }
     /** A disk's I/O limits as QEMU applies them (`blkdeviotune`, the running guest's when it runs). */
-    | { kind: "blkdeviotune"; device: string };
+    | { kind: "blkdeviotune"; device: string }
+    /** The vCPUs the guest itself has online, from its agent (`virsh guestvcpus`). */
+    | { kind: "guestVcpus" }
+    /** The guest's memory blocks and which are online, from its agent (`guest-get-memory-blocks`). */
+    | { kind: "memoryBlocks" };
 
 export function probeKey(probe: Probe): string {
     return JSON.stringify(probe);
@@ -34,6 +39,8 @@ export function probeKey(probe: Probe): string {
 export const MAC_OWNER_MARK = "@@domain ";
 /** A guest's balloon may stop a page table short of the target; within this it has followed. */
 export const BALLOON_TOLERANCE_KIB = 1024;
+/** A guest agent answers at once or not at all: a silent one must not hold the exec for operationTimeout. */
+export const AGENT_TIMEOUT_SECONDS = 10;
 /** The in-exec wait for a balloon: this many reads, 0.2 s apart (about 3 s on a slow host). */
 const BALLOON_SETTLE_READS = 15;
 
@@ -58,6 +65,8 @@ export function probeLine(probe: Probe, virsh: Virsh): string {
         case "domblkinfo": return virsh.commandLine({ args: ["domblkinfo", `--domain=${virsh.domain}`, `--device=${probe.device}`] });
         case "imageInfo": return virsh.commandLine({ host: true, args: ["qemu-img", "info", "-U", "--output=json", probe.path] });
         case "blockSize": return virsh.commandLine({ host: true, args: ["blockdev", "--getsize64", probe.path] });
+        case "guestVcpus": return virsh.commandLine({ args: ["guestvcpus", `--domain=${virsh.domain}`], timeoutSeconds: AGENT_TIMEOUT_SECONDS });
+        case "memoryBlocks": return virsh.commandLine({ args: agentCommand(virsh, GET_MEMORY_BLOCKS), timeoutSeconds: AGENT_TIMEOUT_SECONDS });
         case "virtioMemSettle": {
             // The guest plugs or unplugs within a second or two: waiting here saves round trips.
             const read = virsh.commandLine({ args: ["dumpxml", `--domain=${virsh.domain}`] });
@@ -70,4 +79,9 @@ export function probeLine(probe: Probe, virsh: Virsh): string {
             return `${virsh.commandLine({ args: ["list", "--all", "--name"] })} | while IFS= read -r d; do [ -n "$d" ] || continue; ` +
                 `printf '%s%s\\n' '${MAC_OWNER_MARK}' "$d"; ${virsh.commandLine({ args: ["domiflist"] })} --domain="$d" </dev/null; done`;
     }
+}
+
+/** `virsh qemu-agent-command` with the agent's own bound; the JSON is one quoted argument after `--`. */
+export function agentCommand(virsh: Virsh, json: string): string[] {
+    return ["qemu-agent-command", `--domain=${virsh.domain}`, `--timeout=${AGENT_TIMEOUT_SECONDS}`, "--", json];
 }

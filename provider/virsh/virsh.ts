@@ -18,6 +18,13 @@ export interface Command {
     host?: boolean;
     /** Fed to the command's stdin (device XML for `attach-device --file=/dev/stdin`). */
     stdin?: string;
+    /** A shorter bound than operationTimeout (a guest agent call). */
+    timeoutSeconds?: number;
+    /**
+     * Tries, 0.5 s apart, for a step the guest must catch up with first (onlining a CPU it is still
+     * being handed); only the last try's error is kept.
+     */
+    attempts?: number;
 }
 
 /** Exit codes of `timeout` when it stopped the command (124) or had to kill it (128 + 9). */
@@ -38,10 +45,14 @@ export class Virsh {
     /** One command as a quoted line: `timeout` first (it must be able to end sudo too), then sudo. */
     commandLine(command: Command): string {
         const argv = command.host ? command.args : ["virsh", `--connect=${this.uri}`, ...command.args];
-        return shellCommand([
-            "timeout", `--kill-after=${KILL_GRACE_SECONDS}`, String(this.operationTimeoutSeconds),
+        const line = shellCommand([
+            "timeout", `--kill-after=${KILL_GRACE_SECONDS}`, String(command.timeoutSeconds ?? this.operationTimeoutSeconds),
             ...(this.sudo ? ["sudo", "-n"] : []), ...argv,
         ]);
+        const attempts = command.attempts ?? 1;
+        if (attempts <= 1) return line;
+        // The earlier tries are silent; the last one (if it comes to that) speaks for the step.
+        return `( n=1; until [ "$n" -ge ${attempts} ] || ${line} 2>/dev/null; do n=$((n+1)); sleep 0.5; done; [ "$n" -lt ${attempts} ] || ${line} )`;
     }
 
     context(device?: string, stderr?: string): ErrorContext {

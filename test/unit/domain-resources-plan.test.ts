@@ -129,8 +129,55 @@ describe("domain-resources-plan: planResources", () => {
         const plan = planResources("vm1", config, live, { vcpus: 1 });
         assert.deepEqual(plan.configCommands, [["setvcpus", D, "--count=1", "--config"]]);
         assert.deepEqual(plan.liveCommands, []);
-        assert.deepEqual(plan.rebootChanges, ["vcpus: 2 → 1 (vCPUs cannot be removed from a running guest)"]);
+        assert.deepEqual(plan.rebootChanges, ["vcpus: 2 → 1 (vCPUs cannot be removed from a running guest without its agent)"]);
         assert.equal(plan.expectedLiveVcpus, undefined);
+    });
+
+    it("with the agent, vcpus up: plugged live, then onlined in the guest", () => {
+        const [config, live] = same();
+        const plan = planResources("vm1", config, live, { vcpus: 3 }, { present: 2, online: 2 });
+        assert.deepEqual(plan.liveCommands, [["setvcpus", D, "--count=3", "--live"]]);
+        assert.deepEqual(plan.guestCommands, [["setvcpus", D, "--count=3", "--guest"]]);
+        assert.equal(plan.expectedGuestVcpus, 3);
+        assert.deepEqual(plan.rebootChanges, []);
+    });
+
+    it("with the agent, vcpus down: offlined in the guest and written to the config, live, no unplug", () => {
+        const [config, live] = same();
+        const plan = planResources("vm1", config, live, { vcpus: 1 }, { present: 2, online: 2 });
+        assert.deepEqual(plan.configCommands, [["setvcpus", D, "--count=1", "--config"]]);
+        assert.deepEqual(plan.liveCommands, []);
+        assert.deepEqual(plan.guestCommands, [["setvcpus", D, "--count=1", "--guest"]]);
+        assert.deepEqual(plan.rebootChanges, []);
+        assert.equal(plan.expectedGuestVcpus, 1);
+    });
+
+    it("with the agent, CPUs plugged but offline in the guest (by hand, or an earlier decrease) are onlined without a plug", () => {
+        const config = domainXml({ ...BASE, vcpus: 3 }, false);
+        const live = domainXml({ ...BASE, vcpus: 3 }, true);
+        const plan = planResources("vm1", config, live, { vcpus: 3 }, { present: 3, online: 1 });
+        assert.deepEqual(plan.configCommands, []);
+        assert.deepEqual(plan.liveCommands, []);
+        assert.deepEqual(plan.guestCommands, [["setvcpus", D, "--count=3", "--guest"]]);
+    });
+
+    it("with the agent, nothing to do when the guest already has the count online", () => {
+        const [config, live] = same();
+        const plan = planResources("vm1", config, live, { vcpus: 2 }, { present: 2, online: 2 });
+        assert.deepEqual([plan.configCommands, plan.liveCommands, plan.guestCommands, plan.rebootChanges], [[], [], [], []]);
+    });
+
+    it("with the agent, vcpus left unmanaged: the guest's own count is not touched", () => {
+        const [config, live] = same();
+        const plan = planResources("vm1", config, live, { memoryKiB: 2 * GiB }, { present: 2, online: 1 });
+        assert.deepEqual(plan.guestCommands, []);
+    });
+
+    it("with the agent, vcpus above the running maximum still need a reboot, and nothing goes to the guest", () => {
+        const [config, live] = same();
+        const plan = planResources("vm1", config, live, { vcpus: 6, maxVcpus: 6 }, { present: 2, online: 2 });
+        assert.deepEqual(plan.guestCommands, []);
+        assert.ok(plan.rebootChanges.some((line) => line.startsWith("vcpus: 2 → 6")));
     });
 
     it("vcpus above the maximum: maximum raised first in the config, two reboot lines", () => {
@@ -158,7 +205,7 @@ describe("domain-resources-plan: planResources", () => {
         assert.deepEqual(plan.liveCommands, []);
         assert.deepEqual(plan.rebootChanges, [
             "maxVcpus: 4 → 2 (the maximum changes only at boot)",
-            "vcpus: 3 → 2 (vCPUs cannot be removed from a running guest)",
+            "vcpus: 3 → 2 (vCPUs cannot be removed from a running guest without its agent)",
         ]);
     });
 
@@ -230,6 +277,13 @@ describe("domain-resources-plan: pendingDifferences", () => {
             "maxVcpus: 4 now, 6 after reboot",
             "vcpus: 2 now, 1 after reboot",
         ]);
+    });
+
+    it("with the agent's answer, vCPUs offlined in the guest to the config's count are not pending", () => {
+        const config = domainXml({ ...BASE, vcpus: 1 }, false);
+        const live = domainXml({ ...BASE, vcpus: 3 }, true);
+        assert.deepEqual(pendingDifferences(config, live, { present: 3, online: 1 }), []);
+        assert.deepEqual(pendingDifferences(config, live, null), ["vcpus: 3 now, 1 after reboot"]);
     });
 
     it("ignores a live memory that differs only through the balloon", () => {

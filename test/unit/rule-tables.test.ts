@@ -66,10 +66,16 @@ const CASES: TableCases[] = [
                 [{ from: 2, to: 3 }, { from: 2, to: 4 },
                     { from: 2, to: 6, oldsExtra: { maximumVcpus: 8 } },
                     // the reported live count, not the old input, is the starting point
-                    { from: 2, to: 3, oldsExtra: { currentVcpus: 1 } }],
-                // down, or above the current maximum
-                [{ from: 2, to: 1 }, { from: 2, to: 5 }, { from: 4, to: 3, oldsExtra: { currentVcpus: 4 } },
-                    { from: 2, to: 3, oldsExtra: { currentVcpus: 4 } }],
+                    { from: 2, to: 3, oldsExtra: { currentVcpus: 1 } },
+                    // with the agent, the guest's online count is: 3 plugged, 1 online, 2 wanted is up
+                    { from: 1, to: 2, oldsExtra: { currentVcpus: 3, guestVcpus: 1, guestAgent: true } }],
+                // down, while the guest agent answered
+                [{ from: 2, to: 1, oldsExtra: { guestAgent: true, guestVcpus: 2 } },
+                    { from: 3, to: 1, oldsExtra: { currentVcpus: 3, guestVcpus: 3, guestAgent: true } }],
+                // down without the guest agent, or above the current maximum
+                [{ from: 2, to: 1 }, { from: 2, to: 1, oldsExtra: { guestAgent: false, guestVcpus: null } }, { from: 2, to: 5 },
+                    { from: 4, to: 3, oldsExtra: { currentVcpus: 4 } }, { from: 2, to: 3, oldsExtra: { currentVcpus: 4 } },
+                    { from: 2, to: 5, oldsExtra: { guestAgent: true, guestVcpus: 2 } }],
             ],
             maxVcpus: [[{ from: 4, to: undefined }], [{ from: 4, to: 8 }, { from: 4, to: 2 }]],
             hotplugMemory: [
