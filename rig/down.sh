@@ -15,6 +15,8 @@ if libvirt_answers; then
     log "removed domain $name"
   done
 fi
+# The Debian guests' image copies (the cached image itself stays unless --purge).
+rm -f "$RIG_DEBIAN_DIR"/disk-*.raw "$RIG_DEBIAN_DIR"/disk-*.raw.new
 bash "$HERE/netns-down.sh"
 stop_pidfile "$RIG_DIR/sshd.pid" sshd
 stop_pidfile "$RIG_DIR/libvirtd.pid" libvirtd

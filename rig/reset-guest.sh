@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
-# Bring one rig domain back to its baseline: destroy, re-define from $RIG_DIR/NAME.xml, start,
+# Bring one rig domain back to its baseline: destroy, re-define from $RIG_DIR/NAME.xml (a Debian
+# guest also gets a fresh copy of its image), start,
 # wait for PLL-GUEST-READY and the baseline balloon (Linux guests). Usage: rig/reset-guest.sh NAME
 set -Eeuo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 . "$HERE/lib.sh"
 
 name=${1:-}
-[ -n "$name" ] || die "usage: $0 NAME   (one of: $RIG_GUESTS $RIG_NOOS)"
+[ -n "$name" ] || die "usage: $0 NAME   (one of: $RIG_GUESTS $RIG_GROW_GUESTS $RIG_DEBIAN_GUESTS $RIG_NOOS)"
 [ -s "$RIG_DIR/$name.xml" ] || die "no $RIG_DIR/$name.xml: not a rig domain, or run rig/up.sh first"
 libvirt_answers || die "libvirtd does not answer on $RIG_URI: run rig/up.sh"
 exec 8>"$RIG_DIR/.reset-$name.lock"
@@ -23,7 +24,7 @@ if virsh_q dominfo "$name" >/dev/null 2>&1 && [ "$(domstate "$name")" != "shut o
 fi
 start_from_rig_definition "$name"
 if is_linux_guest "$name"; then
-  wait_guest_ready "$name" 90
+  wait_guest_ready "$name"
   wait_balloon "$name" "$RIG_BASE_MEM_KIB" 30
 fi
 mark_clean "$name"

@@ -6,7 +6,7 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 . "$HERE/lib.sh"
 
 PACKAGES="libvirt-clients libvirt-daemon libvirt-daemon-driver-qemu qemu-system-x86 qemu-utils
-  openssh-server openssh-client busybox-static iproute2 cpio kmod sudo e2fsprogs"
+  openssh-server openssh-client busybox-static iproute2 cpio kmod sudo e2fsprogs debootstrap"
 # Guest modules; their dependencies are resolved from modules.dep. Load order = this order.
 GUEST_MODULES="virtio_ring virtio virtio_pci_legacy_dev virtio_pci_modern_dev virtio_pci
   virtio_balloon virtio_blk failover net_failover virtio_net scsi_common scsi_mod virtio_scsi
@@ -42,6 +42,13 @@ if [ -n "$missing" ]; then
   [ -z "$made_policy" ] || rm -f "$policy"
 fi
 log "packages ok"
+
+# ---------------------------------------------------------------- Debian guest image
+# Built in the background (debootstrap: about 2 minutes on a new machine, cached after) while the
+# daemons start and the other guests boot; the Debian guests start once it is done.
+export RIG_T0
+bash "$HERE/debian-image.sh" 9>&- &
+debian_build_pid=$!
 
 # ---------------------------------------------------------------- guest kernel
 KROOT=$RIG_DIR/kernel
@@ -318,13 +325,22 @@ log "grow initramfs ok ($grow_initrd_key)"
 # A fixed UUID per name: re-defining XML without one makes libvirt pick a new UUID and refuse
 # ("operation failed: domain 'NAME' already exists with uuid ...").
 domain_uuid() { md5sum <<<"pulumi-libvirt-live-rig/$1" | sed -E 's/^(.{8})(.{4})(.{4})(.{4})(.{12}).*/\1-\2-\3-\4-\5/'; }
-domain_xml() { # NAME with_os(yes|no|grow)
+domain_xml() { # NAME with_os(yes|no|grow|debian|debian-agent)
   # no_timer_check: skip the IO-APIC timer test that a slow TCG boot can fail (a panic in CI).
-  local name=$1 os=$2 initrd=$INITRD cmdline='console=ttyS0 quiet no_timer_check' what="linux guest, initramfs $initrd_key"
+  local name=$1 os=$2 kernel=$VMLINUZ initrd=$INITRD cmdline='console=ttyS0 quiet no_timer_check' what="linux guest, initramfs $initrd_key"
+  local balloon="<memballoon model='virtio'/>"
   [ "$os" = no ] && what="no OS: never acknowledges hot-unplug"
   # memhp_default_state=online: memory a virtio-mem device plugs is usable at once (no udev here).
   [ "$os" = grow ] && initrd=$GROW_INITRD cmdline="$cmdline memhp_default_state=online" \
     what="linux guest for growth tests, initramfs $grow_initrd_key"
+  # Debian: its own kernel and initrd, root on its own image copy. No memhp_default_state: plugged
+  # virtio-mem memory stays offline until the agent onlines it (what its tests are about).
+  # Balloon stats make `virsh dommemstat` report 'available' (the guest's MemTotal).
+  [[ "$os" == debian* ]] && kernel=$RIG_DEBIAN_DIR/vmlinuz initrd=$RIG_DEBIAN_DIR/initrd.img \
+    cmdline='root=/dev/vda rw console=ttyS0 no_timer_check' what="Debian 12 guest ($os), image $debian_key" \
+    balloon="<memballoon model='virtio'>
+      <stats period='2'/>
+    </memballoon>"
   cat <<EOF
 <domain type='qemu'>
   <name>$name</name>
@@ -338,7 +354,7 @@ domain_xml() { # NAME with_os(yes|no|grow)
 EOF
   if [ "$os" != no ]; then
     cat <<EOF
-    <kernel>$VMLINUZ</kernel>
+    <kernel>$kernel</kernel>
     <initrd>$initrd</initrd>
     <cmdline>$cmdline</cmdline>
 EOF
@@ -354,6 +370,24 @@ EOF
   <on_reboot>restart</on_reboot>
   <on_crash>destroy</on_crash>
   <devices>
+EOF
+  if [[ "$os" == debian* ]]; then
+    cat <<EOF
+    <disk type='file' device='disk'>
+      <driver name='qemu' type='raw'/>
+      <source file='$(debian_disk "$name")'/>
+      <target dev='vda' bus='virtio'/>
+    </disk>
+EOF
+  fi
+  if [ "$os" = debian-agent ]; then
+    cat <<EOF
+    <channel type='unix'>
+      <target type='virtio' name='org.qemu.guest_agent.0'/>
+    </channel>
+EOF
+  fi
+  cat <<EOF
     <disk type='file' device='cdrom'>
       <driver name='qemu' type='raw'/>
       <target dev='hdc' bus='ide'/>
@@ -364,28 +398,42 @@ EOF
       <source path='$(console_log "$name")'/>
       <target port='0'/>
     </serial>
-    <memballoon model='virtio'/>
+    $balloon
   </devices>
 </domain>
 EOF
 }
 
-# pll-grow2: a grow guest with a virtio-mem device (RIG.md "Beyond the seed"): boot maximum 512 MiB
+# pll-grow2 and the Debian guests: a virtio-mem device (RIG.md "Beyond the seed"): boot maximum 512 MiB
 # (the NUMA cell), 1 GiB more in 2 MiB blocks, none plugged at boot; libvirt's <memory> is then 1.5 GiB.
-domain_xml_virtio_mem() { # NAME
-  domain_xml "$1" grow | awk '
+domain_xml_virtio_mem() { # NAME with_os (as domain_xml)
+  domain_xml "$1" "$2" | awk '
     /^  <memory unit=/ { print "  <maxMemory slots='"'"'4'"'"' unit='"'"'KiB'"'"'>4194304</maxMemory>" }
     /^  <features>/ { print "  <cpu>\n    <numa>\n      <cell id='"'"'0'"'"' cpus='"'"'0-3'"'"' memory='"'"'524288'"'"' unit='"'"'KiB'"'"'/>\n    </numa>\n  </cpu>" }
-    { print }
-    /^    <memballoon / { print "    <memory model='"'"'virtio-mem'"'"'>\n      <target>\n        <size unit='"'"'KiB'"'"'>1048576</size>\n        <node>0</node>\n        <block unit='"'"'KiB'"'"'>2048</block>\n        <requested unit='"'"'KiB'"'"'>0</requested>\n      </target>\n    </memory>" }'
+    /^  <\/devices>/ { print "    <memory model='"'"'virtio-mem'"'"'>\n      <target>\n        <size unit='"'"'KiB'"'"'>1048576</size>\n        <node>0</node>\n        <block unit='"'"'KiB'"'"'>2048</block>\n        <requested unit='"'"'KiB'"'"'>0</requested>\n      </target>\n    </memory>" }
+    { print }'
+}
+
+rig_domain_xml() { # NAME
+  local name=$1 os=yes
+  [ "$name" = "$RIG_NOOS" ] && os=no
+  case " $RIG_GROW_GUESTS " in *" $name "*) os=grow ;; esac
+  [ "$name" = "$RIG_DEBIAN_AGENT_GUEST" ] && os=debian-agent
+  [ "$name" = "$RIG_DEBIAN_NOAGENT_GUEST" ] && os=debian
+  if [ "$name" = pll-grow2 ] || is_debian_guest "$name"; then domain_xml_virtio_mem "$name" "$os"; else domain_xml "$name" "$os"; fi
+}
+
+debian_key=
+debian_image_wait() {
+  wait "$debian_build_pid" || die "building the Debian guest image failed (rig/debian-image.sh)"
+  debian_key=$(cat "$RIG_DEBIAN_DIR/base.key")
 }
 
 started=
-for name in $RIG_GUESTS $RIG_GROW_GUESTS $RIG_NOOS; do
-  os=yes; [ "$name" = "$RIG_NOOS" ] && os=no
-  case " $RIG_GROW_GUESTS " in *" $name "*) os=grow ;; esac
-  if [ "$name" = pll-grow2 ]; then domain_xml_virtio_mem "$name"; else domain_xml "$name" "$os"; fi >"$RIG_DIR/$name.xml.new"
-  defined=; virsh_q dominfo "$name" >/dev/null 2>&1 && defined=1
+ensure_domain() { # NAME: (re)define it if its XML changed, start it if stopped
+  local name=$1 defined=
+  rig_domain_xml "$name" >"$RIG_DIR/$name.xml.new"
+  virsh_q dominfo "$name" >/dev/null 2>&1 && defined=1
   # The config-write fault suite makes this file immutable for a moment; a run cut off there
   # would leave every later define failing.
   if [ -e "/etc/libvirt/qemu/$name.xml" ] && lsattr "/etc/libvirt/qemu/$name.xml" 2>/dev/null | cut -d' ' -f1 | grep -q i; then
@@ -411,9 +459,20 @@ for name in $RIG_GUESTS $RIG_GROW_GUESTS $RIG_NOOS; do
     ""|"shut off") log "$name: defining from $RIG_DIR/$name.xml and starting"; start_from_rig_definition "$name"
       started="$started $name" ;;
   esac
-done
-for name in $RIG_GUESTS $RIG_GROW_GUESTS; do
-  wait_guest_ready "$name" 90
+}
+# The Debian guests boot slowest: first when their image is cached (its build is done by now),
+# else after the others, once the build has finished.
+if kill -0 "$debian_build_pid" 2>/dev/null; then
+  for name in $RIG_GUESTS $RIG_GROW_GUESTS $RIG_NOOS; do ensure_domain "$name"; done
+  log "waiting for the Debian image build"
+  debian_image_wait
+  for name in $RIG_DEBIAN_GUESTS; do ensure_domain "$name"; done
+else
+  debian_image_wait
+  for name in $RIG_DEBIAN_GUESTS $RIG_GUESTS $RIG_GROW_GUESTS $RIG_NOOS; do ensure_domain "$name"; done
+fi
+for name in $RIG_GUESTS $RIG_GROW_GUESTS $RIG_DEBIAN_GUESTS; do
+  wait_guest_ready "$name"
   log "$name: $(grep -a -m1 "$RIG_READY_MARK" "$(console_log "$name")" | tr -d '\r')"
 done
 # Only guests started now: a running guest may hold what a test set (setmem); reset-guest.sh restores.
@@ -443,6 +502,9 @@ export PLL_BRIDGE=$RIG_BRIDGE
 export PLL_IMAGES=$RIG_DIR/images
 export PLL_GUESTS="$RIG_GUESTS"
 export PLL_NOOS=$RIG_NOOS
+export PLL_DEBIAN_GUESTS="$RIG_DEBIAN_GUESTS"
+export PLL_DEBIAN_AGENT_GUEST=$RIG_DEBIAN_AGENT_GUEST
+export PLL_DEBIAN_NOAGENT_GUEST=$RIG_DEBIAN_NOAGENT_GUEST
 export PLL_SSHD_PIDFILE=$SSHD_PID
 EOF
 mv "$RIG_DIR/rig.env.new" "$RIG_DIR/rig.env"
