@@ -53,8 +53,8 @@ export async function guestTakesMemory(session: DomainSession, change: MemoryCha
         await session.sleep(POLL_INTERVAL_MS);
     }
     const fix = change.blocksBefore
-        ? "the guest agent answered; look at the guest's memory blocks (lsmem) and its kernel log"
-        : "install qemu-guest-agent in the guest and give the domain its channel (the provider then onlines the memory), " +
+        ? "The guest agent answered: look at the guest's memory blocks (lsmem) and its kernel log"
+        : "Install qemu-guest-agent in the guest and give the domain its channel (the provider then onlines the memory), " +
           "or boot the guest with memhp_default_state=online, or add the udev rule " +
           "SUBSYSTEM==\"memory\", ACTION==\"add\", ATTR{state}==\"offline\", ATTR{state}=\"online\"";
     await warn(`domain '${virsh.domain}': the guest reports ${total === null ? "no" : formatKiB(total)} total memory, about ` +

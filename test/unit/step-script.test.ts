@@ -1,12 +1,17 @@
 /**
  * The step script (provider/virsh/step-script.ts) run by a real POSIX shell, as sshd would run it:
  * each step's stdout, stderr and exit apart; a failed step stops the rest of its group only;
- * stdin reaches the step literally; output cannot forge the frame. No SSH, no libvirt.
+ * stdin reaches the step literally; output cannot forge the frame; a step tried again (attempts)
+ * answers with its last try. No SSH, no libvirt.
  */
 import assert from "node:assert/strict";
 import { spawnSync } from "child_process";
+import { mkdtempSync, rmSync } from "fs";
+import { tmpdir } from "os";
+import { join } from "path";
 import { shellCommand } from "../../provider/quoting";
 import { buildStepScript, ScriptStep, StepOutcome } from "../../provider/virsh/step-script";
+import { Virsh } from "../../provider/virsh/virsh";
 
 function run(groups: ScriptStep[][], stdin = ""): StepOutcome[][] {
     const script = buildStepScript(groups);
@@ -60,5 +65,27 @@ describe("step script: many commands in one exec, each answer apart", () => {
     it("a script whose shell never ran (no frames in the output) reports every step as not run", () => {
         const script = buildStepScript([[step("true")], [step("true")]]);
         assert.deepEqual(script.parse("", "sh: cannot execute\n"), [[{ ran: false }], [{ ran: false }]]);
+    });
+});
+
+describe("step script: a step the guest must catch up with (Command.attempts)", () => {
+    const virsh = new Virsh(undefined as never, "test:///default", "g", false, 30);
+    /** A host command that fails until its counter file reaches `succeedAt`, printing which try it is. */
+    const flaky = (counter: string, succeedAt: number) => virsh.commandLine({
+        host: true, attempts: 4,
+        args: ["sh", "-c", `n=$(( $(cat "$0" 2>/dev/null || echo 0) + 1 )); echo "$n" >"$0"; echo "try $n" >&2; [ "$n" -ge ${succeedAt} ] && echo "ok at $n"`, counter],
+    });
+    let dir = "";
+    beforeEach(() => { dir = mkdtempSync(join(tmpdir(), "pll-attempts-")); });
+    afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+    it("tried again until it succeeds; the earlier tries' errors are not the step's", () => {
+        const [[outcome]] = run([[{ commandLine: flaky(join(dir, "n"), 3) }]]);
+        assert.deepEqual(outcome, { ran: true, exitCode: 0, stdout: "ok at 3\n", stderr: "" });
+    });
+
+    it("still failing at the last try: that try's exit and error speak for the step", () => {
+        const [[outcome]] = run([[{ commandLine: flaky(join(dir, "n"), 99) }]]);
+        assert.deepEqual(outcome, { ran: true, exitCode: 1, stdout: "", stderr: "try 4\n" });
     });
 });
