@@ -220,6 +220,11 @@ export interface RunResult {
     ms: number;
 }
 
+/** Our resources with an operation other than "same" (the stack and the default provider aside). */
+export function changed(run: RunResult): Record<string, string> {
+    return Object.fromEntries(Object.entries(run.ops).filter(([name, op]) => op !== "same" && !run.types[name]?.startsWith("pulumi:")));
+}
+
 /** A failed engine run: the message ends with the engine's log; `run` holds what the events said. */
 export class EngineRunError extends Error {
     constructor(message: string, readonly run: RunResult) {

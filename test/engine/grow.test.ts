@@ -12,7 +12,7 @@ import type * as AutomationModule from "@pulumi/pulumi/automation";
 import type { DiskIoTune } from "../../provider/contract";
 import { GROW1, GROW2, guestView, iotuneIn } from "../rig/grow-env";
 import { configXml, imageInfo, liveXml, missingPath, removeFiles, resetGuest, RigEnv, rigUp, vcpuCounts, virshLocal, waitFor } from "../rig/rig-env";
-import { Consumer, EngineRunError, installConsumer, openTestStack, rigStackConnection, RunResult, TestStack } from "./engine-fixture";
+import { changed, Consumer, EngineRunError, installConsumer, openTestStack, rigStackConnection, TestStack } from "./engine-fixture";
 import { guestIdentity, GuestIdentity } from "./guest-facts";
 
 const MiB = 1024 * 1024;
@@ -30,11 +30,6 @@ interface Version {
 
 function capacity(): number {
     return Number(/^Capacity:\s*(\d+)/m.exec(virshLocal(["domblkinfo", GROW1, "vdb"]))?.[1]);
-}
-
-/** Our resources with an operation other than "same" (the stack and the default provider aside). */
-function changed(run: RunResult): Record<string, string> {
-    return Object.fromEntries(Object.entries(run.ops).filter(([name, op]) => op !== "same" && !run.types[name]?.startsWith("pulumi:")));
 }
 
 describe("engine: grow running guests in one up: disk size, I/O limits, vCPUs above the host's (pll-grow1), memory past the boot maximum (pll-grow2)", function () {

@@ -9,16 +9,11 @@ import assert from "node:assert/strict";
 import type * as AutomationModule from "@pulumi/pulumi/automation";
 import { DEB_AGENT, DEB_NO_AGENT, onlineByAgent, waitForAgent, waitForView } from "../rig/debian-env";
 import { configXml, resetGuest, RigEnv, rigUp, vcpuCounts } from "../rig/rig-env";
-import { Consumer, installConsumer, openTestStack, rigStackConnection, RunResult, TestStack } from "./engine-fixture";
+import { changed, Consumer, installConsumer, openTestStack, rigStackConnection, TestStack } from "./engine-fixture";
 import { guestIdentity, GuestIdentity } from "./guest-facts";
 
 const WITH_AGENT = "deb-agent-resources";
 const WITHOUT_AGENT = "deb-plain-resources";
-
-/** Our resources with an operation other than "same" (the stack and the default provider aside). */
-function changed(run: RunResult): Record<string, string> {
-    return Object.fromEntries(Object.entries(run.ops).filter(([name, op]) => op !== "same" && !run.types[name]?.startsWith("pulumi:")));
-}
 
 describe("engine: the guest's own view, with and without the guest agent (Debian pll-deb1, pll-deb2)", function () {
     this.timeout(600_000);

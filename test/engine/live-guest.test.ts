@@ -15,7 +15,7 @@ import {
     configXml, createImage, createIso, currentMemoryKiB, diskBySource, diskByTarget, domState, interfaceByMac, interfacesIn,
     liveXml, maxMemoryKiB, memStats, removeFiles, RigEnv, rigUp, vcpuCounts, virshLocal, waitFor, waitGuestReady,
 } from "../rig/rig-env";
-import { Consumer, EngineRunError, installConsumer, openTestStack, rigStackConnection, RunResult, TestStack } from "./engine-fixture";
+import { changed, Consumer, EngineRunError, installConsumer, openTestStack, rigStackConnection, RunResult, TestStack } from "./engine-fixture";
 import { guestIdentity, GuestIdentity, resetGuests, startCount } from "./guest-facts";
 import { eventLeaks, keyFragments, leaksIn } from "./secret-scan";
 
@@ -45,11 +45,6 @@ async function assertBalloon(kib: number): Promise<void> {
 
 function assertSameGuest(before: GuestIdentity, what: string): void {
     assert.deepEqual(guestIdentity(DOMAIN), before, `${what}: the guest restarted (domain id / QEMU pid changed)`);
-}
-
-/** Our resources with an operation other than "same" (the stack and the default provider aside). */
-function changed(run: RunResult): Record<string, string> {
-    return Object.fromEntries(Object.entries(run.ops).filter(([name, op]) => op !== "same" && !run.types[name]?.startsWith("pulumi:")));
 }
 
 interface StateResource {

@@ -8,14 +8,9 @@
 import assert from "node:assert/strict";
 import { readFileSync } from "fs";
 import type * as AutomationModule from "@pulumi/pulumi/automation";
-import { Consumer, EngineRunError, installConsumer, openTestStack, rigStackConnection, RunResult, TestStack } from "../engine/engine-fixture";
+import { changed, Consumer, EngineRunError, installConsumer, openTestStack, rigStackConnection, TestStack } from "../engine/engine-fixture";
 import { blockList, configXml, createImage, currentMemoryKiB, missingPath, removeFiles, resetGuest, RigEnv, rigUp } from "../rig/rig-env";
 import { assertXmlUnchanged, settledXmls, DomainXmls, FAULT_GUEST } from "./security-fixtures";
-
-/** Our resources' operations other than "same". */
-function changed(run: RunResult): Record<string, string> {
-    return Object.fromEntries(Object.entries(run.ops).filter(([name, op]) => op !== "same" && !run.types[name]?.startsWith("pulumi:")));
-}
 
 async function upRefused(stack: TestStack): Promise<EngineRunError> {
     try {

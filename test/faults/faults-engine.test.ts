@@ -16,17 +16,12 @@ import type * as AutomationModule from "@pulumi/pulumi/automation";
 import {
     configXml, createImage, diskBySource, diskCount, interfacesIn, liveXml, NOOS, removeFiles, resetGuest, RigEnv, rigUp, virshLocal, waitFor,
 } from "../rig/rig-env";
-import { Consumer, EngineRunError, installConsumer, openTestStack, rigStackConnection, RunResult, TestStack } from "../engine/engine-fixture";
+import { changed, Consumer, EngineRunError, installConsumer, openTestStack, rigStackConnection, TestStack } from "../engine/engine-fixture";
 import { FaultSshd, setConfigWritable, sleep } from "./fault-env";
 
 const FAULT2 = "pll-fault2";
 const FAULT3 = "pll-fault3";
 const configWritable = (writable: boolean): void => setConfigWritable(FAULT3, writable);
-
-/** Our resources' operations other than "same". */
-function changed(run: RunResult): Record<string, string> {
-    return Object.fromEntries(Object.entries(run.ops).filter(([name, op]) => op !== "same" && !run.types[name]?.startsWith("pulumi:")));
-}
 
 async function upFails(stack: TestStack): Promise<EngineRunError> {
     try {
