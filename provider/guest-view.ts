@@ -5,6 +5,7 @@
  * blocks) and from the balloon's statistics (`dommemstat` available: the guest's MemTotal).
  */
 import type { StepOutcome } from "./virsh/step-script";
+import type { DomainXml } from "./xml/domain-xml";
 
 export interface GuestVcpus {
     /** vCPUs the guest sees (plugged). */
@@ -35,9 +36,13 @@ export function agentSilence(outcome: StepOutcome): string {
     return (outcome.stderr.trim() || outcome.stdout.trim()).replace(/^error:\s*/gm, "").split("\n")[0] || `exit ${outcome.exitCode}`;
 }
 
-/** The guest's total memory as it reports it through the balloon's statistics; null without them. */
-export function guestMemoryKiB(outcome: StepOutcome): number | null {
-    const match = outcome.ran ? /^available\s+(\d+)/m.exec(outcome.stdout) : null;
+/**
+ * The guest's total memory as it reports it through the balloon's statistics; null without them.
+ * Without a statistics period the guest's driver reported once, at boot: that stale figure is not
+ * the guest's view, so it counts only while the running domain has a period.
+ */
+export function guestMemoryKiB(outcome: StepOutcome, live: DomainXml | undefined): number | null {
+    const match = outcome.ran && live?.balloonStatsPeriod ? /^available\s+(\d+)/m.exec(outcome.stdout) : null;
     return match ? Number(match[1]) : null;
 }
 

@@ -328,7 +328,7 @@ domain_uuid() { md5sum <<<"pulumi-libvirt-live-rig/$1" | sed -E 's/^(.{8})(.{4})
 domain_xml() { # NAME with_os(yes|no|grow|debian|debian-agent)
   # no_timer_check: skip the IO-APIC timer test that a slow TCG boot can fail (a panic in CI).
   local name=$1 os=$2 kernel=$VMLINUZ initrd=$INITRD cmdline='console=ttyS0 quiet no_timer_check' what="linux guest, initramfs $initrd_key"
-  local balloon="<memballoon model='virtio'/>"
+  local balloon="<memballoon model='virtio'/>" tcg=
   [ "$os" = no ] && what="no OS: never acknowledges hot-unplug"
   # memhp_default_state=online: memory a virtio-mem device plugs is usable at once (no udev here).
   [ "$os" = grow ] && initrd=$GROW_INITRD cmdline="$cmdline memhp_default_state=online" \
@@ -336,8 +336,14 @@ domain_xml() { # NAME with_os(yes|no|grow|debian|debian-agent)
   # Debian: its own kernel and initrd, root on its own image copy. No memhp_default_state: plugged
   # virtio-mem memory stays offline until the agent onlines it (what its tests are about).
   # Balloon stats make `virsh dommemstat` report 'available' (the guest's MemTotal).
+  # norandmaps and a larger TCG code cache: a process translated once stays translated (see the
+  # guest-view script in debian-image.sh for the QEMU abort they keep away).
   [[ "$os" == debian* ]] && kernel=$RIG_DEBIAN_DIR/vmlinuz initrd=$RIG_DEBIAN_DIR/initrd.img \
-    cmdline='root=/dev/vda rw console=ttyS0 no_timer_check' what="Debian 12 guest ($os), image $debian_key" \
+    cmdline='root=/dev/vda rw console=ttyS0 no_timer_check norandmaps' what="Debian 12 guest ($os), image $debian_key" \
+    tcg="
+    <tcg>
+      <tb-cache unit='MiB'>2048</tb-cache>
+    </tcg>" \
     balloon="<memballoon model='virtio'>
       <stats period='2'/>
     </memballoon>"
@@ -363,7 +369,7 @@ EOF
   </os>
   <features>
     <acpi/>
-    <apic/>
+    <apic/>$tcg
   </features>
   <clock offset='utc'/>
   <on_poweroff>destroy</on_poweroff>

@@ -189,7 +189,7 @@ interface GuestView {
 }
 
 function guestViewOf(round: Round, balloonProbe: Probe = BALLOON): GuestView {
-    return { vcpus: guestVcpusOf(round.probe(GUEST_VCPUS)), memoryKiB: guestMemoryKiB(round.probe(balloonProbe)) };
+    return { vcpus: guestVcpusOf(round.probe(GUEST_VCPUS)), memoryKiB: guestMemoryKiB(round.probe(balloonProbe), round.snapshot().live) };
 }
 
 function outputsFrom(inputs: DomainResourcesInputs, raw: DomainSnapshot, balloon: Balloon, guest: GuestView, hotplug: Hotplug = { settled: true }): DomainResourcesOutputs {
@@ -428,7 +428,8 @@ function converge(inputs: DomainResourcesInputs): Promise<DomainResourcesOutputs
                 ? await settleHotplug(session, plugging ? withSettledLive(afterRaw, round.probe(plugging)) : afterRaw, inputs.balloonTimeout ?? DEFAULT_BALLOON_TIMEOUT_SECONDS)
                 : { snapshot: afterRaw, settled: true };
             const guest = guestViewOf(last, probe);
-            if (plugging && plugged.settled) {
+            // Also after a shrink the guest could not finish: the total to expect is what the device still holds.
+            if (plugging) {
                 const pluggedKiB = (snapshot: DomainSnapshot) => (snapshot.live && virtioMemOf(snapshot.live)?.currentKiB) ?? 0;
                 const balloonMoved = settled.actual !== null && read.balloonKiB !== null ? settled.actual - read.balloonKiB : 0;
                 guest.memoryKiB = await guestTakesMemory(session, {

@@ -26,7 +26,7 @@ export interface MemoryChange {
     totalBeforeKiB: number | null;
     /** How much the guest's total should move: the balloon's and the device's change together. */
     deltaKiB: number;
-    /** What the device plugged, for messages. */
+    /** What the device holds now, for messages. */
     pluggedKiB: number;
 }
 
@@ -39,7 +39,8 @@ export async function guestTakesMemory(session: DomainSession, change: MemoryCha
     if (change.blocksBefore && change.deltaKiB > 0) await onlineNewBlocks(session, change.blocksBefore);
     if (change.totalBeforeKiB === null) {
         await warn(`domain '${virsh.domain}': the guest reports no total memory (no balloon statistics), so whether it uses the ` +
-            `${formatKiB(change.pluggedKiB)} its virtio-mem device holds is unknown; add <stats period='2'/> to its <memballoon>`);
+            `${formatKiB(change.pluggedKiB)} its virtio-mem device holds is unknown; give its <memballoon> a statistics period ` +
+            "(<stats period='2'/>, or virsh dommemstat --period 2 --live --config)");
         return null;
     }
     const expected = change.totalBeforeKiB + change.deltaKiB;
@@ -47,19 +48,19 @@ export async function guestTakesMemory(session: DomainSession, change: MemoryCha
     const deadline = Date.now() + GUEST_TOTAL_WAIT_MS;
     let total: number | null = change.totalBeforeKiB;
     for (;;) {
-        total = guestMemoryKiB((await session.round({ probes: [BALLOON] })).probe(BALLOON));
+        const round = await session.round({ probes: [BALLOON] });
+        total = guestMemoryKiB(round.probe(BALLOON), round.snapshot().live);
         if (total !== null && Math.abs(total - expected) <= slack) return total;
         if (Date.now() >= deadline) break;
         await session.sleep(POLL_INTERVAL_MS);
     }
-    const fix = change.blocksBefore
-        ? "The guest agent answered: look at the guest's memory blocks (lsmem) and its kernel log"
-        : "Install qemu-guest-agent in the guest and give the domain its channel (the provider then onlines the memory), " +
+    const fix = change.blocksBefore || change.deltaKiB < 0
+        ? "Look at the guest's memory blocks (lsmem) and its kernel log"
+        : "The guest has not onlined the memory. Install qemu-guest-agent in the guest and give the domain its channel (the provider then onlines the memory), " +
           "or boot the guest with memhp_default_state=online, or add the udev rule " +
           "SUBSYSTEM==\"memory\", ACTION==\"add\", ATTR{state}==\"offline\", ATTR{state}=\"online\"";
     await warn(`domain '${virsh.domain}': the guest reports ${total === null ? "no" : formatKiB(total)} total memory, about ` +
-        `${formatKiB(expected)} was expected after the virtio-mem device plugged ${formatKiB(change.pluggedKiB)}: ` +
-        `the guest has not onlined the memory. ${fix}`);
+        `${formatKiB(expected)} was expected with its virtio-mem device holding ${formatKiB(change.pluggedKiB)}. ${fix}`);
     return total;
 }
 

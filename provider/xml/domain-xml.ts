@@ -17,6 +17,11 @@ export interface DomainXml {
     interfaces: InterfaceValues[];
     /** `<memory model=…>` devices (DIMMs, virtio-mem): their sizes count in `memoryKiB`. */
     memoryDevices: MemoryDevice[];
+    /**
+     * Seconds between the balloon's statistics (`<memballoon><stats period>`); undefined when not
+     * set, and then what `dommemstat` shows of the guest is what its driver said once, at boot.
+     */
+    balloonStatsPeriod?: number;
 }
 
 export interface MemoryDevice {
@@ -59,5 +64,6 @@ export function parseDomainXml(text: string): DomainXml {
         disks: children(devices, "disk").map(readDisk),
         interfaces: children(devices, "interface").map(readInterface),
         memoryDevices: children(devices, "memory").map(memoryDevice),
+        balloonStatsPeriod: Number(attr(child(child(devices, "memballoon"), "stats"), "period")) || undefined,
     };
 }

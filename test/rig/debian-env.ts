@@ -21,22 +21,37 @@ export interface DebianView {
     cpus: string;
 }
 
-/** The last view the guest printed; undefined before its first. */
-export function debianView(env: RigEnv, domain: string): DebianView | undefined {
+/** The fields of the last view line the guest printed (MemTotal, cpus, vda, vdb…); undefined before its first. */
+export function debianViewFields(env: RigEnv, domain: string): Record<string, string> | undefined {
     const log = join(env.PLL_RIG_DIR, `console-${domain}.log`);
     const lines = existsSync(log) ? readFileSync(log, "latin1").split(/\r?\n/).filter((l) => l.startsWith("PLL-GUEST-VIEW ")) : [];
     const last = lines[lines.length - 1];
-    if (!last) return undefined;
-    const fields = Object.fromEntries(last.split(" ").slice(1).map((pair) => pair.split("=")));
+    return last === undefined ? undefined : Object.fromEntries(last.trim().split(" ").slice(1).map((pair) => pair.split("=")));
+}
+
+/** The last view the guest printed; undefined before its first. */
+export function debianView(env: RigEnv, domain: string): DebianView | undefined {
+    const fields = debianViewFields(env, domain);
+    if (!fields) return undefined;
     return { memTotalKiB: Number(fields.MemTotal), onlineCpus: cpuListCount(fields.cpus ?? ""), cpus: fields.cpus ?? "" };
+}
+
+/** Waits until what `read` takes from the guest's console satisfies `check`. */
+function waitForConsole<T>(domain: string, what: string, read: () => T | undefined, check: (value: T) => boolean, timeoutMs: number): Promise<T> {
+    return waitFor(`${domain}'s own view: ${what}`, () => {
+        const value = read();
+        return value !== undefined && check(value) ? value : undefined;
+    }, { timeoutMs, describe: () => JSON.stringify(read()) });
+}
+
+/** Waits until the fields of the guest's console view satisfy `check`. */
+export function waitForFields(env: RigEnv, domain: string, what: string, check: (fields: Record<string, string>) => boolean): Promise<Record<string, string>> {
+    return waitForConsole(domain, what, () => debianViewFields(env, domain), check, 30_000);
 }
 
 /** Waits until the guest's console view satisfies `check`. */
 export function waitForView(env: RigEnv, domain: string, what: string, check: (view: DebianView) => boolean, timeoutMs = 30_000): Promise<DebianView> {
-    return waitFor(`${domain}'s own view: ${what}`, () => {
-        const view = debianView(env, domain);
-        return view && check(view) ? view : undefined;
-    }, { timeoutMs, describe: () => JSON.stringify(debianView(env, domain)) });
+    return waitForConsole(domain, what, () => debianView(env, domain), check, timeoutMs);
 }
 
 /** The view once MemTotal stops moving (a balloon settling): two reads 3 s apart agree. */
@@ -74,4 +89,25 @@ export function onlineByAgent(domain: string): number {
 export function offlineMemoryBlocks(domain: string): number[] {
     const blocks = agentCall(domain, { execute: "guest-get-memory-blocks" }) as Array<{ "phys-index": number; online: boolean }>;
     return blocks.filter((b) => !b.online).map((b) => b["phys-index"]);
+}
+
+/**
+ * Runs a command inside the guest through its agent (`guest-exec`) and returns its stdout: the
+ * guest's own answer, for what the console report does not show (NICs, CD-ROM media).
+ */
+export async function guestExec(domain: string, path: string, args: string[]): Promise<string> {
+    const { pid } = agentCall(domain, { execute: "guest-exec", arguments: { path, arg: args, "capture-output": true } }) as { pid: number };
+    const status = await waitFor(`${path} ${args.join(" ")} in ${domain} to finish`, () => {
+        const s = agentCall(domain, { execute: "guest-exec-status", arguments: { pid } }) as { exited: boolean; exitcode?: number; "out-data"?: string; "err-data"?: string };
+        return s.exited ? s : undefined;
+    }, { timeoutMs: 30_000, intervalMs: 200 });
+    const text = (data?: string) => Buffer.from(data ?? "", "base64").toString("latin1");
+    if (status.exitcode !== 0) throw new Error(`${path} ${args.join(" ")} in ${domain} exited ${status.exitcode}: ${text(status["err-data"])}`);
+    return text(status["out-data"]);
+}
+
+/** The MAC addresses of the guest's network interfaces, as the guest itself lists them (agent). */
+export function guestMacs(domain: string): string[] {
+    const interfaces = agentCall(domain, { execute: "guest-network-get-interfaces" }) as Array<{ "hardware-address"?: string }>;
+    return interfaces.map((i) => (i["hardware-address"] ?? "").toLowerCase()).filter((mac) => mac && mac !== "00:00:00:00:00:00");
 }

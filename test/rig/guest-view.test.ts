@@ -107,17 +107,25 @@ describe("rig: the guest's own view, with the guest agent (Debian, pll-deb1)", f
         const atBootMax = await steadyView(env, DEB_AGENT);
         assert.deepEqual(offlineMemoryBlocks(DEB_AGENT), [], "no offline memory before");
 
+        let started = Date.now();
         outs = (await provider.apply(id, outs, inputs({ vcpus: 2, memory: "1GiB" }))).outs;
+        const growMs = Date.now() - started;
         assert.equal(outs.hotplugCurrentKiB, 512 * MiB, "libvirt: the device plugged 512MiB");
         assert.deepEqual(offlineMemoryBlocks(DEB_AGENT), [], "the agent onlined every plugged block");
         const grown = await waitForView(env, DEB_AGENT, "MemTotal up by 512MiB", (v) => Math.abs(v.memTotalKiB - atBootMax.memTotalKiB - 512 * MiB) <= 8 * MiB);
         assert.ok(outs.guestMemoryKiB !== null);
         assertNear(outs.guestMemoryKiB, grown.memTotalKiB, "guestMemoryKiB against the guest's MemTotal");
 
+        started = Date.now();
         outs = (await provider.apply(id, outs, inputs({ vcpus: 2, memory: "512MiB" }))).outs;
+        const shrinkMs = Date.now() - started;
         assert.equal(outs.hotplugRequestedKiB, 0);
+        assert.ok(outs.guestMemoryKiB !== null);
         const shrunk = await waitForView(env, DEB_AGENT, "MemTotal back down", (v) => v.memTotalKiB < grown.memTotalKiB - 256 * MiB);
         assertNear(shrunk.memTotalKiB, atBootMax.memTotalKiB + (outs.hotplugCurrentKiB ?? 0), "MemTotal: the boot maximum plus what is still plugged");
+        assertNear(outs.guestMemoryKiB, shrunk.memTotalKiB, "guestMemoryKiB after the shrink: the guest's total, not the one before");
+        console.log(`      MemTotal ${atBootMax.memTotalKiB} → ${grown.memTotalKiB} → ${shrunk.memTotalKiB} kB (guestMemoryKiB ${outs.guestMemoryKiB}); ` +
+            `grow ${growMs} ms, shrink ${shrinkMs} ms, still plugged ${outs.hotplugCurrentKiB} KiB`);
         assert.deepEqual([domId(DEB_AGENT), qemuPid(DEB_AGENT)], ids, "same domain id and QEMU process");
     });
 });
@@ -180,7 +188,7 @@ describe("rig: the guest's own view, without a guest agent (Debian, pll-deb2)", 
         assertNear(outs.guestMemoryKiB, after.memTotalKiB, "guestMemoryKiB is the guest's total, not libvirt's");
         const memory = warnings.filter((w) => /total memory/.test(w));
         assert.equal(memory.length, 1, `one warning about the guest's memory, got: ${warnings.join(" | ")}`);
-        assert.match(memory[0], /domain 'pll-deb2': the guest reports \d+\S* total memory, about \d+\S* was expected after the virtio-mem device plugged 512MiB: the guest has not onlined the memory/);
+        assert.match(memory[0], /domain 'pll-deb2': the guest reports \d+\S* total memory, about \d+\S* was expected with its virtio-mem device holding 512MiB\. The guest has not onlined the memory/);
         assert.match(memory[0], /Install qemu-guest-agent .*, or boot the guest with memhp_default_state=online, or add the udev rule/);
     });
 });

@@ -1,9 +1,12 @@
 import assert from "node:assert/strict";
 import { cpuListCount, guestMemoryKiB, guestVcpusOf, memoryBlocksOf, onlineMemoryBlocks } from "../../provider/guest-view";
 import type { StepOutcome } from "../../provider/virsh/step-script";
+import { parseDomainXml } from "../../provider/xml/domain-xml";
 
 const ok = (stdout: string): StepOutcome => ({ ran: true, exitCode: 0, stdout, stderr: "" });
 const failed = (stderr: string): StepOutcome => ({ ran: true, exitCode: 1, stdout: "", stderr });
+const running = (stats: string) => parseDomainXml(`<domain id='3'><name>g</name><memory unit='KiB'>524288</memory><vcpu>2</vcpu>
+  <devices><memballoon model='virtio'>${stats}</memballoon></devices></domain>`);
 
 describe("guest-view", () => {
     it("counts Linux CPU lists", () => {
@@ -25,8 +28,12 @@ describe("guest-view", () => {
     });
 
     it("reads the guest's total from dommemstat's available, null without balloon statistics", () => {
-        assert.equal(guestMemoryKiB(ok("actual 524288\nswap_in 0\navailable 411044\nusable 300000\nrss 200000\n")), 411044);
-        assert.equal(guestMemoryKiB(ok("actual 524288\nrss 200000\n")), null);
+        const stats = ok("actual 524288\nswap_in 0\navailable 411044\nusable 300000\nrss 200000\n");
+        assert.equal(guestMemoryKiB(stats, running("<stats period='2'/>")), 411044);
+        assert.equal(guestMemoryKiB(ok("actual 524288\nrss 200000\n"), running("<stats period='2'/>")), null);
+        // No period: the figure is what the driver said once at boot, not the guest's view now.
+        assert.equal(guestMemoryKiB(stats, running("")), null);
+        assert.equal(guestMemoryKiB(stats, undefined), null, "shut off");
     });
 
     it("reads the agent's memory blocks and writes the command that onlines some", () => {
