@@ -6,6 +6,7 @@
  */
 import type { DomainSession } from "../batch/domain-batch";
 import { ChangeOrder } from "../batch/round";
+import { pollUntil } from "../batch/poll";
 import { applySettled } from "../batch/settled";
 import { DeviceStillAttachedError } from "../errors";
 import type { DomainSnapshot } from "../virsh/domain-snapshot";
@@ -35,7 +36,7 @@ export async function detachAndWait(session: DomainSession, device: DeviceLookup
     if (steps.length === 0) return before;
     const request = { steps, order: ChangeOrder.Removal };
     const round = await applySettled(session, request, (s) => !device.present(s, "config"));
-    let now = round.snapshot();
+    const now = round.snapshot();
     const failure = round.failure(request, { device: device.label });
     // A failed config detach is an error even when the XML no longer shows the device: libvirt may
     // have dropped it from its definition, then failed to save the file, and it would come back.
@@ -46,12 +47,9 @@ export async function detachAndWait(session: DomainSession, device: DeviceLookup
             session.virsh.context(device.label), "run pulumi refresh, then the same pulumi command again");
     }
     // A repeated request for a device the guest is still releasing may fail; the live XML decides.
-    const deadline = Date.now() + timeoutSeconds * 1000;
-    while (stillLive(device)(now) && Date.now() < deadline) {
-        await session.sleep(Math.min(POLL_INTERVAL_MS, Math.max(0, deadline - Date.now())));
-        now = (await session.round({})).snapshot();
-    }
-    if (!stillLive(device)(now)) return now;
+    const read = async () => (await session.round({})).snapshot();
+    const released = await pollUntil(session, { seconds: timeoutSeconds, intervalMs: POLL_INTERVAL_MS }, now, read, (s) => !stillLive(device)(s));
+    if (released.done) return released.value;
     throw new DeviceStillAttachedError(
         `${device.label} is still attached to the running guest: it did not release it within ${timeoutSeconds} s. ` +
         "It is gone from the persistent config, so it will not come back after a reboot",

@@ -4,6 +4,7 @@
  */
 import type { DomainResourcesInputs, DomainResourcesOutputs } from "../contract";
 import { DomainSession, inDomainBatch } from "../batch/domain-batch";
+import { pollUntil } from "../batch/poll";
 import { ChangeOrder, Round } from "../batch/round";
 import { InputError, VirshError } from "../errors";
 import { DesiredResources, pendingDifferences, planResources, ResourcePlan } from "../domain-resources-plan";
@@ -84,12 +85,8 @@ async function runStep(session: DomainSession, args: string[]): Promise<DomainSn
 }
 
 async function waitForState(session: DomainSession, wanted: string, seconds: number): Promise<boolean> {
-    const deadline = Date.now() + seconds * 1000;
-    for (;;) {
-        if ((await session.round({})).snapshot().state === wanted) return true;
-        if (Date.now() >= deadline) return false;
-        await session.sleep(POLL_INTERVAL_MS);
-    }
+    const state = async () => (await session.round({})).snapshot().state;
+    return (await pollUntil(session, { seconds, intervalMs: POLL_INTERVAL_MS }, await state(), state, (s) => s === wanted)).done;
 }
 
 async function reboot(session: DomainSession, inputs: DomainResourcesInputs): Promise<DomainSnapshot> {
@@ -129,13 +126,8 @@ function balloonTargetKiB(snapshot: DomainSnapshot): number {
 
 /** Waits (bounded) for the guest's balloon to reach the target, from the balloon read `probe` of `round`. */
 async function settleBalloon(session: DomainSession, round: Round, probe: Probe, targetKiB: number, seconds: number): Promise<Balloon> {
-    const deadline = Date.now() + seconds * 1000;
-    let balloon = balloonOf(round, targetKiB, probe);
-    while (!balloon.settled && Date.now() < deadline) {
-        await session.sleep(Math.min(POLL_INTERVAL_MS, Math.max(0, deadline - Date.now())));
-        balloon = balloonOf(await session.round({ probes: [BALLOON] }), targetKiB);
-    }
-    return balloon;
+    const read = async () => balloonOf(await session.round({ probes: [BALLOON] }), targetKiB);
+    return (await pollUntil(session, { seconds, intervalMs: POLL_INTERVAL_MS }, balloonOf(round, targetKiB, probe), read, (b) => b.settled)).value;
 }
 
 /**
@@ -320,13 +312,9 @@ async function settleHotplug(session: DomainSession, raw: DomainSnapshot, second
         const device = s.live && virtioMemOf(s.live);
         return !device || device.currentKiB === device.requestedKiB;
     };
-    const deadline = Date.now() + seconds * 1000;
-    let snapshot = raw;
-    while (!plugged(snapshot) && Date.now() < deadline) {
-        await session.sleep(Math.min(POLL_INTERVAL_MS, Math.max(0, deadline - Date.now())));
-        snapshot = (await session.round({})).snapshot();
-    }
-    return { snapshot, settled: plugged(snapshot) };
+    const read = async () => (await session.round({})).snapshot();
+    const { value, done } = await pollUntil(session, { seconds, intervalMs: POLL_INTERVAL_MS }, raw, read, plugged);
+    return { snapshot: value, settled: done };
 }
 
 /** A CPU just plugged takes the guest a moment to see: onlining it is tried for a few seconds. */

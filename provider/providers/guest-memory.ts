@@ -6,6 +6,7 @@
  * one it says so, with the fix, instead of claiming memory the guest does not use.
  */
 import type { DomainSession } from "../batch/domain-batch";
+import { pollUntil } from "../batch/poll";
 import { VirshError } from "../errors";
 import { warn } from "../engine-log";
 import { guestMemoryKiB, MemoryBlock, memoryBlocksOf, onlineMemoryBlocks } from "../guest-view";
@@ -16,7 +17,7 @@ import { BALLOON } from "./device-lookup";
 export const MEMORY_BLOCKS: Probe = { kind: "memoryBlocks" };
 
 /** The guest refreshes its statistics every period (the rig's: 2 s); two periods and a little. */
-const GUEST_TOTAL_WAIT_MS = 5000;
+const GUEST_TOTAL_WAIT_SECONDS = 5;
 const POLL_INTERVAL_MS = 1000;
 
 export interface MemoryChange {
@@ -45,15 +46,13 @@ export async function guestTakesMemory(session: DomainSession, change: MemoryCha
     }
     const expected = change.totalBeforeKiB + change.deltaKiB;
     const slack = 8 * 1024 + Math.abs(change.deltaKiB) * 0.03;
-    const deadline = Date.now() + GUEST_TOTAL_WAIT_MS;
-    let total: number | null = change.totalBeforeKiB;
-    for (;;) {
+    const read = async () => {
         const round = await session.round({ probes: [BALLOON] });
-        total = guestMemoryKiB(round.probe(BALLOON), round.snapshot().live);
-        if (total !== null && Math.abs(total - expected) <= slack) return total;
-        if (Date.now() >= deadline) break;
-        await session.sleep(POLL_INTERVAL_MS);
-    }
+        return guestMemoryKiB(round.probe(BALLOON), round.snapshot().live);
+    };
+    const { value: total, done } = await pollUntil(session, { seconds: GUEST_TOTAL_WAIT_SECONDS, intervalMs: POLL_INTERVAL_MS }, await read(), read,
+        (kib) => kib !== null && Math.abs(kib - expected) <= slack);
+    if (done) return total;
     const fix = change.blocksBefore || change.deltaKiB < 0
         ? "Look at the guest's memory blocks (lsmem) and its kernel log"
         : "The guest has not onlined the memory. Install qemu-guest-agent in the guest and give the domain its channel (the provider then onlines the memory), " +
