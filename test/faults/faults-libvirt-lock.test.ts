@@ -9,7 +9,7 @@
  * whole backoff schedule quickly; it says so in its title.
  */
 import assert from "node:assert/strict";
-import type { AttachedDiskInputs, AttachedDiskOutputs } from "../../provider/contract";
+import type { AttachedDiskInputs, AttachedDiskOutputs, ConnectionInputs } from "../../provider/contract";
 import { providers, VirshError } from "../../provider/index";
 import { createImage, diskCount, liveXml, rejectsWith, removeFiles, resetGuest, RigEnv, rigUp, typed } from "../rig/rig-env";
 import { convergedViaProviders, FaultSshd, HeldJob, sleep } from "./fault-env";
@@ -25,6 +25,17 @@ describe("faults: libvirt job lock held (pll-fault4)", function () {
     let job: HeldJob;
     const images: string[] = [];
     const attachCalls = () => sshd.calls().filter((c) => c === "attach-device start").length;
+
+    /** How each held-job case starts: its own image, the live XML before, the job held, the call log cleared, the clock started. */
+    async function underHeldJob(label: string, overrides: Partial<ConnectionInputs> = {}) {
+        const connection = sshd.connection(overrides);
+        const source = createImage(env, label);
+        images.push(source);
+        const xmlBefore = liveXml(GUEST);
+        await job.hold();
+        sshd.clearCalls();
+        return { connection, source, xmlBefore, started: Date.now() };
+    }
 
     before(function () {
         this.timeout(300_000);
@@ -49,12 +60,7 @@ describe("faults: libvirt job lock held (pll-fault4)", function () {
     });
 
     it("job held 35 s: the first attach fails on the lock after libvirt's 30 s, the retry gets it; attached once", async () => {
-        const connection = sshd.connection();
-        const source = createImage(env, "lock-release");
-        images.push(source);
-        await job.hold();
-        sshd.clearCalls();
-        const started = Date.now();
+        const { connection, source, started } = await underHeldJob("lock-release");
         const creating = disks.create({ connection, domain: GUEST, source });
         await sleep(35_000);
         await job.release();
@@ -69,13 +75,7 @@ describe("faults: libvirt job lock held (pll-fault4)", function () {
     });
 
     it("job held throughout: gives up within the 90 s budget with a clear VirshError (libvirt's message, domjobinfo hint); nothing attached", async () => {
-        const connection = sshd.connection();
-        const source = createImage(env, "lock-held");
-        images.push(source);
-        const xmlBefore = liveXml(GUEST);
-        await job.hold();
-        sshd.clearCalls();
-        const started = Date.now();
+        const { connection, source, xmlBefore, started } = await underHeldJob("lock-held");
         const error = await rejectsWith(disks.create({ connection, domain: GUEST, source }), VirshError, [
             /virsh attach-device failed \(exit 1\)/,
             /cannot acquire state change lock/,
@@ -99,13 +99,7 @@ describe("faults: libvirt job lock held (pll-fault4)", function () {
     });
 
     it("operationTimeout 5 s while the job is held: abandoned after 5 s with the domain's job in the message; not run again, nothing attached", async () => {
-        const connection = sshd.connection({ operationTimeout: 5 });
-        const source = createImage(env, "lock-timeout");
-        images.push(source);
-        const xmlBefore = liveXml(GUEST);
-        await job.hold();
-        sshd.clearCalls();
-        const started = Date.now();
+        const { connection, source, xmlBefore, started } = await underHeldJob("lock-timeout", { operationTimeout: 5 });
         const error = await rejectsWith(disks.create({ connection, domain: GUEST, source }), VirshError, [
             /virsh attach-device did not answer within 5 s and was abandoned/,
             /the domain's current job: Job type: +Unbounded;.*Operation: +Dump/,
