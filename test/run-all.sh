@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The test command (README, .ci/run): prepares a fresh machine, then runs the unit, rig, engine,
-# fault and load suites in one mocha run. Set PLL_LOAD=1 to include the long load tests (and the
-# libvirtd restart, which disturbs anything else using the rig); without it they are skipped.
+# fault and load suites in one mocha run, the long ones (load, libvirtd restart) included;
+# PLL_SKIP_LONG=1 skips those for a quicker run by hand.
 set -Eeuo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 bin=$(bash scripts/prepare.sh | tail -n 1)

@@ -1,16 +1,17 @@
 /**
  * One exec for the requests of a batch's round: every member's steps (each member a group, in
- * change order), then the domain's state, live XML and config, then the probes. Transient libvirt
- * failures (a held job lock) rerun only the unfinished part of the groups they hit, with backoff,
- * within a bound. A lost answer is followed by a plain read once the host answers again, so each
- * member can tell from the XML whether its change landed. A refresh read may be answered by the
+ * change order), then the domain's state, live XML and config, then the probes. A libvirt failure
+ * that means nothing happened (a held job lock, libvirtd not answering) reruns only the unfinished
+ * part of the groups it hit, with backoff, within a bound. A lost answer (the SSH connection, or
+ * libvirtd dying during a call) is never rerun blind: the domain is read again once it answers, so
+ * each member can tell from the XML whether its change landed. A refresh read may be answered by the
  * refresh read of a moment ago (RecentRead).
  */
 import { HostUnreachableError } from "../errors";
 import { snapshotCommands } from "../virsh/domain-snapshot";
 import { Probe, probeKey, probeLine } from "../virsh/probes";
 import { buildStepScript, ScriptStep, StepOutcome } from "../virsh/step-script";
-import { TRANSIENT_STDERR } from "../virsh/stderr-hints";
+import { failureClass, FailureClass } from "../virsh/stderr-hints";
 import { Command, sleep, timedOut, Virsh } from "../virsh/virsh";
 import { Round, RoundRequest } from "./round";
 
@@ -30,8 +31,14 @@ interface Pending {
     from: number;
 }
 
-function isTransient(outcome: StepOutcome): boolean {
-    return outcome.ran && outcome.exitCode !== 0 && TRANSIENT_STDERR.test(outcome.stderr);
+function failedAs(outcome: StepOutcome): FailureClass | undefined {
+    return outcome.ran && outcome.exitCode !== 0 ? failureClass(outcome.stderr) : undefined;
+}
+
+/** A read is safe to repeat whatever cut it short. */
+function readAgain(outcome: StepOutcome): boolean {
+    const failure = failedAs(outcome);
+    return failure === "notStarted" || failure === "callLost";
 }
 
 interface ExecAnswer {
@@ -91,7 +98,7 @@ export async function executeRound(virsh: Virsh, requests: readonly RoundRequest
     const refreshOf = requests.flatMap((r, i) => (r.refreshOf !== undefined && stepsOf(i).length === 0 ? [r.refreshOf] : []));
     const refresh = refreshOf.length === requests.length;
     const shared = refresh ? recent.take(probes, refreshOf) : undefined;
-    if (shared) return requests.map(() => new Round(virsh, [], false, shared.reads, new Map(probes.map((p, i) => [probeKey(p), shared.probes[i]])), undefined));
+    if (shared) return requests.map(() => new Round(virsh, [], undefined, shared.reads, new Map(probes.map((p, i) => [probeKey(p), shared.probes[i]])), undefined));
     // A change makes every earlier read stale; a read taken while it runs would be too.
     recent.forget();
     // Change order, then arrival: removals free what additions take.
@@ -100,6 +107,8 @@ export async function executeRound(virsh: Virsh, requests: readonly RoundRequest
         .sort((a, b) => (requests[a.request].order ?? 0) - (requests[b.request].order ?? 0));
     const started = Date.now();
     let answerLost = false;
+    /** Per request: the step whose call libvirtd dropped (it may have happened); the steps after it did not run. */
+    const callLost = new Map<number, number>();
     let answer: ExecAnswer;
     for (let attempt = 0; ; attempt++) {
         try {
@@ -115,17 +124,23 @@ export async function executeRound(virsh: Virsh, requests: readonly RoundRequest
         pending.forEach((p, g) => groups[g].forEach((o, s) => { outcomes[p.request][p.from + s] = o; }));
         const retry = pending.flatMap((p, g) => {
             const failed = groups[g].findIndex((o) => o.ran && o.exitCode !== 0);
-            return failed >= 0 && isTransient(groups[g][failed]) ? [{ request: p.request, from: p.from + failed }] : [];
+            const failure = failed >= 0 ? failedAs(groups[g][failed]) : undefined;
+            if (failure === "callLost") callLost.set(p.request, p.from + failed);
+            return failure === "notStarted" ? [{ request: p.request, from: p.from + failed }] : [];
         });
         const delay = RETRY_DELAYS_MS[attempt];
-        if ((retry.length === 0 && !answer.reads.some(isTransient)) || delay === undefined || Date.now() - started + delay >= RETRY_BUDGET_MS) break;
+        if ((retry.length === 0 && !answer.reads.some(readAgain)) || delay === undefined || Date.now() - started + delay >= RETRY_BUDGET_MS) break;
         await sleep(delay);
         pending = retry;
     }
     if (refresh) recent.keep(answer, probes, refreshOf);
     const answers = new Map(probes.map((p, i) => [probeKey(p), answer.probes[i]]));
     const jobInfo = outcomes.some((steps) => steps.some(timedOut)) ? await domainJob(virsh) : undefined;
-    return requests.map((_, i) => new Round(virsh, outcomes[i], answerLost && stepsOf(i).length > 0, answer.reads, answers, jobInfo));
+    return requests.map((_, i) => {
+        // Unknown from the first step when the whole answer was lost; from the dropped call otherwise.
+        const unknownFrom = answerLost && stepsOf(i).length > 0 ? 0 : callLost.get(i);
+        return new Round(virsh, outcomes[i], unknownFrom, answer.reads, answers, jobInfo);
+    });
 }
 
 /** The read part of a round once the host answers again; the lost answer's error if it never does. */

@@ -33,13 +33,33 @@ export class Round {
         private readonly virsh: Virsh,
         /** One outcome per requested step; all `{ ran: false }` when the answer was lost. */
         readonly steps: StepOutcome[],
-        /** The connection dropped while the steps ran: they may or may not have happened. */
-        readonly answerLost: boolean,
+        /**
+         * The first step whose outcome is unknown (the connection dropped while the steps ran, or
+         * libvirtd died during that call): it and those after it may or may not have happened.
+         */
+        readonly unknownFrom: number | undefined,
         private readonly reads: StepOutcome[],
         private readonly probes: ReadonlyMap<string, StepOutcome>,
         /** What `virsh domjobinfo` said after a step was abandoned at operationTimeout. */
         readonly jobInfo: string | undefined,
     ) {}
+
+    /** Some step may or may not have happened: the XML decides whether it runs again. */
+    get answerLost(): boolean {
+        return this.unknownFrom !== undefined;
+    }
+
+    /** This round as the tail of a request whose first steps succeeded in an earlier round. */
+    after(earlier: readonly StepOutcome[]): Round {
+        return new Round(this.virsh, [...earlier, ...this.steps], this.unknownFrom === undefined ? undefined : earlier.length + this.unknownFrom,
+            this.reads, this.probes, this.jobInfo);
+    }
+
+    /** This round once the XML showed its change landed: the steps of unknown outcome count as not run, not as failed. */
+    landed(): Round {
+        const from = this.unknownFrom ?? this.steps.length;
+        return new Round(this.virsh, this.steps.map((o, i) => (i < from ? o : { ran: false })), this.unknownFrom, this.reads, this.probes, this.jobInfo);
+    }
 
     /** The domain as read after the steps; throws when it cannot be read (or does not exist). */
     snapshot(): DomainSnapshot {

@@ -28,7 +28,21 @@ export const SUDO_REFUSED = /^sudo: |is not allowed to execute/m;
 /** Failures that mean "nothing happened yet, try again shortly". */
 // An unplug that timed out is not transient: it may have half happened (RIG.md), so it is not repeated.
 // Nor is an unknown connection.uri: virsh prints "failed to connect to the hypervisor" for it too.
-export const TRANSIENT_STDERR = /cannot acquire state change lock|Timed out during operation(?!: vcpu unplug)|failed to connect to the hypervisor(?![\s\S]*(?:no connection driver available|URI path|Unable to parse URI))|Failed to connect socket|Cannot recv data|End of file while reading data/i;
+const NOT_STARTED_STDERR = /cannot acquire state change lock|Timed out during operation(?!: vcpu unplug)|failed to connect to the hypervisor(?![\s\S]*(?:no connection driver available|URI path|Unable to parse URI))|Failed to connect socket/i;
+
+/**
+ * libvirtd went away while it held the call ("Cannot recv data", "End of file while reading
+ * data"): the change may or may not have happened, so it is read back before anything runs again.
+ * A connection that never opened ("failed to connect") made no call at all.
+ */
+const CALL_LOST_STDERR = /Cannot recv data|End of file while reading data|Disconnected from \S+ due to/i;
+
+export type FailureClass = "notStarted" | "callLost" | "final";
+
+export function failureClass(stderr: string): FailureClass {
+    if (NOT_STARTED_STDERR.test(stderr)) return "notStarted";
+    return CALL_LOST_STDERR.test(stderr) ? "callLost" : "final";
+}
 
 export function hintFor(stderr: string, fallback: string): string {
     return STDERR_HINTS.find((h) => h.pattern.test(stderr))?.hint ?? fallback;

@@ -14,6 +14,14 @@ import { LOCAL_URI, RigEnv, rigConnection, sleep, waitFor } from "../rig/rig-env
 import type { Provider } from "../rig/rig-env";
 
 export const FAULT_PORT = 2223;
+
+/**
+ * The long suites (load, libvirtd restart) run in the test command; PLL_SKIP_LONG=1 skips them for
+ * a quicker run by hand.
+ */
+export function longSuitesSkipped(): boolean {
+    return process.env.PLL_SKIP_LONG === "1";
+}
 export const FAULT_GUESTS = ["pll-fault2", "pll-fault3", "pll-fault4"] as const;
 
 // ------------------------------------------------------------------ processes, from /proc
@@ -171,8 +179,11 @@ export class FaultSshd {
 
     // -------------------------------------------------------------- the virsh double
 
-    /** Makes the double act on SUBCOMMAND: "before S" (sleep, then run), "after S" (run, sleep, answer), "fail TEXT". */
-    rule(subcommand: string, action: "before" | "after" | "fail", argument: string): void {
+    /**
+     * Makes the double act on SUBCOMMAND: "before S" (sleep, then run), "after S" (run, sleep, answer),
+     * "fail TEXT", "lost S TEXT" (run, sleep, then answer TEXT on stderr with exit 1).
+     */
+    rule(subcommand: string, action: "before" | "after" | "fail" | "lost", argument: string): void {
         appendFileSync(join(this.dir, "rules"), `${subcommand} ${action} ${argument}\n`);
     }
 
@@ -196,7 +207,8 @@ export class FaultSshd {
  * non-option argument (the subcommand): `before S` sleeps S s then runs virsh; `after S` runs
  * virsh, logs its exit, sleeps S s, then prints its output (so a connection cut in the sleep loses
  * an answer to a change that happened); `fail TEXT` prints TEXT on stderr and exits 1 without
- * running anything (replays a message captured for real).
+ * running anything (replays a message captured for real); `lost S TEXT` runs virsh, sleeps S s, then
+ * prints TEXT on stderr and exits 1 instead of virsh's answer (libvirtd died after the change happened).
  */
 const VIRSH_DOUBLE = `#!/bin/sh
 dir=$(dirname "$(dirname "$0")")
@@ -216,6 +228,12 @@ case "$action" in
     echo "$sub answered" >>"$dir/calls"
     printf '%s\\n' "$out"; exit $rc ;;
   fail) echo "$sub failed" >>"$dir/calls"; printf '%s\\n' "$arg" >&2; exit 1 ;;
+  lost)
+    /usr/bin/virsh "$@" >/dev/null 2>&1; rc=$?
+    echo "$sub ran $rc" >>"$dir/calls"
+    sleep "\${arg%% *}"
+    echo "$sub answered" >>"$dir/calls"
+    printf '%b\\n' "\${arg#* }" >&2; exit 1 ;;
 esac
 exec /usr/bin/virsh "$@"
 `;

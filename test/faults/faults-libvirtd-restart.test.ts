@@ -1,6 +1,7 @@
 /**
  * libvirtd restarted during a run. DISRUPTIVE: the rig's libvirtd serves every suite on this
- * machine, so this runs only with PLL_LOAD=1 (with the long tests) and keeps libvirtd down ~2 s.
+ * machine (mocha runs the suites one after the other; PLL_SKIP_LONG=1 skips this one) and it keeps
+ * libvirtd down a few seconds.
  *
  * libvirtd is stopped (SIGTERM to the pid rig/up.sh recorded in $RIG_DIR/libvirtd.pid) and
  * started again exactly as the rig starts it: by running rig/up.sh, which finds libvirt not
@@ -13,10 +14,10 @@
 import assert from "node:assert/strict";
 import { readFileSync } from "fs";
 import { join } from "path";
-import type { AttachedDiskInputs, AttachedDiskOutputs } from "../../provider/contract";
+import type { AttachedDiskInputs, AttachedDiskOutputs, AttachedInterfaceInputs, AttachedInterfaceOutputs } from "../../provider/contract";
 import { providers } from "../../provider/index";
-import { createImage, diskCount, removeFiles, resetGuest, RigEnv, rigUp, sleep, typed, virshLocalResult, waitFor } from "../rig/rig-env";
-import { convergedViaProviders, FaultSshd } from "./fault-env";
+import { configXml, createImage, diskCount, interfacesIn, liveXml, removeFiles, resetGuest, RigEnv, rigUp, sleep, typed, virshLocalResult, waitFor } from "../rig/rig-env";
+import { convergedViaProviders, FaultSshd, longSuitesSkipped } from "./fault-env";
 
 const GUEST = "pll-fault3";
 
@@ -35,9 +36,10 @@ async function stopRigLibvirtd(env: RigEnv): Promise<number> {
     return pid;
 }
 
-describe("faults: libvirtd restarted during an operation (pll-fault3; PLL_LOAD=1 only, disruptive)", function () {
+describe("faults: libvirtd restarted during an operation (pll-fault3; disruptive)", function () {
     this.timeout(300_000);
     const disks = typed<AttachedDiskInputs, AttachedDiskOutputs>(providers.attachedDisk);
+    const nics = typed<AttachedInterfaceInputs, AttachedInterfaceOutputs>(providers.attachedInterface);
     let env: RigEnv;
     let sshd: FaultSshd;
     const images: string[] = [];
@@ -53,7 +55,7 @@ describe("faults: libvirtd restarted during an operation (pll-fault3; PLL_LOAD=1
     }
 
     before(function () {
-        if (process.env.PLL_LOAD !== "1") this.skip();
+        if (longSuitesSkipped()) this.skip();
         env = rigUp();
         sshd = new FaultSshd(env);
         sshd.start();
@@ -63,7 +65,7 @@ describe("faults: libvirtd restarted during an operation (pll-fault3; PLL_LOAD=1
     afterEach(() => sshd?.clearRules());
 
     after(function () {
-        if (process.env.PLL_LOAD !== "1") return;
+        if (longSuitesSkipped()) return;
         rigUp();
         sshd.stop();
         resetGuest(GUEST);
@@ -95,5 +97,30 @@ describe("faults: libvirtd restarted during an operation (pll-fault3; PLL_LOAD=1
         await deleting;
         assert.deepEqual(diskCount(GUEST, source), { live: 0, config: 0 }, "detached from both");
         assert.equal((await disks.read(id, outs)).id, undefined, "refresh drops it");
+    });
+
+    it("libvirtd dies during an attach-device that landed: the provider reads back once libvirtd is back and never attaches a second NIC", async () => {
+        const connection = sshd.connection();
+        const mac = "52:54:00:7e:14:07";
+        const inputs: AttachedInterfaceInputs = { connection, domain: GUEST, type: "bridge", source: env.PLL_BRIDGE, mac };
+        sshd.clearCalls();
+        // The attach runs for real; the answer virsh would have given is lost with libvirtd (virsh 9.0's words for a daemon that died mid-call).
+        sshd.rule("attach-device", "lost", "4 error: Failed to attach device from /dev/stdin\\nerror: End of file while reading data: Input/output error");
+        const creating = nics.create(inputs);
+        await waitFor("the attach to run", () => sshd.calls().includes("attach-device ran 0"), { timeoutMs: 60_000 });
+        await stopRigLibvirtd(env);
+        // libvirtd is still down when the lost answer arrives, so the provider's read back meets "failed to connect" first.
+        await waitFor("the lost answer", () => sshd.calls().includes("attach-device answered"), { timeoutMs: 30_000 });
+        await sleep(1500);
+        rigUp();
+        sshd.clearRules();
+        const { id, outs } = await creating;
+        const count = (xml: string) => interfacesIn(xml).filter((i) => i.mac === mac).length;
+        assert.deepEqual({ live: count(liveXml(GUEST)), config: count(configXml(GUEST)) }, { live: 1, config: 1 }, "one NIC, in both halves");
+        assert.equal(sshd.calls().filter((c) => c === "attach-device start").length, 1, "attach-device ran once: no rerun without a read back");
+        assert.equal(outs.mac, mac);
+        await convergedViaProviders(nics, id, outs, inputs);
+        await nics.delete(id, outs);
+        assert.equal(interfacesIn(configXml(GUEST)).filter((i) => i.mac === mac).length, 0, "detached");
     });
 });

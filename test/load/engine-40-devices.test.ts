@@ -3,7 +3,7 @@
  * per guest 11 disks and 2 NICs, plus an ISO in pll-fault2's IDE CD-ROM. Everything lands once
  * (dumpxml, the test's own channel), no lock error leaks to the user (the engine log), refresh
  * finds no drift, preview --expect-no-changes passes, destroy leaves the guests as they were.
- * Long-ish (resets and several engine runs): runs only with PLL_LOAD=1.
+ * Long-ish (resets and several engine runs): PLL_SKIP_LONG=1 skips it.
  */
 import assert from "node:assert/strict";
 import type * as AutomationModule from "@pulumi/pulumi/automation";
@@ -12,7 +12,7 @@ import {
 } from "../rig/rig-env";
 import { Consumer, installConsumer, openTestStack, RunResult, rigStackConnection, TestStack } from "../engine/engine-fixture";
 import { resetGuests } from "../engine/guest-facts";
-import { FAULT_GUESTS } from "../faults/fault-env";
+import { FAULT_GUESTS, longSuitesSkipped } from "../faults/fault-env";
 
 const DISKS_PER_GUEST = 11;
 const NICS_PER_GUEST = 2;
@@ -46,7 +46,7 @@ describe("load: one up with 40 devices across pll-fault2..4, engine parallelism 
     const baseline = new Map<string, { disks: number; nics: number }>();
 
     before(async function () {
-        if (process.env.PLL_LOAD !== "1") this.skip();
+        if (longSuitesSkipped()) this.skip();
         env = rigUp();
         for (const guest of FAULT_GUESTS) {
             images.set(guest, Array.from({ length: DISKS_PER_GUEST }, (_, i) => createImage(env, `load-${guest}-${i}`)));
@@ -60,7 +60,7 @@ describe("load: one up with 40 devices across pll-fault2..4, engine parallelism 
     });
 
     after(async function () {
-        if (process.env.PLL_LOAD !== "1") return;
+        if (longSuitesSkipped()) return;
         if (previousParallel === undefined) delete process.env.PULUMI_PARALLEL;
         else process.env.PULUMI_PARALLEL = previousParallel;
         await stack?.destroy().catch(() => undefined);

@@ -32,7 +32,11 @@ case "$sub" in
     t=$(printf '%s' "$xml" | sed -n "s/.*<target dev=\\"\\([a-z]*\\)\\".*/\\1/p")
     s=$(printf '%s' "$xml" | sed -n "s/.*<source file=\\"\\([^\\"]*\\)\\".*/\\1/p")
     if [ -s "$STATE/lock-$t" ]; then sed -i 1d "$STATE/lock-$t"; echo "error: Timed out during operation: cannot acquire state change lock" >&2; exit 1; fi
-    echo "$t $s" >>"$STATE/disks"; echo "Device attached successfully" ;;
+    # libvirtd dying during the call, as virsh 9.0 reports it: before the change (drop-) or after it (lost-).
+    if [ -s "$STATE/drop-$t" ]; then sed -i 1d "$STATE/drop-$t"; printf 'error: Failed to attach device from /dev/stdin\nerror: End of file while reading data: Input/output error\n' >&2; exit 1; fi
+    echo "$t $s" >>"$STATE/disks"
+    if [ -s "$STATE/lost-$t" ]; then sed -i 1d "$STATE/lost-$t"; printf 'error: Disconnected from test:///default due to end of file\nerror: Cannot recv data: Connection reset by peer\n' >&2; exit 1; fi
+    echo "Device attached successfully" ;;
   *) echo "error: unexpected $sub" >&2; exit 1 ;;
 esac
 `;
@@ -136,6 +140,22 @@ describe("domain batch: one read and one apply for operations that arrive togeth
         const targets = await inBatchOf(key, virsh, (s) => attachDisk(s, "vdb"));
         assert.deepEqual(targets, ["vdb"]);
         assert.equal(calls().filter((c) => c.startsWith("attach-device")).length, 1, "ran once, after the lost exec");
+    });
+
+    it("libvirtd dies during an attach that landed: the XML read back says so, the attach is not run again", async () => {
+        appendFileSync(join(dir, "lost-vdb"), "1\n");
+        const targets = await inBatchOf(key, virsh, (s) => attachDisk(s, "vdb"));
+        assert.deepEqual(targets, ["vdb"]);
+        assert.equal(calls().filter((c) => c.startsWith("attach-device")).length, 1, "no rerun without a read back");
+        assert.equal(readFileSync(join(dir, "disks"), "utf8").trim().split("\n").length, 1, "attached once");
+    });
+
+    it("libvirtd dies during an attach that did not land: read back, then run once more", async () => {
+        appendFileSync(join(dir, "drop-vdb"), "1\n");
+        const targets = await inBatchOf(key, virsh, (s) => attachDisk(s, "vdb"));
+        assert.deepEqual(targets, ["vdb"]);
+        assert.equal(calls().filter((c) => c.startsWith("attach-device")).length, 2, "the dropped call, then the rerun");
+        assert.equal(host.execs.length, 3, "read, apply (dropped, read back in the same exec), the rerun");
     });
 
     it("refresh reads: a later wave for other resources reuses the read; a resource read again, or after a change, is read anew", async () => {
