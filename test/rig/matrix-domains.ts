@@ -1,0 +1,50 @@
+/**
+ * Domains of the property matrix's own, so it never changes a rig guest's definition: copies of a
+ * rig guest's persistent config under another name (no <uuid>, their own console log), with what a
+ * real domain carries and a careless `virsh define` loses: a VNC console password and a description
+ * of several lines. A running one is started and waited for; a shut-off one is never started.
+ */
+import { writeFileSync } from "fs";
+import { join } from "path";
+import { configXml, currentMemoryKiB, liveXml, RigEnv, virshLocal, virshLocalResult, waitFor, waitGuestReady } from "./rig-env";
+
+export const VNC_PASSWORD = "mx-pw-14";
+const DESCRIPTION = "pulumi-libvirt-live property matrix\n  line two: kept byte for byte\n  line three";
+
+/** The copy's XML: renamed, no uuid, its own console, the password and the long description. */
+function copyXml(env: RigEnv, from: string, name: string): string {
+    const console = join(env.PLL_RIG_DIR, `console-${name}.log`);
+    return configXml(from)
+        .replace(/<name>[^<]*<\/name>/, `<name>${name}</name>`)
+        .replace(/\s*<uuid>[^<]*<\/uuid>/, "")
+        .replace(/<description>[\s\S]*?<\/description>/, `<description>${DESCRIPTION}</description>`)
+        .replace(/<source path='[^']*console-[^']*\.log'\/>/g, `<source path='${console}'/>`)
+        .replace("</devices>", `  <graphics type='vnc' port='-1' autoport='yes' listen='127.0.0.1' passwd='${VNC_PASSWORD}'/>\n  </devices>`);
+}
+
+export class MatrixDomain {
+    private definition = "";
+
+    constructor(private readonly env: RigEnv, readonly name: string, private readonly from: string, readonly running: boolean) {}
+
+    /** Defined anew from the rig guest's config (and started, when it is a running one). */
+    async fresh(): Promise<void> {
+        this.remove();
+        this.definition = copyXml(this.env, this.from, this.name);
+        const file = join(this.env.PLL_IMAGES, `${this.name}.xml`);
+        writeFileSync(file, this.definition);
+        virshLocal(["define", file]);
+        if (!this.running) return;
+        writeFileSync(join(this.env.PLL_RIG_DIR, `console-${this.name}.log`), "");
+        virshLocal(["start", this.name]);
+        await waitGuestReady(this.env, this.name, 120_000);
+        // The guest boots at its maximum and its balloon then shrinks it to the configured size: a test starts from there.
+        const target = currentMemoryKiB(this.definition);
+        await waitFor(`${this.name}'s balloon at ${target} KiB`, () => currentMemoryKiB(liveXml(this.name)) === target, { timeoutMs: 60_000, intervalMs: 250 });
+    }
+
+    remove(): void {
+        virshLocalResult(["destroy", this.name]);
+        virshLocalResult(["undefine", this.name]);
+    }
+}

@@ -1,0 +1,115 @@
+/**
+ * For every row of the rule tables (provider/rules), a change that hits it on the rig: inputs
+ * before and after, merged over the resource's base inputs (an `undefined` value removes the key).
+ * test/rig/rule-matrix.test.ts turns each row into a test on a running and on a shut-off domain;
+ * a row without an example here gets a test that fails, so a new row is tested by being written.
+ */
+import type { ConnectionInputs } from "../../provider/contract";
+
+export type Resource = "DomainResources" | "AttachedDisk" | "AttachedInterface" | "AttachedCdrom";
+
+/** What an example may ask of the rig, made fresh for each test. */
+export interface ExampleContext {
+    connection: ConnectionInputs;
+    /** The second domain, in the same state as the first (running or shut off). */
+    otherDomain: string;
+    /** A path under the rig's images that does not exist yet (size creates it). */
+    newImage(label: string): string;
+    /** A loop block device of 16 MiB. */
+    loopDevice(): string;
+    /** A second Linux bridge and a libvirt network (forward mode bridge) on the rig's bridge. */
+    otherBridge: string;
+    network: string;
+    /** CD-ROM media. */
+    iso(label: string): string;
+    /** Another SSH port to the same host (our own sshd), and another name for the same host. */
+    otherPort: number;
+    otherHostName: string;
+}
+
+export interface Change {
+    from: Record<string, unknown>;
+    to: Record<string, unknown>;
+}
+
+export interface RowExample {
+    change: (ctx: ExampleContext) => Change;
+    /** The domain it needs: a plain guest (default), one with a virtio-mem device, or one whose guest agent answers. */
+    guest?: "virtioMem" | "agent";
+}
+
+type Examples = Record<string, RowExample>;
+
+const plain = (change: (ctx: ExampleContext) => Change): RowExample => ({ change });
+
+/** Rows every table shares: key `path|when`, the row's own words. */
+function placement(): Examples {
+    const anotherHost = "another host (an SSH config alias counts as the HostName and Port it resolves to) or libvirt URI";
+    return {
+        "domain|another domain": plain((c) => ({ from: {}, to: { domain: c.otherDomain } })),
+        [`connection.host|${anotherHost}`]: plain((c) => ({ from: {}, to: { connection: { ...c.connection, host: c.otherHostName } } })),
+        [`connection.port|${anotherHost}`]: plain((c) => ({ from: {}, to: { connection: { ...c.connection, port: c.otherPort } } })),
+        [`connection.uri|${anotherHost}`]: plain((c) => ({ from: {}, to: { connection: { ...c.connection, uri: "qemu+unix:///system" } } })),
+        "connection|user, credentials, agent, sshConfig, proxyJump, host-key settings, sudo, timeouts; another alias for the same host":
+            plain((c) => ({ from: {}, to: { connection: { ...c.connection, connectTimeout: 20 } } })),
+    };
+}
+
+const stored = (path: string, from: unknown, to: unknown): Examples => ({ [`${path}|any change`]: plain(() => ({ from: { [path]: from }, to: { [path]: to } })) });
+
+export const ROW_EXAMPLES: Record<Resource, Examples> = {
+    DomainResources: {
+        ...placement(),
+        "memory|removed from the inputs (no longer managed)": plain(() => ({ from: {}, to: { memory: undefined } })),
+        "maxMemory|removed from the inputs (no longer managed)": plain(() => ({ from: { maxMemory: "512MiB" }, to: { maxMemory: undefined } })),
+        "vcpus|removed from the inputs (no longer managed)": plain(() => ({ from: {}, to: { vcpus: undefined } })),
+        "maxVcpus|removed from the inputs (no longer managed)": plain(() => ({ from: { maxVcpus: 4 }, to: { maxVcpus: undefined } })),
+        "hotplugMemory|removed from the inputs (no longer managed)": { change: () => ({ from: { hotplugMemory: "1GiB" }, to: { hotplugMemory: undefined } }), guest: "virtioMem" },
+        "memory|up or down within the current maximum": plain(() => ({ from: {}, to: { memory: "384MiB" } })),
+        "memory|above the current maximum": plain(() => ({ from: {}, to: { memory: "640MiB" } })),
+        "maxMemory|any change": plain(() => ({ from: {}, to: { maxMemory: "768MiB" } })),
+        "vcpus|up, within the current maximum": plain(() => ({ from: {}, to: { vcpus: 2 } })),
+        "vcpus|down, while the guest agent answered (at the last read or refresh)": { change: () => ({ from: { vcpus: 2 }, to: { vcpus: 1 } }), guest: "agent" },
+        "vcpus|down without the guest agent, or above the current maximum": plain(() => ({ from: { vcpus: 2 }, to: { vcpus: 1 } })),
+        "maxVcpus|any change": plain(() => ({ from: {}, to: { maxVcpus: 3 } })),
+        "hotplugMemory|the domain's virtio-mem device already has this size": { change: () => ({ from: {}, to: { hotplugMemory: "1GiB" } }), guest: "virtioMem" },
+        "hotplugMemory|added to a domain without a virtio-mem device": plain(() => ({ from: {}, to: { hotplugMemory: "256MiB" } })),
+        "rebootPolicy|any change": plain(() => ({ from: {}, to: { rebootPolicy: "configOnly" } })),
+        "shutdownTimeout|any change": plain(() => ({ from: {}, to: { shutdownTimeout: 90 } })),
+        "forceOff|any change": plain(() => ({ from: {}, to: { forceOff: true } })),
+        "balloonTimeout|any change": plain(() => ({ from: {}, to: { balloonTimeout: 10 } })),
+    },
+    AttachedDisk: {
+        ...placement(),
+        "source|any change": plain((c) => ({ from: {}, to: { source: c.newImage("moved") } })),
+        "sourceType|any change": plain((c) => ({ from: { sourceType: "file" }, to: { source: c.loopDevice(), sourceType: "block" } })),
+        "target|any change": plain(() => ({ from: { target: "vdb" }, to: { target: "vdc" } })),
+        "bus|any change": plain(() => ({ from: {}, to: { bus: "scsi" } })),
+        "format|any change": plain((c) => ({ from: {}, to: { source: c.newImage("qcow2"), format: "qcow2" } })),
+        "cache|any change": plain(() => ({ from: { cache: "none" }, to: { cache: "writeback" } })),
+        "io|any change": plain(() => ({ from: { cache: "none" }, to: { io: "native" } })),
+        "readonly|any change": plain(() => ({ from: {}, to: { readonly: true } })),
+        "serial|any change": plain(() => ({ from: {}, to: { serial: "MX-1" } })),
+        "size|removed from the inputs (no longer managed)": plain(() => ({ from: {}, to: { size: undefined } })),
+        "size|up (a shrink is refused by check: it loses data)": plain(() => ({ from: {}, to: { size: "32MiB" } })),
+        ...stored("deleteImage", true, false),
+        "iotune|set, changed or removed": plain(() => ({ from: {}, to: { iotune: { totalIopsSec: 500 } } })),
+        ...stored("detachTimeout", 30, 20),
+    },
+    AttachedInterface: {
+        ...placement(),
+        "type|bridge ↔ network": plain((c) => ({ from: {}, to: { type: "network", source: c.network } })),
+        "source|another bridge or network": plain((c) => ({ from: {}, to: { source: c.otherBridge } })),
+        "model|any change": plain(() => ({ from: {}, to: { model: "e1000" } })),
+        "mac|any change": plain(() => ({ from: { mac: "52:54:00:aa:14:01" }, to: { mac: "52:54:00:aa:14:02" } })),
+        "linkState|up ↔ down": plain(() => ({ from: {}, to: { linkState: "down" } })),
+        ...stored("detachTimeout", 30, 20),
+    },
+    AttachedCdrom: {
+        ...placement(),
+        "source|insert, swap or eject the ISO": plain((c) => ({ from: {}, to: { source: c.iso("swapped") } })),
+        "target|any change": plain(() => ({ from: { target: "sdb", bus: "scsi" }, to: { target: "sdc", bus: "scsi" } })),
+        "bus|any change": plain(() => ({ from: {}, to: { target: undefined, bus: "scsi" } })),
+        ...stored("detachTimeout", 30, 20),
+    },
+};
