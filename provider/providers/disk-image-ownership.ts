@@ -37,7 +37,7 @@ function ownerKey(disk: Pick<AttachedDiskInputs, "connection" | "source">): stri
 
 /** Whether a replaced disk's image waits for this create (the create then reads the file's identity). */
 export function handoverPending(inputs: AttachedDiskInputs): boolean {
-    return handedOver.has(ownerKey(inputs));
+    return handedOver.size > 0 && handedOver.has(ownerKey(inputs));
 }
 
 /**

@@ -31,7 +31,9 @@ export const ATTACHED_DISK_RULES: RuleTable = {
     ],
     rules: [
         ...PLACEMENT_RULES,
-        ...DEVICE_FIELDS.map((path) => ({ path, when: "any change", ...REPLUG_DISK })),
+        { path: "source", when: "another file or device", ...REPLACE_DEVICE,
+            how: `${REPLACE_DEVICE.how} with the new source; the old image file is kept (deleteImage or not)` },
+        ...DEVICE_FIELDS.filter((path) => path !== "source").map((path) => ({ path, when: "any change", ...REPLUG_DISK })),
         { path: "size", when: "removed from the inputs (no longer managed)", applies: (_o, n) => n.size === undefined, running: "none", shutOff: "none",
             how: "nothing; the disk keeps its size" },
         { path: "size", when: "up (a shrink is refused by check: it loses data)", running: "live", shutOff: "config",
