@@ -186,7 +186,11 @@ export interface AttachedDiskInputs extends DomainScoped {
      * A block device must already be that big (grow it first, e.g. `lvextend`).
      */
     size?: MemorySize;
-    /** On delete, remove the image after the detach, if this resource created it. Default false: the image is kept. */
+    /**
+     * On a real destroy, remove the image after the detach, if this resource created it, the path
+     * still holds that very file, and no domain on the host uses it (else it is kept, with a
+     * warning). A replacement (a re-plug) always keeps it. Default false: the image is kept.
+     */
     deleteImage?: boolean;
     /** I/O limits. Any change is live (`blkdeviotune --live --config`); removing it clears the limits live. */
     iotune?: DiskIoTune;
@@ -203,8 +207,16 @@ export interface AttachedDiskOutputs extends AttachedDiskInputs {
     attachedLive: boolean;
     /** Present in the persistent config. */
     attachedConfig: boolean;
-    /** This resource created the image (source was missing and size was given). */
+    /**
+     * This resource created the image (source was missing and size was given), or took it over
+     * from the disk it replaced (a re-plug keeps the image).
+     */
     imageCreated: boolean;
+    /**
+     * Which file it created: `st_dev:st_ino birth-time` (`stat -c '%d:%i %w'` on the host, read in
+     * the create's own exec). deleteImage removes the file only while the path still holds it.
+     */
+    imageIdentity?: string;
     /** The capacity QEMU reports (`virsh domblkinfo`), in bytes, read with every operation and refresh while `size` is set; null without `size`. */
     capacityBytes: number | null;
 }

@@ -27,9 +27,26 @@ function answered(virsh: Virsh, what: string, outcome: StepOutcome): StepOutcome
     return outcome;
 }
 
+/** stat's own words for ENOENT: the one failure that means "nothing is there". */
+const NO_SUCH_FILE = /No such file or directory/;
+
+/** The path is not there (stat said ENOENT); any other failure (a loop, a hung mount, EACCES) is not "missing". */
+export function pathMissing(outcome: StepOutcome): boolean {
+    return outcome.ran && outcome.exitCode !== 0 && NO_SUCH_FILE.test(outcome.stderr) && !SUDO_REFUSED.test(outcome.stderr);
+}
+
+/** A stat that failed for another reason than "no such file": the path may hold data, so nothing is done to it. */
+function statFailed(virsh: Virsh, result: StepOutcome & { ran: true }, path: string, field: string): VirshError {
+    const stderr = result.stderr.trim();
+    return new VirshError(`cannot tell what ${field} ${path} is: stat failed (exit ${result.exitCode}): ${stderr || "no message"}; nothing was created or changed`,
+        virsh.context(field, stderr), `fix what stat says on the host (a symbolic link loop, a hung or stale NFS mount, a permission: \`stat -L ${path}\` shows it), then run again`,
+        result.exitCode);
+}
+
 export function sourceKindOnHost(virsh: Virsh, outcome: StepOutcome, path: string, field: string): SourceKind {
     const result = answered(virsh, "stat", outcome);
     const kind = result.stdout.trim();
+    if (result.exitCode !== 0 && !pathMissing(result)) throw statFailed(virsh, result, path, field);
     if (result.exitCode !== 0) {
         throw new InputError(`${field} ${path} does not exist on the host`, virsh.context(field, result.stderr.trim()),
             `create it first (qemu-img create -f raw ${path} 10G) or fix the path`);
@@ -84,7 +101,32 @@ export function domblkCapacity(outcome: StepOutcome): number | null {
     return match ? Number(match[1]) : null;
 }
 
-/** An image file's virtual size in bytes (`qemu-img info --output=json`); throws when it cannot be read. */
+/** Which file a path holds now (FILE_IDENTITY_FORMAT), or "missing"; throws when stat fails otherwise. */
+export function fileIdentityOnHost(virsh: Virsh, outcome: StepOutcome, path: string): string {
+    const result = answered(virsh, "stat", outcome);
+    if (pathMissing(result)) return "missing";
+    if (result.exitCode !== 0) throw statFailed(virsh, result, path, "source");
+    return result.stdout.trim();
+}
+
+/** The domains whose live XML or config names `path` as a disk source (the diskSources probe); throws when it could not read them all. */
+export function domainsUsingFile(virsh: Virsh, outcome: StepOutcome, path: string): string[] {
+    const result = answered(virsh, "virsh domblklist", outcome);
+    if (result.exitCode !== 0) {
+        const stderr = result.stderr.trim();
+        throw new VirshError(`cannot tell which domains use ${path} (virsh list or domblklist failed, exit ${result.exitCode}), so the image is kept`,
+            virsh.context("source", stderr), hintFor(stderr, "run the same pulumi command again; the disk is already detached"), result.exitCode);
+    }
+    const users = new Set<string>();
+    let owner: string | undefined;
+    for (const line of result.stdout.split("\n")) {
+        if (line.startsWith(MAC_OWNER_MARK)) owner = line.slice(MAC_OWNER_MARK.length);
+        else if (owner !== undefined && /^\s*\S+\s+(.*?)\s*$/.exec(line)?.[1] === path) users.add(owner);
+    }
+    return [...users];
+}
+
+/** An image file's virtual size in bytes (`qemu-img info -f FORMAT --output=json`); throws when it cannot be read. */
 export function imageVirtualSize(virsh: Virsh, outcome: StepOutcome, path: string): number {
     const result = answered(virsh, "qemu-img info", outcome);
     let size: unknown;
@@ -95,7 +137,7 @@ export function imageVirtualSize(virsh: Virsh, outcome: StepOutcome, path: strin
     }
     if (typeof size !== "number") {
         throw new VirshError(`cannot read the size of the image ${path} (qemu-img info)`, virsh.context("source", result.stderr.trim()),
-            "check that the file is a raw or qcow2 image and that qemu-utils is installed on the host", result.exitCode || 1);
+            "check that format names the image's real format (raw or qcow2; it is never guessed from the file's bytes) and that qemu-utils is installed on the host", result.exitCode || 1);
     }
     return size;
 }
@@ -114,6 +156,7 @@ export function blockDeviceBytes(virsh: Virsh, outcome: StepOutcome, path: strin
 /** A missing source can be created only in a directory that exists. */
 export function checkImageDirectory(virsh: Virsh, outcome: StepOutcome, directory: string, source: string): void {
     const result = answered(virsh, "stat", outcome);
+    if (result.exitCode !== 0 && !pathMissing(result)) throw statFailed(virsh, result, directory, "source's directory");
     if (result.exitCode !== 0 || result.stdout.trim() !== "directory") {
         throw new InputError(`source ${source} does not exist, and its directory ${directory} ${result.exitCode !== 0 ? "does not exist either" : `is a ${result.stdout.trim()}`}`,
             virsh.context("source", result.stderr.trim()), `create the directory on the host first (mkdir -p ${directory}), or fix the path; size creates only the image file`);

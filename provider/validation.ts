@@ -40,6 +40,17 @@ export const isText: Check = (v) => {
     return undefined;
 };
 
+/**
+ * Text that reaches libvirt (a path, a name, a serial in the domain XML): the XML reader trims white
+ * space at either end, so such a value would read back as another and every run would show a change.
+ */
+function surroundingSpace(v: string): string | undefined {
+    return v.trim() === v ? undefined
+        : `${JSON.stringify(v)} starts or ends with white space, which libvirt's XML does not keep (every pulumi up would then show a replacement): write ${JSON.stringify(v.trim())}`;
+}
+
+export const isXmlText: Check = (v) => isText(v) ?? surroundingSpace(String(v));
+
 export function oneOf(...allowed: string[]): Check {
     return (v) => (typeof v === "string" && allowed.includes(v) ? undefined : `must be one of ${allowed.map((a) => `"${a}"`).join(", ")}`);
 }
@@ -70,7 +81,7 @@ export const isDiskSize: Check = (v) => {
     }
 };
 
-export const isAbsolutePath: Check = (v) => isText(v) ?? (String(v).startsWith("/") ? undefined : "must be an absolute path on the host");
+export const isAbsolutePath: Check = (v) => isXmlText(v) ?? (String(v).startsWith("/") ? undefined : "must be an absolute path on the host");
 
 export const isMac: Check = (v) => {
     if (typeof v !== "string" || !/^([0-9a-fA-F]{2}:){5}[0-9a-fA-F]{2}$/.test(v)) return "must look like 52:54:00:12:34:56";
@@ -79,7 +90,7 @@ export const isMac: Check = (v) => {
 
 /** libvirt refuses a disk serial with anything else ("contains unsafe characters"). */
 export const isSerial: Check = (v) =>
-    typeof v === "string" && /^[A-Za-z0-9_ .+-]{1,20}$/.test(v) ? undefined : "may hold only letters, digits, space and _ . + - (at most 20)";
+    typeof v === "string" && /^[A-Za-z0-9_ .+-]{1,20}$/.test(v) ? surroundingSpace(v) : "may hold only letters, digits, space and _ . + - (at most 20)";
 
 export const isFingerprint: Check = (v) =>
     typeof v === "string" && /^SHA256:[A-Za-z0-9+/]{43}$/.test(v) ? undefined : "must be an OpenSSH fingerprint like SHA256:… (ssh-keygen -lf)";
@@ -87,12 +98,12 @@ export const isFingerprint: Check = (v) =>
 /** Checks shared by every resource: where the domain is and how to reach it. */
 export function placementChecks(inputs: Record<string, unknown>): InputChecks {
     return new InputChecks(inputs)
-        .field("domain", isText, true)
+        .field("domain", isXmlText, true)
         .field("connection", (v) => (typeof v === "object" ? undefined : "must be an object"), true)
         .field("connection.host", isText, true)
         .field("connection.user", isText)
         .field("connection.port", (v) => integerAtLeast(1)(v) ?? (Number(v) > 65535 ? "must be at most 65535" : undefined))
-        .field("connection.uri", isText)
+        .field("connection.uri", isXmlText)
         .field("connection.privateKey", (v) => (typeof v === "string" ? undefined : "must be a string"))
         .field("connection.privateKeyPassphrase", (v) => (typeof v === "string" ? undefined : "must be a string"))
         .field("connection.password", (v) => (typeof v === "string" ? undefined : "must be a string"))

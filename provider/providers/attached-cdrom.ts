@@ -13,7 +13,7 @@ import { InputError, VirshError } from "../errors";
 import { sourceKindOnHost } from "../host-checks";
 import { ATTACHED_CDROM_RULES } from "../rules/attached-cdrom-rules";
 import { domainKey } from "../session";
-import { integerAtLeast, isAbsolutePath, isText, oneOf, placementChecks } from "../validation";
+import { integerAtLeast, isAbsolutePath, isXmlText, oneOf, placementChecks } from "../validation";
 import type { DomainSnapshot } from "../virsh/domain-snapshot";
 import type { Probe } from "../virsh/probes";
 import type { Virsh } from "../virsh/virsh";
@@ -160,7 +160,7 @@ export const attachedCdromProvider = toDynamicProvider<AttachedCdromInputs, Atta
     table: ATTACHED_CDROM_RULES,
     checks: (inputs) => placementChecks(inputs as unknown as Record<string, unknown>)
         .field("source", isAbsolutePath)
-        .field("target", isText)
+        .field("target", isXmlText)
         .field("bus", oneOf("scsi", "sata", "ide", "virtio"))
         .field("detachTimeout", integerAtLeast(1))
         .failures,

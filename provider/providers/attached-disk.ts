@@ -10,14 +10,15 @@ import { applySettled } from "../batch/settled";
 import { InputError, VirshError } from "../errors";
 import { blkdeviotuneFlags, ioTuneOfDisk, ioTuneProblem, ioTuneXmlValues, parseBlkdeviotune, sameIoTune } from "../disk-iotune";
 import type { DiskIoTune } from "../contract";
-import { domblkCapacity, SourceKind, sourceKindOnHost } from "../host-checks";
-import { SUDO_REFUSED } from "../virsh/stderr-hints";
+import { domblkCapacity, pathMissing, SourceKind, sourceKindOnHost } from "../host-checks";
 import { formatBytes } from "../units";
 import type { CheckFailure } from "../validation";
-import { capacityProbe, createSizeProbes, planCreateSize, planResize, resizeProbes, shrinkProblem, sizeBytesOf, verifyCapacity } from "./disk-size";
+import { capacityProbe, createSizeProbes, planCreateSize, planResize, refusedByGuard, resizeProbes, shrinkProblem, sizeBytesOf, verifyCapacity } from "./disk-size";
+import { createdIdentity, handoverPending, identityProbe, ImageOwnership, releaseImage, takeHandover } from "./disk-image-ownership";
+import { takeReplacement } from "./replacements";
 import { ATTACHED_DISK_RULES } from "../rules/attached-disk-rules";
 import { domainKey } from "../session";
-import { isAbsolutePath, isBoolean, isDiskSize, isSerial, isText, integerAtLeast, oneOf, placementChecks } from "../validation";
+import { isAbsolutePath, isBoolean, isDiskSize, isSerial, isXmlText, integerAtLeast, oneOf, placementChecks } from "../validation";
 import type { DomainSnapshot } from "../virsh/domain-snapshot";
 import type { Probe } from "../virsh/probes";
 import type { Command, Virsh } from "../virsh/virsh";
@@ -44,8 +45,7 @@ function diskXmlFor(inputs: AttachedDiskInputs, target: string, sourceType: "fil
     });
 }
 
-interface DiskFacts {
-    imageCreated: boolean;
+interface DiskFacts extends ImageOwnership {
     capacityBytes: number | null;
 }
 
@@ -107,7 +107,7 @@ function presenceOf(target: string): Presence {
 /** What the path probe says the source is; "missing" only when `size` may create it. */
 function sourceKind(virsh: Virsh, read: Round, inputs: AttachedDiskInputs, creatable: boolean): SourceKind | "missing" {
     const outcome = read.probe({ kind: "path", path: inputs.source });
-    if (creatable && outcome.ran && outcome.exitCode !== 0 && !SUDO_REFUSED.test(outcome.stderr)) return "missing";
+    if (creatable && pathMissing(outcome)) return "missing";
     return sourceKindOnHost(virsh, outcome, inputs.source, "source");
 }
 
@@ -119,16 +119,20 @@ function create(inputs: AttachedDiskInputs): Promise<{ id: string; outs: Attache
     const bus = inputs.bus ?? "virtio";
     const wantBytes = sizeBytesOf(inputs);
     const sourceProbe: Probe = { kind: "path", path: inputs.source };
-    const sizeProbes = wantBytes === undefined ? [] : Object.values(createSizeProbes(inputs.source));
+    const sizeProbes = wantBytes === undefined ? [] : Object.values(createSizeProbes(inputs));
+    const identity = identityProbe(inputs.source);
     return inDomainBatch(inputs, async (session) => {
         const { virsh } = session;
-        const read = await session.round({ probes: [sourceProbe, ...sizeProbes] });
+        const handover = handoverPending(inputs);
+        const read = await session.round({ probes: [sourceProbe, ...sizeProbes, ...(handover ? [identity] : [])] });
         const before = read.snapshot();
         if (before.running && COLD_PLUG_BUSES.has(bus)) {
             throw new InputError(`bus ${bus} cannot be hot-plugged into a running domain`, virsh.context(`disk on ${bus}`),
                 `use bus "virtio" or "scsi", or shut the domain off first`);
         }
         const kind = sourceKind(virsh, read, inputs, wantBytes !== undefined);
+        // A re-plug of a replaced disk: the image it created is this disk's now (it is never recreated).
+        const inherited = handover ? await takeHandover(virsh, inputs, read.probe(identity)) : undefined;
         const sourceType = kind === "missing" ? "file" : kind;
         if (inputs.sourceType && inputs.sourceType !== sourceType) {
             throw new InputError(kind === "missing"
@@ -146,20 +150,24 @@ function create(inputs: AttachedDiskInputs): Promise<{ id: string; outs: Attache
             : flags.length > 0 ? planCreateSize(virsh, read, inputs, kind, wantBytes) : undefined;
         let after = before;
         let capacity: number | null = null;
+        let imageIdentity = inherited?.imageIdentity;
         const readCapacity = capacityProbe(target);
         if (flags.length > 0 && sizing) {
             const request = {
                 steps: [...sizing.steps, { args: ["attach-device", `--domain=${virsh.domain}`, "--file=/dev/stdin", ...flags], stdin: diskXmlFor(inputs, target, sourceType) }],
-                probes: wantBytes === undefined ? [] : [readCapacity],
+                probes: [...(wantBytes === undefined ? [] : [readCapacity]), ...(sizing.imageCreated ? [identity] : [])],
                 order: ChangeOrder.Addition,
             };
             const round = await applySettled(session, request, (s) => missingHalves(s, present).length === 0);
+            const refused = refusedByGuard(virsh, sizing, round.steps, inputs.source);
+            if (refused) throw refused;
             after = round.snapshot();
             const failure = round.failure(request, { device: label });
             if (failure) throw explainPartialAttach(failure, label, after, present);
+            if (sizing.imageCreated) imageIdentity = createdIdentity(virsh, inputs.source, round.probe(identity));
             capacity = wantBytes === undefined ? null : domblkCapacity(round.probe(readCapacity));
         }
-        const facts = { imageCreated: sizing?.imageCreated ?? false, capacityBytes: capacity };
+        const facts = { imageCreated: (sizing?.imageCreated ?? false) || inherited !== undefined, imageIdentity, capacityBytes: capacity };
         const outs = outputsFrom(inputs, target, after, facts);
         if (!outs.attachedConfig || (after.running && !outs.attachedLive)) {
             throw new VirshError(`virsh reported success but ${label} is not in the ${outs.attachedConfig ? "live XML" : "persistent config"}`,
@@ -237,14 +245,6 @@ function update(olds: AttachedDiskOutputs, news: AttachedDiskInputs): Promise<At
     return inDomainBatch(news, (session) => converge(session, olds, news));
 }
 
-/** Removes the image after the detach was verified, and only one this resource created. */
-async function removeCreatedImage(session: DomainSession, olds: AttachedDiskOutputs): Promise<void> {
-    const request = { steps: [{ host: true, args: ["rm", "-f", olds.source] } as Command], order: ChangeOrder.Removal };
-    const round = await session.round(request);
-    const failure = round.failure(request, { device: `disk ${olds.target}`, hint: `remove ${olds.source} by hand; the disk is already detached` });
-    if (failure) throw failure;
-}
-
 function withShrinkRefused(olds: Partial<AttachedDiskInputs>, news: AttachedDiskInputs, failures: CheckFailure[]): CheckFailure[] {
     const shrink = failures.some((f) => f.property === "size") ? undefined : shrinkProblem(olds, news);
     return shrink ? [...failures, { property: "size", reason: `size: ${shrink}` }] : failures;
@@ -265,7 +265,7 @@ export const attachedDiskProvider = toDynamicProvider<AttachedDiskInputs, Attach
     checks: (inputs, olds) => withShrinkRefused(olds, inputs, placementChecks(inputs as unknown as Record<string, unknown>)
         .field("source", isAbsolutePath, true)
         .field("sourceType", oneOf("file", "block"))
-        .field("target", isText)
+        .field("target", isXmlText)
         .field("bus", oneOf("virtio", "scsi", "sata", "ide"))
         .field("format", oneOf("raw", "qcow2"))
         .field("cache", oneOf("none", "writethrough", "writeback", "directsync", "unsafe", "default"))
@@ -285,14 +285,15 @@ export const attachedDiskProvider = toDynamicProvider<AttachedDiskInputs, Attach
         return { ...outs, size: reportedSize(olds, capacity) };
     }, olds.size === undefined ? [] : [capacityProbe(olds.target)]),
     update: (_id, olds, news) => update(olds, news),
-    delete: async (_id, olds) => {
+    delete: async (id, olds) => {
+        const replacing = takeReplacement(id);
         await inDomainBatch(olds, async (session) => {
             await detachAndWait(session, {
                 label: `disk ${olds.target}`,
                 present: presenceOf(olds.target),
                 detachArgs: ["detach-disk", `--domain=${olds.domain}`, `--target=${olds.target}`],
             }, olds.detachTimeout);
-            if (olds.deleteImage === true && olds.imageCreated === true) await removeCreatedImage(session, olds);
+            await releaseImage(session, olds, replacing);
         });
     },
 });

@@ -13,7 +13,7 @@ import { InputError, VirshError } from "../errors";
 import { checkBridgeExists, checkNetworkExists, domainUsingMac } from "../host-checks";
 import { ATTACHED_INTERFACE_RULES } from "../rules/attached-interface-rules";
 import { domainKey } from "../session";
-import { integerAtLeast, isMac, isText, oneOf, placementChecks } from "../validation";
+import { integerAtLeast, isMac, isXmlText, oneOf, placementChecks } from "../validation";
 import type { DomainSnapshot } from "../virsh/domain-snapshot";
 import type { Probe } from "../virsh/probes";
 import type { Command, Virsh } from "../virsh/virsh";
@@ -180,8 +180,8 @@ export const attachedInterfaceProvider = toDynamicProvider<AttachedInterfaceInpu
     table: ATTACHED_INTERFACE_RULES,
     checks: (inputs) => placementChecks(inputs as unknown as Record<string, unknown>)
         .field("type", oneOf("bridge", "network"), true)
-        .field("source", isText, true)
-        .field("model", isText)
+        .field("source", isXmlText, true)
+        .field("model", isXmlText)
         .field("mac", isMac)
         .field("linkState", oneOf("up", "down"))
         .field("detachTimeout", integerAtLeast(1))

@@ -10,6 +10,8 @@ import { InputError, VirshError } from "../errors";
 import { blockDeviceBytes, checkImageDirectory, domblkCapacity, imageVirtualSize, SourceKind } from "../host-checks";
 import { formatBytes, parseDiskSizeBytes } from "../units";
 import type { Probe } from "../virsh/probes";
+import type { StepOutcome } from "../virsh/step-script";
+import { SUDO_REFUSED } from "../virsh/stderr-hints";
 import type { Command, Virsh } from "../virsh/virsh";
 
 export function sizeBytesOf(inputs: AttachedDiskInputs): number | undefined {
@@ -17,8 +19,13 @@ export function sizeBytesOf(inputs: AttachedDiskInputs): number | undefined {
 }
 
 /** The probes a create with `size` reads along with the domain (only the one that fits is used). */
-export function createSizeProbes(source: string): { directory: Probe; image: Probe; block: Probe } {
-    return { directory: { kind: "path", path: dirname(source) }, image: { kind: "imageInfo", path: source }, block: { kind: "blockSize", path: source } };
+export function createSizeProbes(inputs: AttachedDiskInputs): { directory: Probe; image: Probe; block: Probe } {
+    const source = inputs.source;
+    return {
+        directory: { kind: "path", path: dirname(source) },
+        image: { kind: "imageInfo", path: source, format: inputs.format ?? "raw" },
+        block: { kind: "blockSize", path: source },
+    };
 }
 
 export function capacityProbe(target: string): Probe {
@@ -41,13 +48,33 @@ export interface CreateSizePlan {
     imageCreated: boolean;
 }
 
+/**
+ * A new image, never over an existing file: the guard (nothing at the path, not even a dangling
+ * link) runs in the same exec right before qemu-img create, and a failed step stops the rest.
+ */
+export function createImageSteps(path: string, format: string, bytes: number): Command[] {
+    return [
+        { host: true, args: ["test", "!", "-e", path, "-a", "!", "-h", path] },
+        { host: true, args: ["qemu-img", "create", "-q", "-f", format, "--", path, String(bytes)] },
+    ];
+}
+
+/** The error when the guard of createImageSteps (the plan's first step) refused; undefined when it did not. */
+export function refusedByGuard(virsh: Virsh, plan: CreateSizePlan, steps: readonly StepOutcome[], path: string): InputError | undefined {
+    const guard = steps[0];
+    if (!plan.imageCreated || !guard?.ran || guard.exitCode !== 1 || SUDO_REFUSED.test(guard.stderr)) return undefined;
+    return new InputError(`source ${path} exists on the host now (a file, or a symbolic link whose target is missing), although the read a moment before found nothing there: ` +
+        "qemu-img create was not run (it would have written over it) and nothing was attached", virsh.context("source"),
+        "run pulumi up again: an existing image is then attached as it is (and grown to size), never recreated; a dangling link: remove it or fix source");
+}
+
 /** Before the attach: create a missing image, grow a smaller one; refuse a shrink or a too-small block device. */
 export function planCreateSize(virsh: Virsh, read: Round, inputs: AttachedDiskInputs, kind: SourceKind | "missing", wantBytes: number): CreateSizePlan {
-    const probes = createSizeProbes(inputs.source);
+    const probes = createSizeProbes(inputs);
     const format = inputs.format ?? "raw";
     if (kind === "missing") {
         checkImageDirectory(virsh, read.probe(probes.directory), dirname(inputs.source), inputs.source);
-        return { steps: [{ host: true, args: ["qemu-img", "create", "-q", "-f", format, inputs.source, String(wantBytes)] }], imageCreated: true };
+        return { steps: createImageSteps(inputs.source, format, wantBytes), imageCreated: true };
     }
     if (kind === "block") {
         const bytes = blockDeviceBytes(virsh, read.probe(probes.block), inputs.source);
@@ -56,7 +83,12 @@ export function planCreateSize(virsh: Virsh, read: Round, inputs: AttachedDiskIn
     }
     const bytes = imageVirtualSize(virsh, read.probe(probes.image), inputs.source);
     if (bytes > wantBytes) refuseShrink(virsh, "source", bytes, wantBytes);
-    return { steps: bytes < wantBytes ? [{ host: true, args: ["qemu-img", "resize", "-q", "-f", format, inputs.source, String(wantBytes)] }] : [], imageCreated: false };
+    return { steps: bytes < wantBytes ? [resizeImageStep(inputs.source, format, wantBytes)] : [], imageCreated: false };
+}
+
+/** Grows an image file the domain does not have open; the format is named, never probed from the file's bytes. */
+function resizeImageStep(path: string, format: string, bytes: number): Command {
+    return { host: true, args: ["qemu-img", "resize", "-q", "-f", format, "--", path, String(bytes)] };
 }
 
 /** The probes a size change reads along with the domain. */
@@ -81,7 +113,7 @@ export function planResize(virsh: Virsh, read: Round, olds: AttachedDiskOutputs,
     if (wantBytes === current) return [];
     return running
         ? [{ args: ["blockresize", `--domain=${virsh.domain}`, `--path=${olds.target}`, `--size=${wantBytes}B`] }]
-        : [{ host: true, args: ["qemu-img", "resize", "-q", "-f", olds.format, olds.source, String(wantBytes)] }];
+        : [resizeImageStep(olds.source, olds.format, wantBytes)];
 }
 
 /** After the change: QEMU's capacity must be the size (a block device: at least it). */

@@ -5,6 +5,7 @@
 import type * as pulumi from "@pulumi/pulumi";
 import { classifyChanges, needsReplacement, RuleTable } from "../rules/rule-table";
 import type { CheckFailure } from "../validation";
+import { noteDiff } from "./replacements";
 
 export interface ResourceOperations<I, O> {
     table: RuleTable;
@@ -41,9 +42,10 @@ export function toDynamicProvider<I, O>(ops: ResourceOperations<I, O>): pulumi.d
             const failures = ops.checks(news, olds ?? {});
             return failures.length ? { failures } : { inputs: news };
         },
-        diff: async (_id: string, olds: O, news: I): Promise<pulumi.dynamic.DiffResult> => {
+        diff: async (id: string, olds: O, news: I): Promise<pulumi.dynamic.DiffResult> => {
             const changes = classifyChanges(ops.table, olds as Record<string, unknown>, news as Record<string, unknown>, ops.wasRunning(olds));
             const replaces = changes.filter((c) => needsReplacement(c.kind)).map((c) => c.path.split(".")[0]);
+            noteDiff(id, replaces.length > 0);
             return {
                 changes: changes.length > 0,
                 replaces: [...new Set(replaces)],

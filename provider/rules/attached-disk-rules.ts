@@ -7,6 +7,9 @@ import type { RuleTable } from "./rule-table";
 
 const DEVICE_FIELDS = ["source", "sourceType", "target", "bus", "format", "cache", "io", "readonly", "serial"];
 
+/** A disk's re-plug: the guest sees the device go and come back, but the image file is the same one throughout. */
+const REPLUG_DISK = { ...REPLACE_DEVICE, how: `${REPLACE_DEVICE.how}; the guest sees the disk go and come back. The image file is kept (never removed or recreated, deleteImage or not)` };
+
 export const ATTACHED_DISK_RULES: RuleTable = {
     resource: "AttachedDisk",
     properties: [
@@ -28,12 +31,14 @@ export const ATTACHED_DISK_RULES: RuleTable = {
     ],
     rules: [
         ...PLACEMENT_RULES,
-        ...DEVICE_FIELDS.map((path) => ({ path, when: "any change", ...REPLACE_DEVICE })),
+        { path: "source", when: "another file or device", ...REPLACE_DEVICE,
+            how: `${REPLACE_DEVICE.how} with the new source; the old image file is kept (deleteImage or not)` },
+        ...DEVICE_FIELDS.filter((path) => path !== "source").map((path) => ({ path, when: "any change", ...REPLUG_DISK })),
         { path: "size", when: "removed from the inputs (no longer managed)", applies: (_o, n) => n.size === undefined, running: "none", shutOff: "none",
             how: "nothing; the disk keeps its size" },
         { path: "size", when: "up (a shrink is refused by check: it loses data)", running: "live", shutOff: "config",
             how: "virsh blockresize, the guest sees it at once (shut off: qemu-img resize); a block device must already be that big" },
-        { path: "deleteImage", when: "any change", running: "none", shutOff: "none", how: "stored; used by delete (removes only an image this resource created)" },
+        { path: "deleteImage", when: "any change", running: "none", shutOff: "none", how: "stored; used by a real destroy: removes the image only if this resource created it, the path still holds that file (device, inode, birth time) and no domain uses it; a replacement keeps it" },
         { path: "iotune", when: "set, changed or removed", running: "live", shutOff: "config",
             how: "virsh blkdeviotune --live --config (every limit given; removal sets them to 0)" },
         storedOnly("detachTimeout"),

@@ -27,7 +27,8 @@ function resolvedPlacement(values: Values): { host: unknown; port: unknown } {
     return { host: connection?.host, port: connection?.port ?? 22 };
 }
 
-function placementOf(values: Values): string {
+/** The host a resource lives on, as resolved (host, port, libvirt URI), in one comparable string. */
+export function placementOf(values: Values): string {
     const { host, port } = resolvedPlacement(values);
     return JSON.stringify([host, port, valueAt(values, "connection.uri") ?? "qemu:///system"]);
 }

@@ -20,8 +20,12 @@ export type Probe =
     | { kind: "virtioMemSettle"; settleKiB: number }
     /** A disk's capacity as QEMU reports it (`domblkinfo --bytes`, by target). */
     | { kind: "domblkinfo"; device: string }
-    /** An image file's format and virtual size (`qemu-img info -U --output=json`). */
-    | { kind: "imageInfo"; path: string }
+    /** An image file's virtual size read as `format` (`qemu-img info -f FORMAT`: never probed from its bytes). */
+    | { kind: "imageInfo"; path: string; format: "raw" | "qcow2" }
+    /** Which file is at a path: device, inode and birth time (`stat -c`, the path itself, not a link's target). */
+    | { kind: "fileIdentity"; path: string }
+    /** Every domain's disk sources, live and in the config (`domblklist` of each), to tell who uses a file. */
+    | { kind: "diskSources" }
     /** A block device's size in bytes (`blockdev --getsize64`). */
     | { kind: "blockSize"; path: string }
     /** A disk's I/O limits as QEMU applies them (`blkdeviotune`, the running guest's when it runs). */
@@ -35,8 +39,10 @@ export function probeKey(probe: Probe): string {
     return JSON.stringify(probe);
 }
 
-/** Marks each domain's section in the macOwners answer. */
+/** Marks each domain's section in the macOwners and diskSources answers. */
 export const MAC_OWNER_MARK = "@@domain ";
+/** `stat -c` format of a file's identity: st_dev:st_ino, then the birth time to the nanosecond ("-" where the file system keeps none). */
+export const FILE_IDENTITY_FORMAT = "%d:%i %w";
 /** A guest's balloon may stop a page table short of the target; within this it has followed. */
 export const BALLOON_TOLERANCE_KIB = 1024;
 /** A guest agent answers at once or not at all: a silent one must not hold the exec for operationTimeout. */
@@ -63,7 +69,8 @@ export function probeLine(probe: Probe, virsh: Virsh): string {
         }
         case "blkdeviotune": return virsh.commandLine({ args: ["blkdeviotune", `--domain=${virsh.domain}`, `--device=${probe.device}`] });
         case "domblkinfo": return virsh.commandLine({ args: ["domblkinfo", `--domain=${virsh.domain}`, `--device=${probe.device}`] });
-        case "imageInfo": return virsh.commandLine({ host: true, args: ["qemu-img", "info", "-U", "--output=json", probe.path] });
+        case "imageInfo": return virsh.commandLine({ host: true, args: ["qemu-img", "info", "-f", probe.format, "-U", "--output=json", "--", probe.path] });
+        case "fileIdentity": return virsh.commandLine({ host: true, args: ["stat", "-c", FILE_IDENTITY_FORMAT, "--", probe.path] });
         case "blockSize": return virsh.commandLine({ host: true, args: ["blockdev", "--getsize64", probe.path] });
         case "guestVcpus": return virsh.commandLine({ args: ["guestvcpus", `--domain=${virsh.domain}`], timeoutSeconds: AGENT_TIMEOUT_SECONDS });
         case "memoryBlocks": return virsh.commandLine({ args: agentCommand(virsh, GET_MEMORY_BLOCKS), timeoutSeconds: AGENT_TIMEOUT_SECONDS });
@@ -78,6 +85,13 @@ export function probeLine(probe: Probe, virsh: Virsh): string {
             // Every domain's NICs in one step; "$d" is expanded by the host's shell, never spliced.
             return `${virsh.commandLine({ args: ["list", "--all", "--name"] })} | while IFS= read -r d; do [ -n "$d" ] || continue; ` +
                 `printf '%s%s\\n' '${MAC_OWNER_MARK}' "$d"; ${virsh.commandLine({ args: ["domiflist"] })} --domain="$d" </dev/null; done`;
+        case "diskSources": {
+            // As macOwners, but any failed read fails the probe: a domain not seen must never count as "not using the file".
+            const [live, config] = [["domblklist"], ["domblklist", "--inactive"]].map((args) => virsh.commandLine({ args }));
+            return `( names=$(${virsh.commandLine({ args: ["list", "--all", "--name"] })}) || exit $?; printf '%s\\n' "$names" | ` +
+                `while IFS= read -r d; do [ -n "$d" ] || continue; printf '%s%s\\n' '${MAC_OWNER_MARK}' "$d"; ` +
+                `${live} --domain="$d" </dev/null || exit $?; ${config} --domain="$d" </dev/null || exit $?; done )`;
+        }
     }
 }
 

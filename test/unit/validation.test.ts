@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { UNKNOWN_VALUE } from "../../provider/rules/rule-table";
 import {
-    InputChecks, integerAtLeast, isAbsolutePath, isBoolean, isFingerprint, isMac, isMemorySize, isSerial, isText, oneOf,
+    InputChecks, integerAtLeast, isAbsolutePath, isBoolean, isFingerprint, isMac, isMemorySize, isSerial, isText, isXmlText, oneOf,
     placementChecks,
 } from "../../provider/validation";
 
@@ -182,6 +182,20 @@ describe("validation: checks", () => {
         refuses(isSerial, "<&>", /letters, digits/);
         refuses(isSerial, 12);
     });
+
+    it("text that reaches libvirt: white space at either end is refused, naming the value to write (the XML reader trims it)", () => {
+        const trimmed = /starts or ends with white space, which libvirt's XML does not keep \(every pulumi up would then show a replacement\): write /;
+        for (const check of [isXmlText, isAbsolutePath, isSerial]) {
+            const good = check === isAbsolutePath ? "/images/d.img" : "DATA 01";
+            accepts(check, good);
+            for (const bad of [` ${good}`, `${good} `]) refuses(check, bad, trimmed);
+        }
+        for (const bad of ["\tvm1", "vm1\u00a0"]) refuses(isXmlText, bad, trimmed);
+        refuses(isSerial, " DATA", /write "DATA"/);
+        refuses(isAbsolutePath, "/images/d.img ", /write "\/images\/d\.img"/);
+        accepts(isXmlText, "br 0");
+        accepts(isText, " stays for fields that never reach libvirt ");
+    });
 });
 
 describe("validation: placementChecks", () => {
@@ -211,6 +225,11 @@ describe("validation: placementChecks", () => {
 
     it("refuses a domain with a line break", () => {
         assert.deepEqual(propertiesOf({ ...good(), domain: "vm1\nrm -rf /" }), ["domain"]);
+    });
+
+    it("refuses a domain or URI with white space at either end (libvirt would not find it as written)", () => {
+        assert.deepEqual(propertiesOf({ ...good(), domain: "vm1 " }), ["domain"]);
+        assert.deepEqual(propertiesOf({ ...good(), connection: { host: "h", uri: " qemu:///system" } }), ["connection.uri"]);
     });
 
     it("bounds the port to 1..65535 whole numbers", () => {
