@@ -1,7 +1,9 @@
 /**
  * DomainResources: memory and vCPUs of an existing domain. Live where libvirt can; otherwise the
- * reboot policy decides, and "never" (the default) fails before anything changes.
+ * reboot policy decides, and "never" (the default) fails before anything changes. A reboot comes
+ * only with the replacement the preview showed (create): an update never reboots.
  */
+import { createHash } from "crypto";
 import type { DomainResourcesInputs, DomainResourcesOutputs } from "../contract";
 import { DomainSession, inDomainBatch } from "../batch/domain-batch";
 import { pollUntil } from "../batch/poll";
@@ -27,7 +29,6 @@ import { agentSilence, GuestVcpus, guestVcpusOf, guestMemoryKiB, memoryBlocksOf 
 import { guestTakesMemory, MEMORY_BLOCKS } from "./guest-memory";
 import { AGENT_TIMEOUT_SECONDS, definableConfigArgs } from "../virsh/probes";
 import { refuseUnpreviewed, toDynamicProvider, unpreviewedChange } from "./provider-kit";
-import { createHash } from "crypto";
 
 const DEFAULT_SHUTDOWN_TIMEOUT_SECONDS = 120;
 const DEFAULT_BALLOON_TIMEOUT_SECONDS = 20;
@@ -390,14 +391,14 @@ function converge(inputs: DomainResourcesInputs, stored?: DomainResourcesOutputs
     const probes = [BALLOON, GUEST_VCPUS, ...(Object.values(desired).some((v) => v !== undefined) ? [NODE_INFO] : []),
         ...(desired.vcpus !== undefined || desired.maxVcpus !== undefined ? [MAX_VCPUS] : []),
         ...(desired.memoryKiB !== undefined ? [MEMORY_BLOCKS] : []),
-        // Read only for a define, and only as long as one may be needed.
+        // The text a hotplugMemory define is written from (its secrets stay in this call).
         ...(inputs.hotplugMemory !== undefined ? [DEFINABLE_CONFIG] : [])];
     return inDomainBatch(inputs, async (session) => {
         const { virsh } = session;
         let round = await session.round({ probes });
         // The domain first: a domain that cannot be read says so before any host fact does.
         round.snapshot();
-        if (stored) refuseUnpreviewed(DOMAIN_RESOURCES_OPERATIONS, stored, refreshedOutputs(stored, round), inputs, virsh.context());
+        if (stored) refuseUnpreviewed(DOMAIN_RESOURCES_OPERATIONS, stored, refreshedOutputs(stored, round.snapshot(), round), inputs, virsh.context());
         if (probes.includes(NODE_INFO)) {
             const maxVcpus = probes.includes(MAX_VCPUS) ? hypervisorMaxVcpus(virsh, round.probe(MAX_VCPUS)) : undefined;
             for (const warning of checkHostLimits(virsh, desired, hostSize(virsh, round.probe(NODE_INFO)), maxVcpus)) await warn(warning);
@@ -432,8 +433,10 @@ function converge(inputs: DomainResourcesInputs, stored?: DomainResourcesOutputs
                 const failure = round.failure(request);
                 if (failure) {
                     const failedAt = round.steps.findIndex((o) => o.ran && o.exitCode !== 0);
-                    // The compare before the define failed: nothing of this change ran; plan again from a fresh read.
-                    if (failedAt === 0 && define.length > 0) {
+                    // The compare before the define found another config (it says nothing then): nothing of
+                    // this change ran; plan again from a fresh read.
+                    const compare = round.steps[0];
+                    if (failedAt === 0 && define.length > 0 && compare.ran && compare.stderr.trim() === "") {
                         if (++defineTries >= DEFINE_TRIES) throw configKeptChanging(virsh);
                         round = await session.round({ probes });
                         continue;
@@ -478,8 +481,7 @@ function converge(inputs: DomainResourcesInputs, stored?: DomainResourcesOutputs
  * What a refresh reports, from a round that read the domain with BALLOON and GUEST_VCPUS. Input-named
  * fields report the persistent config (what holds after a reboot), so drift shows in the diff.
  */
-function refreshedOutputs(olds: DomainResourcesOutputs, round: Round): DomainResourcesOutputs {
-    const snapshot = round.snapshot();
+function refreshedOutputs(olds: DomainResourcesOutputs, snapshot: DomainSnapshot, round: Round): DomainResourcesOutputs {
     const config = snapshot.config;
     const outs = outputsFrom(olds, snapshot, balloonOf(round, balloonTargetKiB(balloonSnapshot(snapshot))), guestViewOf(round));
     const device = virtioMemOf(config);
@@ -519,7 +521,8 @@ export const domainResourcesProvider = toDynamicProvider<DomainResourcesInputs, 
     update: (_id, olds, news) => converge(news, olds),
     read: async (id, olds) => {
         const round = await readForRefresh(id, olds);
-        return round.snapshotIfExists() && refreshedOutputs(olds, round);
+        const snapshot = round.snapshotIfExists();
+        return snapshot && refreshedOutputs(olds, snapshot, round);
     },
     // The domain is not ours to remove: deleting this resource only stops managing its sizes.
     delete: async () => undefined,
