@@ -114,6 +114,8 @@ describe("rig: DomainResources keeps the config and never does more than the pre
             ...(diskBlock(after, "vdb") ? ["vdb, detached by another member of the batch, is back in the config"] : []),
             ...(diskBlock(after, "vdc") ? [] : ["vdc, attached by another member of the batch, is gone from the config"]),
             ...(/<memory model='virtio-mem'>/.test(after) ? [] : ["no virtio-mem device in the config"]),
+            ...(outcomes.some(([, r]) => (r.status === "fulfilled" ? String(JSON.stringify(r.value)) : String(r.reason)).includes(SECRET))
+                ? ["the console password is in an output or an error"] : []),
         ];
         assert.deepEqual(problems, []);
         const vdc = diskBlock(after, "vdc") ?? "";
