@@ -427,7 +427,8 @@ function converge(inputs: DomainResourcesInputs, stored?: DomainResourcesOutputs
             const plugging: Probe | undefined = !rebooting && memory.live.length > 0 && memory.split ? { kind: "virtioMemSettle", settleKiB: memory.split.requestedKiB } : undefined;
             const steps = [...define, ...commands.map((args) => ({ args })), ...guestSteps];
             if (steps.length > 0) {
-                const request = { steps, probes: [balloon, ...(plugging ? [plugging] : []), GUEST_VCPUS], order: ChangeOrder.Resize };
+                // With a define, its text again: a lost answer is planned anew from the read after reconnecting.
+                const request = { steps, probes: [balloon, ...(plugging ? [plugging] : []), GUEST_VCPUS, ...(define.length > 0 ? [DEFINABLE_CONFIG] : [])], order: ChangeOrder.Resize };
                 round = await session.round(request);
                 if (round.answerLost && attempt === 0) continue;
                 const failure = round.failure(request);
