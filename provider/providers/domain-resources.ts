@@ -1,7 +1,9 @@
 /**
  * DomainResources: memory and vCPUs of an existing domain. Live where libvirt can; otherwise the
- * reboot policy decides, and "never" (the default) fails before anything changes.
+ * reboot policy decides, and "never" (the default) fails before anything changes. A reboot comes
+ * only with the replacement the preview showed (create): an update never reboots.
  */
+import { createHash } from "crypto";
 import type { DomainResourcesInputs, DomainResourcesOutputs } from "../contract";
 import { DomainSession, inDomainBatch } from "../batch/domain-batch";
 import { pollUntil } from "../batch/poll";
@@ -25,8 +27,8 @@ import type { StepOutcome } from "../virsh/step-script";
 import { BALLOON, GUEST_VCPUS, readForRefresh } from "./device-lookup";
 import { agentSilence, GuestVcpus, guestVcpusOf, guestMemoryKiB, memoryBlocksOf } from "../guest-view";
 import { guestTakesMemory, MEMORY_BLOCKS } from "./guest-memory";
-import { AGENT_TIMEOUT_SECONDS } from "../virsh/probes";
-import { toDynamicProvider } from "./provider-kit";
+import { AGENT_TIMEOUT_SECONDS, definableConfigArgs } from "../virsh/probes";
+import { refuseUnpreviewed, toDynamicProvider, unpreviewedChange } from "./provider-kit";
 
 const DEFAULT_SHUTDOWN_TIMEOUT_SECONDS = 120;
 const DEFAULT_BALLOON_TIMEOUT_SECONDS = 20;
@@ -43,6 +45,7 @@ function desiredOf(inputs: DomainResourcesInputs): DesiredResources {
 
 const NODE_INFO: Probe = { kind: "nodeinfo" };
 const MAX_VCPUS: Probe = { kind: "maxvcpus" };
+const DEFINABLE_CONFIG: Probe = { kind: "definableConfig" };
 const POLL_INTERVAL_MS = 1000;
 
 /**
@@ -240,8 +243,12 @@ function virtioMemSplit(virsh: Virsh, raw: DomainSnapshot, desired: DesiredResou
 }
 
 interface HotplugPlan {
-    /** The `virsh define` that adds the device to the config, when it is missing. */
-    define?: Command;
+    /**
+     * The `virsh define` that adds the device to the config, when it is missing: after a compare of
+     * the config on the host with the one the new XML was made from (another change since, by a
+     * member of the same batch or by hand, would otherwise be undone by the define).
+     */
+    define?: [Command, Command];
     /** The domain as the rest of the plan must see it: its config with the device. */
     view: DomainSnapshot;
     /** The reboot-required change, in words. */
@@ -250,12 +257,24 @@ interface HotplugPlan {
 
 const VIRTIO_MEM_BLOCK_KIB = 2048;
 
+/** The definableConfig probe's text; its failure names what the define needs. */
+function definableConfig(virsh: Virsh, round: Round): string {
+    const outcome = round.probe(DEFINABLE_CONFIG);
+    if (outcome.ran && outcome.exitCode === 0) return outcome.stdout;
+    throw new VirshError("cannot read the domain's persistent config with its secrets (virsh dumpxml --inactive --security-info), " +
+        "which adding the virtio-mem device must keep; nothing was changed", virsh.context("hotplugMemory", outcome.ran ? outcome.stderr.trim() : undefined),
+    "connect as a user with full access to the domain (a read-only libvirt connection cannot read its secrets)", outcome.ran ? outcome.exitCode : 1);
+}
+
 /**
  * `hotplugMemory`: a domain without a virtio-mem device gets one in its persistent config (only
- * `virsh define` can add the maximum, the NUMA cell and the device); the guest sees it at its next
- * boot, so it is a reboot-required change. An existing device is never resized here.
+ * `virsh define` can add the maximum, the NUMA cell and the device). The define is written from
+ * the config with its secrets (`configText`, read in the same exec as `raw`), so a console
+ * password stays. A running guest sees the device at its next boot, so it is then a
+ * reboot-required change; a shut-off domain just has it at its next start. An existing device is
+ * never resized here.
  */
-function planHotplug(virsh: Virsh, raw: DomainSnapshot, inputs: DomainResourcesInputs, desired: DesiredResources): HotplugPlan {
+function planHotplug(virsh: Virsh, raw: DomainSnapshot, configText: () => string, inputs: DomainResourcesInputs, desired: DesiredResources): HotplugPlan {
     if (inputs.hotplugMemory === undefined) return { view: raw };
     const sizeKiB = parseMemoryKiB(inputs.hotplugMemory, "hotplugMemory");
     const existing = virtioMemOf(raw.config);
@@ -288,11 +307,13 @@ function planHotplug(virsh: Virsh, raw: DomainSnapshot, inputs: DomainResourcesI
     const requestedKiB = Math.max(0, (desired.memoryKiB ?? 0) - bootKiB);
     const device = { model: "virtio-mem", sizeKiB, blockKiB: VIRTIO_MEM_BLOCK_KIB, requestedKiB };
     const config = { ...raw.config, memoryKiB: bootKiB + sizeKiB, memoryDevices: [device] };
-    const stdin = withVirtioMemDevice(raw.configText, { bootKiB, sizeKiB, blockKiB: VIRTIO_MEM_BLOCK_KIB, requestedKiB, maxVcpus: desired.maxVcpus ?? raw.config.maxVcpus });
+    const text = configText();
+    const stdin = withVirtioMemDevice(text, { bootKiB, sizeKiB, blockKiB: VIRTIO_MEM_BLOCK_KIB, requestedKiB, maxVcpus: desired.maxVcpus ?? raw.config.maxVcpus });
+    const unchanged: Command = { args: definableConfigArgs(virsh.domain), outputSha256: createHash("sha256").update(text, "utf8").digest("hex") };
     return {
-        define: { args: ["define", "--file=/dev/stdin"], stdin },
+        define: [unchanged, { args: ["define", "--file=/dev/stdin"], stdin }],
         view: { ...raw, config },
-        change: `hotplugMemory: none → ${formatKiB(sizeKiB)} (a virtio-mem device is added to the config; the guest gets it at its next boot)`,
+        change: !raw.live ? undefined : `hotplugMemory: none → ${formatKiB(sizeKiB)} (a virtio-mem device is added to the config; the guest gets it at its next boot)`,
     };
 }
 
@@ -346,31 +367,46 @@ async function checkGuestVcpus(virsh: Virsh, plan: ResourcePlan, before: GuestVc
     }
 }
 
+/** Tries of a hotplugMemory define whose config another change overtook (each from a fresh read). */
+const DEFINE_TRIES = 3;
+
+function configKeptChanging(virsh: Virsh): VirshError {
+    return new VirshError(`the domain's persistent config changed between the read and the define ${DEFINE_TRIES} times in a row, ` +
+        "so the virtio-mem device was not added (a define would have undone the other change); nothing else was changed", virsh.context("hotplugMemory"),
+    "find what keeps changing the domain's config (another stack, a script, virsh edit), let it finish, then run pulumi up again", 1);
+}
+
 /**
  * create and update are one operation: compare the desired sizes with the domain and converge.
  * One read (the domain, its balloon, the host's size), one exec with every config and live
- * command and the read back; only the balloon (or a reboot) is waited for.
+ * command and the read back; only the balloon (or a reboot) is waited for. An update (`stored`:
+ * the outputs the preview diffed) never does more than the preview showed: no change the read
+ * classifies worse, and no reboot (that comes only through the replacement the preview showed).
  */
-function converge(inputs: DomainResourcesInputs): Promise<DomainResourcesOutputs> {
+function converge(inputs: DomainResourcesInputs, stored?: DomainResourcesOutputs): Promise<DomainResourcesOutputs> {
     const desired = desiredOf(inputs);
     const policy = inputs.rebootPolicy ?? "never";
     // The host's size matters only to a size that is asked for.
     // The agent's answers cost nothing when there is none (libvirt refuses at once).
     const probes = [BALLOON, GUEST_VCPUS, ...(Object.values(desired).some((v) => v !== undefined) ? [NODE_INFO] : []),
         ...(desired.vcpus !== undefined || desired.maxVcpus !== undefined ? [MAX_VCPUS] : []),
-        ...(desired.memoryKiB !== undefined ? [MEMORY_BLOCKS] : [])];
+        ...(desired.memoryKiB !== undefined ? [MEMORY_BLOCKS] : []),
+        // The text a hotplugMemory define is written from (its secrets stay in this call).
+        ...(inputs.hotplugMemory !== undefined ? [DEFINABLE_CONFIG] : [])];
     return inDomainBatch(inputs, async (session) => {
         const { virsh } = session;
         let round = await session.round({ probes });
         // The domain first: a domain that cannot be read says so before any host fact does.
         round.snapshot();
+        if (stored) refuseUnpreviewed(DOMAIN_RESOURCES_OPERATIONS, stored, refreshedOutputs(stored, round.snapshot(), round), inputs, virsh.context());
         if (probes.includes(NODE_INFO)) {
             const maxVcpus = probes.includes(MAX_VCPUS) ? hypervisorMaxVcpus(virsh, round.probe(MAX_VCPUS)) : undefined;
             for (const warning of checkHostLimits(virsh, desired, hostSize(virsh, round.probe(NODE_INFO)), maxVcpus)) await warn(warning);
         }
-        // A change whose answer was lost is planned again from the domain as it is after reconnecting.
-        for (let attempt = 0; ; attempt++) {
-            const hotplug = planHotplug(virsh, round.snapshot(), inputs, desired);
+        // A change whose answer was lost, or a define whose config changed meanwhile, is planned
+        // again from the domain as it is after that exec.
+        for (let attempt = 0, defineTries = 0; ; attempt++) {
+            const hotplug = planHotplug(virsh, round.snapshot(), () => definableConfig(virsh, round), inputs, desired);
             const before = balloonSnapshot(hotplug.view);
             const memory = virtioMemSplit(virsh, hotplug.view, desired);
             const read = { guest: guestViewOf(round), blocks: memoryBlocksOf(round.probe(MEMORY_BLOCKS)), balloonKiB: balloonActualKiB(round.probe(BALLOON)) };
@@ -379,9 +415,10 @@ function converge(inputs: DomainResourcesInputs): Promise<DomainResourcesOutputs
             plan.configCommands.push(...memory.config);
             plan.liveCommands.push(...memory.live);
             if (hotplug.change) plan.rebootChanges.push(hotplug.change);
-            const define = hotplug.define ? [hotplug.define] : [];
+            const define = hotplug.define ?? [];
             const rebootNeeded = plan.rebootChanges.length > 0;
             if (rebootNeeded && policy === "never") refuseReboot(virsh, plan);
+            if (rebootNeeded && policy === "ifRequired" && stored) throw unpreviewedChange(virsh.context(), plan.rebootChanges.map((c) => `${c}: a reboot`));
             const rebooting = rebootNeeded && policy === "ifRequired";
             const commands = [...plan.configCommands, ...(rebooting ? [] : plan.liveCommands)];
             const guestSteps: Command[] = rebooting ? [] : plan.guestCommands.map((args) => ({ args, timeoutSeconds: AGENT_TIMEOUT_SECONDS, attempts: GUEST_STEP_ATTEMPTS }));
@@ -390,12 +427,21 @@ function converge(inputs: DomainResourcesInputs): Promise<DomainResourcesOutputs
             const plugging: Probe | undefined = !rebooting && memory.live.length > 0 && memory.split ? { kind: "virtioMemSettle", settleKiB: memory.split.requestedKiB } : undefined;
             const steps = [...define, ...commands.map((args) => ({ args })), ...guestSteps];
             if (steps.length > 0) {
-                const request = { steps, probes: [balloon, ...(plugging ? [plugging] : []), GUEST_VCPUS], order: ChangeOrder.Resize };
+                // With a define, its text again: a lost answer is planned anew from the read after reconnecting.
+                const request = { steps, probes: [balloon, ...(plugging ? [plugging] : []), GUEST_VCPUS, ...(define.length > 0 ? [DEFINABLE_CONFIG] : [])], order: ChangeOrder.Resize };
                 round = await session.round(request);
                 if (round.answerLost && attempt === 0) continue;
                 const failure = round.failure(request);
                 if (failure) {
                     const failedAt = round.steps.findIndex((o) => o.ran && o.exitCode !== 0);
+                    // The compare before the define found another config (it says nothing then): nothing of
+                    // this change ran; plan again from a fresh read.
+                    const compare = round.steps[0];
+                    if (failedAt === 0 && define.length > 0 && compare.ran && compare.stderr.trim() === "") {
+                        if (++defineTries >= DEFINE_TRIES) throw configKeptChanging(virsh);
+                        round = await session.round({ probes });
+                        continue;
+                    }
                     if (failedAt >= steps.length - guestSteps.length) throw guestStepFailure(failure, plan);
                     throw failedAt >= define.length + plan.configCommands.length
                         ? new VirshError(`${failure.summary}; the persistent config already holds the new values, the running guest does not`,
@@ -432,8 +478,33 @@ function converge(inputs: DomainResourcesInputs): Promise<DomainResourcesOutputs
     });
 }
 
-export const domainResourcesProvider = toDynamicProvider<DomainResourcesInputs, DomainResourcesOutputs>({
+/**
+ * What a refresh reports, from a round that read the domain with BALLOON and GUEST_VCPUS. Input-named
+ * fields report the persistent config (what holds after a reboot), so drift shows in the diff.
+ */
+function refreshedOutputs(olds: DomainResourcesOutputs, snapshot: DomainSnapshot, round: Round): DomainResourcesOutputs {
+    const config = snapshot.config;
+    const outs = outputsFrom(olds, snapshot, balloonOf(round, balloonTargetKiB(balloonSnapshot(snapshot))), guestViewOf(round));
+    const device = virtioMemOf(config);
+    return {
+        ...outs,
+        memory: olds.memory === undefined ? undefined : formatKiB(config.currentMemoryKiB + (device?.requestedKiB ?? 0)),
+        hotplugMemory: olds.hotplugMemory === undefined || !device ? olds.hotplugMemory : formatKiB(device.sizeKiB),
+        maxMemory: olds.maxMemory === undefined ? undefined : formatKiB(config.memoryKiB),
+        // With an agent, the guest's own count: a CPU offlined by hand inside the guest is drift.
+        vcpus: olds.vcpus === undefined ? undefined : outs.guestVcpus ?? config.currentVcpus,
+        maxVcpus: olds.maxVcpus === undefined ? undefined : config.maxVcpus,
+    };
+}
+
+/** The rule column follows the domain's state at the last read. */
+const DOMAIN_RESOURCES_OPERATIONS = {
     table: DOMAIN_RESOURCES_RULES,
+    wasRunning: (olds: DomainResourcesOutputs) => olds.state !== "shut off",
+};
+
+export const domainResourcesProvider = toDynamicProvider<DomainResourcesInputs, DomainResourcesOutputs>({
+    ...DOMAIN_RESOURCES_OPERATIONS,
     checks: (inputs) => placementChecks(inputs as unknown as Record<string, unknown>)
         .field("memory", isMemorySize)
         .field("maxMemory", isMemorySize)
@@ -445,28 +516,14 @@ export const domainResourcesProvider = toDynamicProvider<DomainResourcesInputs, 
         .field("forceOff", isBoolean)
         .field("balloonTimeout", integerAtLeast(0))
         .failures,
-    wasRunning: (olds) => olds.state !== "shut off",
     // delete is a no-op, so a replacement creates first: under "never" the refused create is the whole story.
     deleteBeforeReplace: false,
     create: async (inputs) => ({ id: `${domainKey(inputs)}#resources`, outs: await converge(inputs) }),
-    update: (_id, _olds, news) => converge(news),
+    update: (_id, olds, news) => converge(news, olds),
     read: async (id, olds) => {
         const round = await readForRefresh(id, olds);
         const snapshot = round.snapshotIfExists();
-        if (!snapshot) return undefined;
-        // Input-named fields report the persistent config (what holds after a reboot), so drift shows in the diff.
-        const config = snapshot.config;
-        const outs = outputsFrom(olds, snapshot, balloonOf(round, balloonTargetKiB(balloonSnapshot(snapshot))), guestViewOf(round));
-        const device = virtioMemOf(config);
-        return {
-            ...outs,
-            memory: olds.memory === undefined ? undefined : formatKiB(config.currentMemoryKiB + (device?.requestedKiB ?? 0)),
-            hotplugMemory: olds.hotplugMemory === undefined || !device ? olds.hotplugMemory : formatKiB(device.sizeKiB),
-            maxMemory: olds.maxMemory === undefined ? undefined : formatKiB(config.memoryKiB),
-            // With an agent, the guest's own count: a CPU offlined by hand inside the guest is drift.
-            vcpus: olds.vcpus === undefined ? undefined : outs.guestVcpus ?? config.currentVcpus,
-            maxVcpus: olds.maxVcpus === undefined ? undefined : config.maxVcpus,
-        };
+        return snapshot && refreshedOutputs(olds, snapshot, round);
     },
     // The domain is not ours to remove: deleting this resource only stops managing its sizes.
     delete: async () => undefined,

@@ -3,7 +3,8 @@
  * resource supplies its table, its checks and its create/read/update/delete.
  */
 import type * as pulumi from "@pulumi/pulumi";
-import { classifyChanges, needsReplacement, RuleTable } from "../rules/rule-table";
+import { ChangeKind, classifyChanges, needsReplacement, RuleTable } from "../rules/rule-table";
+import { ErrorContext, InputError } from "../errors";
 import type { CheckFailure } from "../validation";
 import { noteDiff } from "./replacements";
 
@@ -24,6 +25,38 @@ export interface ResourceOperations<I, O> {
      * the stack as it was instead of "deleted original" and a pending replacement.
      */
     deleteBeforeReplace?: boolean;
+}
+
+/** What the engine shows of a change: 0 an update, 1 a replacement (a reboot), 2 a replacement (the thing made anew). */
+function shownAs(kind: ChangeKind | undefined): number {
+    return kind === "replace" ? 2 : kind === "reboot" ? 1 : 0;
+}
+
+/**
+ * The refusal of a change that would do more than the preview showed, naming each such change.
+ * The preview diffed the stored state; a refresh makes it diff the domain as it is now.
+ */
+export function unpreviewedChange(context: ErrorContext, changes: readonly string[]): InputError {
+    return new InputError(`the change would do more than the preview showed, which was computed from the state stored at the last read:\n  ` +
+        `${changes.join("\n  ")}\nNothing was changed`, context,
+    "run `pulumi preview --refresh` to see what the change does to the domain as it is now, then `pulumi up --refresh`");
+}
+
+/**
+ * The apply never does more than the preview showed. The preview classified each change from the
+ * stored outputs; the apply's own read (`fresh`, the outputs a refresh would report) may find the
+ * domain otherwise: started by hand, its guest agent gone, a maximum changed. A change that the
+ * fresh read classifies worse than the stored state did (a reboot or a replacement where the
+ * preview showed an update) is refused before anything changes. For any resource whose rules
+ * depend on the domain's state: call it in update, right after the first read.
+ */
+export function refuseUnpreviewed<I, O>(ops: Pick<ResourceOperations<I, O>, "table" | "wasRunning">, stored: O, fresh: O, news: I, context: ErrorContext): void {
+    const classify = (olds: O) => classifyChanges(ops.table, olds as Record<string, unknown>, news as Record<string, unknown>, ops.wasRunning(olds));
+    const previewed = new Map(classify(stored).map((c) => [c.path, c.kind]));
+    const now = ops.wasRunning(fresh) ? "running" : "shut off";
+    const worse = classify(fresh).filter((c) => shownAs(c.kind) > shownAs(previewed.get(c.path)))
+        .map((c) => `${c.path}: the preview showed ${previewed.get(c.path) ?? "no change"}; with the domain ${now} now it is ${c.kind} (${c.rule.when})`);
+    if (worse.length > 0) throw unpreviewedChange(context, worse);
 }
 
 /**

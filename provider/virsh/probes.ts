@@ -33,7 +33,12 @@ export type Probe =
     /** The vCPUs the guest itself has online, from its agent (`virsh guestvcpus`). */
     | { kind: "guestVcpus" }
     /** The guest's memory blocks and which are online, from its agent (`guest-get-memory-blocks`). */
-    | { kind: "memoryBlocks" };
+    | { kind: "memoryBlocks" }
+    /**
+     * The persistent config with its secrets (a console password), the only text a `virsh define`
+     * may be written from: without them the define would drop them. Used for that alone, never stored.
+     */
+    | { kind: "definableConfig" };
 
 export function probeKey(probe: Probe): string {
     return JSON.stringify(probe);
@@ -73,6 +78,7 @@ export function probeLine(probe: Probe, virsh: Virsh): string {
         case "fileIdentity": return virsh.commandLine({ host: true, args: ["stat", "-c", FILE_IDENTITY_FORMAT, "--", probe.path] });
         case "blockSize": return virsh.commandLine({ host: true, args: ["blockdev", "--getsize64", probe.path] });
         case "guestVcpus": return virsh.commandLine({ args: ["guestvcpus", `--domain=${virsh.domain}`], timeoutSeconds: AGENT_TIMEOUT_SECONDS });
+        case "definableConfig": return virsh.commandLine({ args: definableConfigArgs(virsh.domain) });
         case "memoryBlocks": return virsh.commandLine({ args: agentCommand(virsh, GET_MEMORY_BLOCKS), timeoutSeconds: AGENT_TIMEOUT_SECONDS });
         case "virtioMemSettle": {
             // The guest plugs or unplugs within a second or two: waiting here saves round trips.
@@ -98,4 +104,9 @@ export function probeLine(probe: Probe, virsh: Virsh): string {
 /** `virsh qemu-agent-command` with the agent's own bound; the JSON is one quoted argument after `--`. */
 export function agentCommand(virsh: Virsh, json: string): string[] {
     return ["qemu-agent-command", `--domain=${virsh.domain}`, `--timeout=${AGENT_TIMEOUT_SECONDS}`, "--", json];
+}
+
+/** `virsh dumpxml --inactive --security-info`: the definableConfig probe, and the compare before a define. */
+export function definableConfigArgs(domain: string): string[] {
+    return ["dumpxml", "--inactive", "--security-info", `--domain=${domain}`];
 }

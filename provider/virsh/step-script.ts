@@ -11,7 +11,7 @@ import { shellQuote } from "../quoting";
 /** One command as the remote shell runs it, already quoted (Virsh.commandLine and friends). */
 export interface ScriptStep {
     commandLine: string;
-    /** Piped to the command's stdin (device XML for `attach-device --file=/dev/stdin`); one line, quoted. */
+    /** Piped to the command's stdin (device XML for `attach-device --file=/dev/stdin`), byte for byte: any text, line breaks included. */
     stdin?: string;
 }
 
@@ -37,7 +37,7 @@ export function buildStepScript(groups: readonly (readonly ScriptStep[])[]): Ste
             const id = `${g}-${s}`;
             // A step reads its pipe or nothing: it must never eat what the exec channel sends. The braces
             // keep a step that is itself a pipeline (`list | while read`) reading its own pipe.
-            const command = step.stdin === undefined ? `{ ${step.commandLine}; } </dev/null` : `printf '%s' ${shellQuote(step.stdin)} | { ${step.commandLine}; }`;
+            const command = step.stdin === undefined ? `{ ${step.commandLine}; } </dev/null` : `${stdinFeed(step.stdin)} | { ${step.commandLine}; }`;
             lines.push(`if [ "$rc" -eq 0 ]; then printf '%s\\n' '${begin(id)}'; printf '%s\\n' '${begin(id)}' >&2; ${command}; rc=$?; ` +
                 `printf '\\n%s-%s>>\\n' '${end(id)}' "$rc"; printf '\\n%s>>\\n' '${end(id)}' >&2; fi`);
         });
@@ -55,6 +55,15 @@ export function buildStepScript(groups: readonly (readonly ScriptStep[])[]): Ste
             }));
         },
     };
+}
+
+/**
+ * A shell pipeline that prints `text` exactly. The script is one exec line, where a quoted argument
+ * cannot hold a line break (quoting.ts): the text travels as base64 (only [A-Za-z0-9+/=], safe in
+ * single quotes) and coreutils' `base64 -d` on the host gives back its UTF-8 bytes unchanged.
+ */
+function stdinFeed(text: string): string {
+    return `printf '%s' ${shellQuote(Buffer.from(text, "utf8").toString("base64"))} | base64 -d`;
 }
 
 /** The text between `begin` (a line of its own) and `end`, and what follows `end`. */

@@ -6,7 +6,7 @@
  */
 import type { ErrorContext } from "../errors";
 import { VirshError } from "../errors";
-import { shellCommand } from "../quoting";
+import { shellCommand, shellQuote } from "../quoting";
 import type { RemoteHost } from "../transport/ssh-host";
 import type { StepOutcome } from "./step-script";
 import { hintFor } from "./stderr-hints";
@@ -25,6 +25,11 @@ export interface Command {
      * being handed); only the last try's error is kept.
      */
     attempts?: number;
+    /**
+     * A compare before a write: the step prints nothing and succeeds only when the command's stdout
+     * has this SHA-256 (hashed on the host, so the text read never travels back).
+     */
+    outputSha256?: string;
 }
 
 /** Exit codes of `timeout` when it stopped the command (124) or had to kill it (128 + 9). */
@@ -49,6 +54,7 @@ export class Virsh {
             "timeout", `--kill-after=${KILL_GRACE_SECONDS}`, String(command.timeoutSeconds ?? this.operationTimeoutSeconds),
             ...(this.sudo ? ["sudo", "-n"] : []), ...argv,
         ]);
+        if (command.outputSha256 !== undefined) return `[ "$(${line} | sha256sum)" = ${shellQuote(`${command.outputSha256}  -`)} ]`;
         const attempts = command.attempts ?? 1;
         if (attempts <= 1) return line;
         // The earlier tries are silent; the last one (if it comes to that) speaks for the step.

@@ -25,21 +25,35 @@ export function virtioMemObstacle(configText: string): string | undefined {
     return undefined;
 }
 
+/** A splice of the config text: `remove` characters at `at` give way to `text`. */
+interface Splice {
+    at: number;
+    remove: number;
+    text: string;
+}
+
+/**
+ * The config text with the three additions spliced in and every other byte as it was (a multi-line
+ * description, a console password). The <cpu> is looked for after <metadata>, whose elements are
+ * the user's own and may share the name.
+ */
 export function withVirtioMemDevice(configText: string, add: VirtioMemAddition): string {
     const maxKiB = add.bootKiB + add.sizeKiB;
     const cpus = add.maxVcpus > 1 ? `0-${add.maxVcpus - 1}` : "0";
     const device = `<memory model='virtio-mem'><target><size unit='KiB'>${add.sizeKiB}</size><node>0</node>` +
         `<block unit='KiB'>${add.blockKiB}</block><requested unit='KiB'>${add.requestedKiB}</requested></target></memory>`;
     const numa = `<numa><cell id='0' cpus='${cpus}' memory='${add.bootKiB}' unit='KiB'/></numa>`;
-    const lastDevices = configText.lastIndexOf("</devices>");
-    let text = `${configText.slice(0, lastDevices)}${device}${configText.slice(lastDevices)}`;
-    // libvirt writes a <cpu> (mode, model) into most configs: the cell goes inside it.
-    const selfClosing = /<cpu\b([^>]*)\/>/.exec(text);
+    const cpuTag = /<cpu\b([^>]*?)(\/?)>/g;
+    cpuTag.lastIndex = Math.max(0, configText.indexOf("</metadata>"));
+    const cpu = cpuTag.exec(configText);
+    const splices: Splice[] = [{ at: configText.lastIndexOf("</devices>"), remove: 0, text: device }];
     let topLevel = `<maxMemory slots='1' unit='KiB'>${maxKiB}</maxMemory>`;
-    if (selfClosing) text = text.replace(selfClosing[0], `<cpu${selfClosing[1]}>${numa}</cpu>`);
-    else if (/<cpu\b/.test(text)) text = text.replace("</cpu>", `${numa}</cpu>`);
+    // libvirt writes a <cpu> (mode, model) into most configs: the cell goes inside it.
+    if (cpu?.[2]) splices.push({ at: cpu.index, remove: cpu[0].length, text: `<cpu${cpu[1]}>${numa}</cpu>` });
+    else if (cpu) splices.push({ at: configText.indexOf("</cpu>", cpu.index), remove: 0, text: numa });
     else topLevel += `<cpu>${numa}</cpu>`;
-    const end = text.lastIndexOf("</domain>");
-    // A step's stdin is one line: the indentation between elements goes (libvirt ignores it).
-    return `${text.slice(0, end)}${topLevel}${text.slice(end)}`.replace(/>\s*\n\s*</g, "><").replace(/\s*\n\s*/g, " ");
+    splices.push({ at: configText.lastIndexOf("</domain>"), remove: 0, text: topLevel });
+    // From the end backwards, so each index still points into the original text.
+    return splices.sort((a, b) => b.at - a.at)
+        .reduce((text, { at, remove, text: added }) => `${text.slice(0, at)}${added}${text.slice(at + remove)}`, configText);
 }

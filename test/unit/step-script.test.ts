@@ -6,6 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { spawnSync } from "child_process";
+import { createHash } from "crypto";
 import { mkdtempSync, rmSync } from "fs";
 import { tmpdir } from "os";
 import { join } from "path";
@@ -45,6 +46,14 @@ describe("step script: many commands in one exec, each answer apart", () => {
         const [[piped, plain]] = run([[{ commandLine: shellCommand(["cat"]), stdin: hostile }, step("cat")]], "the exec's own stdin\n");
         assert.deepEqual(piped, { ran: true, exitCode: 0, stdout: hostile, stderr: "" });
         assert.deepEqual(plain, { ran: true, exitCode: 0, stdout: "", stderr: "" });
+    });
+
+    it("stdin reaches its step byte for byte: line breaks, CR, NUL, non-ASCII, trailing blank lines", () => {
+        const text = "<description>line one\n  line two\r\n\tthree 'q' \"d\" é 日本</description>\n\0\n\n";
+        const [[piped]] = run([[{ commandLine: shellCommand(["cat"]), stdin: text }]]);
+        assert.deepEqual(piped, { ran: true, exitCode: 0, stdout: text, stderr: "" });
+        const script = buildStepScript([[{ commandLine: shellCommand(["cat"]), stdin: text }]]).text;
+        assert.ok(!script.includes("line two"), "the text travels encoded, never as shell words");
     });
 
     it("a step that is a pipeline reads its own pipe, with or without stdin", () => {
@@ -87,5 +96,25 @@ describe("step script: a step the guest must catch up with (Command.attempts)", 
     it("still failing at the last try: that try's exit and error speak for the step", () => {
         const [[outcome]] = run([[{ commandLine: flaky(join(dir, "n"), 99) }]]);
         assert.deepEqual(outcome, { ran: true, exitCode: 1, stdout: "", stderr: "try 4\n" });
+    });
+});
+
+describe("step script: a compare before a write (Command.outputSha256)", () => {
+    const virsh = new Virsh(undefined as never, "test:///default", "g", false, 30);
+    const sha256 = (text: string) => createHash("sha256").update(text, "utf8").digest("hex");
+    const text = "<domain>\n  <graphics passwd='s3cret'/>\n</domain>\n";
+    // printf turns each backslash-n of its format into the line break of `text`.
+    const compare = (expected: string) => ({ commandLine: virsh.commandLine({ host: true, args: ["printf", text.replace(/\n/g, "\\n")], outputSha256: expected }) });
+
+    it("the same text: the step succeeds, prints nothing, and the next step of its group runs", () => {
+        const [[check, write]] = run([[compare(sha256(text)), step("echo", "written")]]);
+        assert.deepEqual(check, { ran: true, exitCode: 0, stdout: "", stderr: "" });
+        assert.deepEqual(write, { ran: true, exitCode: 0, stdout: "written\n", stderr: "" });
+    });
+
+    it("another text (one byte changed): the step fails, the write does not run, the text read never travels back", () => {
+        const [[check, write]] = run([[compare(sha256(text.replace("s3cret", "s3creT"))), step("echo", "written")]]);
+        assert.deepEqual(check, { ran: true, exitCode: 1, stdout: "", stderr: "" });
+        assert.deepEqual(write, { ran: false });
     });
 });

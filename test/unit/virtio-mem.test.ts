@@ -27,6 +27,23 @@ describe("virtio-mem", () => {
         assert.match(closed, /<cpu mode='host-model'><numa><cell id='0' cpus='0-1'/);
     });
 
+    it("changes only what it adds: a multi-line description, a console password and the layout stay byte for byte", () => {
+        const config = "<domain type='qemu'>\n  <name>g</name>\n  <description>first line\n  second, indented\n\nlast &lt;cpu/&gt;</description>\n" +
+            "  <metadata>\n    <app:x xmlns:app='urn:x'><cpu mode='not-this-one'/></app:x>\n  </metadata>\n" +
+            "  <memory unit='KiB'>524288</memory>\n  <cpu mode='custom' match='exact' check='none'>\n    <model fallback='forbid'>qemu64</model>\n  </cpu>\n" +
+            "  <devices>\n    <graphics type='vnc' port='-1' autoport='yes' passwd='s3cret-pw'/>\n  </devices>\n</domain>\n";
+        const add = { bootKiB: 524288, sizeKiB: 1048576, blockKiB: 2048, requestedKiB: 0, maxVcpus: 1 };
+        const text = withVirtioMemDevice(config, add);
+        const added = [
+            "<memory model='virtio-mem'><target><size unit='KiB'>1048576</size><node>0</node><block unit='KiB'>2048</block><requested unit='KiB'>0</requested></target></memory>",
+            "<numa><cell id='0' cpus='0' memory='524288' unit='KiB'/></numa>",
+            "<maxMemory slots='1' unit='KiB'>1572864</maxMemory>",
+        ];
+        assert.equal(added.reduce((t, a) => t.replace(a, ""), text), config);
+        assert.match(text, /<\/model>\n  <numa>.*<\/numa><\/cpu>/);
+        assert.ok(text.includes("<cpu mode='not-this-one'/>"), "the user's own metadata is not the domain's <cpu>");
+    });
+
     it("splits the guest's total: the balloon up to the boot maximum, whole blocks from the device", () => {
         // libvirt's <memory> counts the device: 512 MiB boot + 1 GiB device.
         const xml = parseDomainXml(PLAIN.replace("524288</memory>", "1572864</memory>").replace("</devices>",
