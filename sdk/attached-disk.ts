@@ -5,7 +5,7 @@ import { LiveResource } from "./live-resource";
 
 export type AttachedDiskArgs = Inputs<AttachedDiskInputs>;
 
-const FILLED = providerFilled<AttachedDiskInputs, AttachedDiskOutputs>()(["target", "sourceType", "bus", "format", "attachedLive", "attachedConfig", "imageCreated", "capacityBytes"]);
+const FILLED = providerFilled<AttachedDiskInputs, AttachedDiskOutputs>()(["target", "sourceType", "bus", "format", "attachedLive", "attachedConfig", "domainRunning", "imageCreated", "capacityBytes"]);
 
 /** A file or block device hot-plugged into a running domain; size (growth) and I/O limits change live, any other device field detaches and attaches anew. */
 export class AttachedDisk extends LiveResource {
