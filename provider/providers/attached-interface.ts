@@ -199,9 +199,9 @@ function update(olds: AttachedInterfaceOutputs, news: AttachedInterfaceInputs): 
             const outs = outputsFrom(desired, olds.mac, s);
             return outs.source === news.source && outs.linkState === wantLink;
         };
-        const round = steps.length > 0 ? await applySettled(session, request, done) : read;
-        let after = round.snapshot();
-        const failed = round.steps.findIndex((o) => o.ran && o.exitCode !== 0);
+        const round = steps.length > 0 ? await applySettled(session, request, done) : undefined;
+        let after = round ? round.snapshot() : before;
+        const failed = round ? round.steps.findIndex((o) => o.ran && o.exitCode !== 0) : -1;
         if (moving && failed === 0) {
             // libvirt cannot move this NIC live: same MAC (and the wanted link state), detached and attached on the new source.
             const detached = await detachAndWait(session, lookup(olds), olds.detachTimeout);
@@ -214,7 +214,7 @@ function update(olds: AttachedInterfaceOutputs, news: AttachedInterfaceInputs): 
                     `virsh attach-interface ${virsh.domain} ${olds.type} ${olds.source} --mac ${olds.mac} --model ${olds.model} --live --config`,
             });
         } else {
-            const failure = round.failure(request, { device: `interface ${olds.mac}` });
+            const failure = round?.failure(request, { device: `interface ${olds.mac}` });
             if (failure) throw failure;
         }
         const outs = outputsFrom(desired, olds.mac, after);
