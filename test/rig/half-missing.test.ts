@@ -3,13 +3,13 @@
  * detach-disk --config`) or the running guest (`--live`) — is drift. refresh (read) records the
  * missing half, the diff shows a change that is not a replacement, and the update attaches the
  * missing half with the same target or MAC, leaving the half that is there untouched (its XML
- * byte for byte: the guest never saw it go). A disk and a NIC, each half. pll-fault1.
+ * byte for byte: the guest never saw it go). A disk, a NIC and a hot-plugged CD-ROM drive, each half. pll-fault1.
  */
 import assert from "node:assert/strict";
-import type { AttachedDiskInputs, AttachedInterfaceInputs } from "../../provider/contract";
+import type { AttachedCdromInputs, AttachedDiskInputs, AttachedInterfaceInputs } from "../../provider/contract";
 import { convergedViaProviders } from "../faults/fault-env";
 import {
-    configXml, createImage, diskByTarget, disksIn, interfaceByMac, interfacesIn, liveXml, Provider, removeFiles, resetGuest, RigEnv, rigConnection, rigUp,
+    configXml, createImage, createIso, diskByTarget, disksIn, interfaceByMac, interfacesIn, liveXml, Provider, removeFiles, resetGuest, RigEnv, rigConnection, rigUp,
     typedProviders, virshLocal, waitFor,
 } from "./rig-env";
 
@@ -32,7 +32,7 @@ interface Case<I, O> {
 
 describe(`rig: a device removed by hand from one half is drift, repaired by up (${GUEST})`, function () {
     this.timeout(240_000);
-    const { disks, nics } = typedProviders();
+    const { disks, nics, cdroms } = typedProviders();
     let env: RigEnv;
     const images: string[] = [];
 
@@ -102,10 +102,27 @@ describe(`rig: a device removed by hand from one half is drift, repaired by up (
         },
     });
 
+    const drive = (): Case<AttachedCdromInputs, Awaited<ReturnType<typeof cdroms.create>>["outs"]> => ({
+        provider: cdroms,
+        inputs: () => {
+            const source = createIso(env, "half");
+            images.push(source);
+            return { connection: rigConnection(env), domain: GUEST, source };
+        },
+        block: (outs, half) => diskByTarget(xmlOf(half), outs.target)?.xml,
+        removeArgs: (outs) => ["detach-disk", GUEST, outs.target],
+        essentials: (block) => {
+            const { device, source, bus, readonly } = disksIn(`<devices>${block}</devices>`)[0];
+            return { device, source, bus, readonly };
+        },
+    });
+
     for (const removed of ["config", "live"] as const) {
         it(`AttachedDisk removed from the ${removed} by hand: drift, the ${removed} half attached again (same target), the other untouched`,
             () => removedByHandThenRepaired(disk(), removed));
         it(`AttachedInterface removed from the ${removed} by hand: drift, the ${removed} half attached again (same MAC, link down), the other untouched`,
             () => removedByHandThenRepaired(nic(), removed));
+        it(`AttachedCdrom (a drive it hot-plugged) removed from the ${removed} by hand: drift, the ${removed} half attached again (same target and media), the other untouched`,
+            () => removedByHandThenRepaired(drive(), removed));
     }
 });
