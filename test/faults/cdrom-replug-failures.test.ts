@@ -10,11 +10,9 @@ import assert from "node:assert/strict";
 import { rmSync } from "fs";
 import type { AttachedCdromInputs } from "../../provider/contract";
 import { VirshError } from "../../provider/index";
-import { configXml, createIso, disksIn, liveXml, rejectsWith, removeFiles, resetGuest, RigEnv, rigUp, typedProviders, waitFor } from "../rig/rig-env";
-import { FaultSshd } from "./fault-env";
+import { configXml, createIso, disksIn, liveXml, rejectsWith, removeFiles, resetGuest, typedProviders, waitFor } from "../rig/rig-env";
+import { attachFailureRig, GUEST, PORT } from "./attach-failure-env";
 
-const GUEST = "pll-fault2";
-const PORT = 2231;
 
 /** The guest's CD-ROM drives, live and config, as "target bus media". */
 function drivesOf(): { live: string[]; config: string[] } {
@@ -25,34 +23,21 @@ function drivesOf(): { live: string[]; config: string[] } {
 describe(`faults: a CD-ROM re-plug that fails (${GUEST}, own sshd on 127.0.0.1:${PORT})`, function () {
     this.timeout(240_000);
     const { cdroms } = typedProviders();
-    let env: RigEnv;
-    let sshd: FaultSshd;
+    const rig = attachFailureRig();
     const files: string[] = [];
-    const inputs = (source: string): AttachedCdromInputs => ({ connection: sshd.connection(), domain: GUEST, source });
+    const inputs = (source: string): AttachedCdromInputs => ({ connection: rig.sshd().connection(), domain: GUEST, source });
 
-    before(function () {
-        this.timeout(300_000);
-        env = rigUp();
-        sshd = new FaultSshd(env, PORT);
-        sshd.start();
-        resetGuest(GUEST);
-    });
+    afterEach(() => rig.sshd().clearRules());
 
-    afterEach(() => sshd.clearRules());
-
-    after(function () {
-        this.timeout(120_000);
-        sshd.stop();
-        resetGuest(GUEST);
-        removeFiles(files);
-    });
+    after(() => removeFiles(files));
 
     /** A drive holding iso1, asked for iso2 while the ISOs in `vanish` disappear under the change-media. */
     async function swapWhileIsosVanish(vanish: Array<"old" | "new">): Promise<{ error: VirshError; target: string; old: string }> {
-        const [old, next] = [createIso(env, "replug-old"), createIso(env, "replug-new")];
+        const [old, next] = [createIso(rig.env(), "replug-old"), createIso(rig.env(), "replug-new")];
         files.push(old, next);
         const { id, outs } = await cdroms.create(inputs(old));
         assert.equal(outs.ownsDrive, true);
+        const sshd = rig.sshd();
         sshd.clearCalls();
         sshd.rule("change-media", "before", "3");
         const swapping = rejectsWith(cdroms.update(id, outs, inputs(next)), VirshError);

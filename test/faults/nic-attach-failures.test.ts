@@ -15,12 +15,11 @@ import { execFileSync, spawnSync } from "child_process";
 import type { AttachedInterfaceInputs } from "../../provider/contract";
 import { HostUnreachableError, InputError, VirshError } from "../../provider/index";
 import {
-    configXml, interfaceByMac, interfacesIn, liveXml, rejectsWith, resetGuest, RigEnv, rigUp, typedProviders, virshLocal, waitFor,
+    configXml, interfaceByMac, interfacesIn, liveXml, rejectsWith, RigEnv, typedProviders, virshLocal, waitFor,
 } from "../rig/rig-env";
+import { attachFailureRig, GUEST, PORT } from "./attach-failure-env";
 import { FaultSshd, setConfigWritable } from "./fault-env";
 
-const GUEST = "pll-fault2";
-const PORT = 2231;
 /** Bridges of this suite's own (no address, no port but the guest's): the source a NIC moves between. */
 const BRIDGES = ["pllt14a", "pllt14b"];
 
@@ -43,17 +42,15 @@ function nicsOf(): { live: string[]; config: string[] } {
 describe(`faults: a NIC attach that fails part way (${GUEST}, own sshd on 127.0.0.1:${PORT})`, function () {
     this.timeout(240_000);
     const { nics } = typedProviders();
+    const rig = attachFailureRig();
     let env: RigEnv;
     let sshd: FaultSshd;
     const inputs = (fields: Partial<AttachedInterfaceInputs> = {}): AttachedInterfaceInputs =>
         ({ connection: sshd.connection(), domain: GUEST, type: "bridge", source: env.PLL_BRIDGE, ...fields });
 
-    before(function () {
-        this.timeout(300_000);
-        env = rigUp();
-        sshd = new FaultSshd(env, PORT);
-        sshd.start();
-        resetGuest(GUEST);
+    beforeEach(() => {
+        env = rig.env();
+        sshd = rig.sshd();
     });
 
     afterEach(() => {
@@ -61,12 +58,6 @@ describe(`faults: a NIC attach that fails part way (${GUEST}, own sshd on 127.0.
         if (!sshd.listening()) sshd.restart();
         setConfigWritable(GUEST, true);
         BRIDGES.forEach(removeBridge);
-    });
-
-    after(function () {
-        this.timeout(120_000);
-        sshd.stop();
-        resetGuest(GUEST);
     });
 
     it("create, MAC chosen here, config write fails after the NIC went live: the live half is detached again; the rerun leaves one NIC", async () => {
