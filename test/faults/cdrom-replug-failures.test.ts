@@ -5,6 +5,8 @@
  * and the error says so; when that fails too (the old ISO gone as well), it says plainly that the
  * drive is no longer on the domain and how to get it back. pll-fault2, through our own sshd on
  * 127.0.0.1:2231, whose virsh double only delays change-media so the ISOs can vanish meanwhile.
+ * And a drive's create whose config write fails (config file immutable) detaches the live half
+ * again: a rerun would choose the next free target and leave it behind.
  */
 import assert from "node:assert/strict";
 import { rmSync } from "fs";
@@ -12,6 +14,7 @@ import type { AttachedCdromInputs } from "../../provider/contract";
 import { VirshError } from "../../provider/index";
 import { configXml, createIso, disksIn, liveXml, rejectsWith, removeFiles, resetGuest, typedProviders, waitFor } from "../rig/rig-env";
 import { attachFailureRig, GUEST, PORT } from "./attach-failure-env";
+import { setConfigWritable } from "./fault-env";
 
 
 /** The guest's CD-ROM drives, live and config, as "target bus media". */
@@ -30,6 +33,25 @@ describe(`faults: a CD-ROM re-plug that fails (${GUEST}, own sshd on 127.0.0.1:$
     afterEach(() => rig.sshd().clearRules());
 
     after(() => removeFiles(files));
+
+    it("create, config write fails after the drive went live: the live drive is detached again, the rerun leaves one drive", async () => {
+        const iso = createIso(rig.env(), "replug-create");
+        files.push(iso);
+        setConfigWritable(GUEST, false);
+        try {
+            await rejectsWith(cdroms.create(inputs(iso)), VirshError, [
+                /virsh attach-device failed \(exit 1\); the part of cdrom sd[a-z]+ that landed \(live\) was detached again: nothing is left behind/,
+                /cannot rename file '\/etc\/libvirt\/qemu\/pll-fault2\.xml\.new'/,
+            ]);
+        } finally {
+            setConfigWritable(GUEST, true);
+        }
+        assert.deepEqual(drivesOf(), { live: [], config: [] }, "no drive left behind");
+        const { id, outs } = await cdroms.create(inputs(iso));
+        const drive = `${outs.target} scsi ${iso}`;
+        assert.deepEqual(drivesOf(), { live: [drive], config: [drive] }, "the rerun: one drive, in both halves");
+        await cdroms.delete(id, outs);
+    });
 
     /** A drive holding iso1, asked for iso2 while the ISOs in `vanish` disappear under the change-media. */
     async function swapWhileIsosVanish(vanish: Array<"old" | "new">): Promise<{ error: VirshError; target: string; old: string }> {
