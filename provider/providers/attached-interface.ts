@@ -133,16 +133,23 @@ async function attach(session: DomainSession, inputs: AttachedInterfaceInputs, m
     return { outs, after };
 }
 
-/** A NIC with the given MAC is adopted only where each half that has it holds the NIC asked for. */
+/** A NIC with the given MAC is adopted only where each half that has it holds the NIC asked for, once. */
 function refuseOtherNic(virsh: Virsh, inputs: AttachedInterfaceInputs, mac: string, snapshot: DomainSnapshot): void {
     for (const where of ["live", "config"] as const) {
+        const half = where === "live" ? "running domain" : "persistent config";
+        const count = (snapshot[where]?.interfaces ?? []).filter((i) => String(i.mac).toLowerCase() === mac).length;
+        if (count > 1) {
+            // An attach run twice (an earlier attempt still running when a lost answer was read back): which one is ours is unknown.
+            throw new InputError(`mac ${mac} is on ${count} interfaces in this domain's ${where === "live" ? "live XML" : "persistent config"}`, virsh.context(`interface ${mac}`),
+                `remove all but one by hand (virsh detach-device ${virsh.domain} with the extra one's <interface> XML from virsh dumpxml, its <address> included, --live --config), then run pulumi up again`);
+        }
         const seen = interfaceAt(snapshot, where, mac);
         if (!seen) continue;
         const model = typeof seen.model === "string" ? seen.model : "virtio";
         const kind = seen.type === "network" ? "network" : "bridge";
         const source = String(seen[kind] ?? "");
         if (seen.type === inputs.type && source === inputs.source && model === (inputs.model ?? "virtio")) continue;
-        throw new InputError(`mac ${mac} is already used by this domain's ${model} interface on ${seen.type} '${source}' (in its ${where === "live" ? "running domain" : "persistent config"})`,
+        throw new InputError(`mac ${mac} is already used by this domain's ${model} interface on ${seen.type} '${source}' (in its ${half})`,
             virsh.context(`interface ${mac}`),
             "choose another MAC (52:54:00:xx:xx:xx) or leave mac unset; or, to manage that interface, give its type, source and model");
     }

@@ -3,7 +3,8 @@
  * and its virsh double, which here only delays or holds an answer; every failure is libvirt's own):
  * - a create with a MAC chosen here whose config write fails (config file made immutable) detaches
  *   the live half again, so the rerun (a new MAC) leaves nothing behind;
- * - a create whose outcome is unknown (the connection lost and not back) names the MAC and how to adopt it;
+ * - a create whose outcome is unknown (the connection lost and not back, or lost twice) names the
+ *   MAC and how to adopt it; a MAC found twice (both lost attempts landed) is refused, not adopted;
  * - a given MAC found in one half is adopted and its missing half attached; found with another
  *   model in one half, refused;
  * - an update that falls back to detach + attach (update-device refused: the new bridge vanished
@@ -15,7 +16,7 @@ import { execFileSync, spawnSync } from "child_process";
 import type { AttachedInterfaceInputs } from "../../provider/contract";
 import { HostUnreachableError, InputError, VirshError } from "../../provider/index";
 import {
-    configXml, interfaceByMac, interfacesIn, liveXml, rejectsWith, RigEnv, typedProviders, virshLocal, waitFor,
+    configXml, interfaceByMac, interfacesIn, liveXml, rejectsWith, resetGuest, RigEnv, typedProviders, virshLocal, waitFor,
 } from "../rig/rig-env";
 import { attachFailureRig, GUEST, PORT } from "./attach-failure-env";
 import { FaultSshd, setConfigWritable } from "./fault-env";
@@ -98,6 +99,33 @@ describe(`faults: a NIC attach that fails part way (${GUEST}, own sshd on 127.0.
         const nic = `${mac} ${env.PLL_BRIDGE} virtio up`;
         assert.deepEqual(nicsOf(), { live: [nic], config: [nic] });
         await nics.delete(id, outs);
+    });
+
+    it("create whose connection drops twice (the attach not yet run when the first drop is read back): the error names the MAC; both lost attempts land later, and a MAC found twice is refused, not adopted", async () => {
+        sshd.clearCalls();
+        sshd.rule("attach-device", "before", "4");
+        const creating = rejectsWith(nics.create(inputs()), HostUnreachableError, [
+            /the connection dropped twice while a change ran: interface (52:54:00(:[0-9a-f]{2}){3}) on pllbr0 may or may not have been attached/,
+            /set mac: "52:54:00(:[0-9a-f]{2}){3}" on this resource/,
+        ]);
+        for (const attempt of [1, 2]) {
+            await waitFor(`attach-device attempt ${attempt} to start`, () => sshd.calls().filter((c) => c === "attach-device start").length === attempt, { timeoutMs: 60_000 });
+            sshd.kill();
+            sshd.restart();
+        }
+        const error = await creating;
+        assert.equal(error.outcomeUnknown, true);
+        sshd.clearRules();
+        const mac = /interface (\S+) on/.exec(error.message)?.[1] ?? "";
+        // Both attempts' shells run on after their sleep (orphaned by the kills): the NIC lands after
+        // the error, as it warned, and twice (libvirt takes a MAC twice). Adopting it then is refused.
+        const nic = `${mac} ${env.PLL_BRIDGE} virtio up`;
+        await waitFor(`NIC ${mac} to land twice`, () => JSON.stringify(nicsOf()) === JSON.stringify({ live: [nic, nic], config: [nic, nic] }),
+            { timeoutMs: 30_000, describe: () => JSON.stringify(nicsOf()) });
+        await rejectsWith(nics.create(inputs({ mac })), InputError, [
+            new RegExp(`mac ${mac} is on 2 interfaces in this domain's live XML`), /remove all but one by hand/,
+        ]);
+        resetGuest(GUEST);
     });
 
     it("create with a MAC found only in the config (attached by hand): adopted, the live half attached with that MAC", async () => {
