@@ -1,6 +1,6 @@
 /** AttachedInterface: the source and link state change live; identity (type, model, MAC) replaces. */
 import { PLACEMENT_PROPERTIES, PLACEMENT_RULES } from "./connection-rules";
-import { HALF_PROPERTIES, HALF_RULES, REPLACE_DEVICE, storedOnly } from "./device-rules";
+import { HALF_PROPERTIES, halfRules, REPLACE_DEVICE, storedOnly } from "./device-rules";
 import type { RuleTable } from "./rule-table";
 
 export const ATTACHED_INTERFACE_RULES: RuleTable = {
@@ -25,6 +25,6 @@ export const ATTACHED_INTERFACE_RULES: RuleTable = {
         { path: "linkState", when: "up ↔ down", running: "live", shutOff: "config",
             how: "virsh domif-setlink --live and --config" },
         storedOnly("detachTimeout"),
-        ...HALF_RULES,
+        ...halfRules("the NIC", "same MAC"),
     ],
 };

@@ -25,11 +25,13 @@ export const HALF_PROPERTIES: readonly PropertySpec[] = [
     { path: "attachedLive", normalizeIn: (values) => !missingHalvesOf(values).live },
 ];
 
-const SAME_XML = "with the device's own XML (same target, same MAC); the half that is there is left as it is";
-
-export const HALF_RULES: readonly ChangeRule[] = [
-    { path: "attachedConfig", when: "false: the device is gone from the persistent config (removed by hand, e.g. virsh detach-disk --config)",
-        running: "live", shutOff: "config", how: `virsh attach-device --config ${SAME_XML}` },
-    { path: "attachedLive", when: "false while the domain runs: the device is gone from the running guest only (a shut-off domain has no live half)",
-        running: "live", shutOff: "none", how: `virsh attach-device --live ${SAME_XML}` },
-];
+/** The two half-missing rows: `device` names it ("the disk"), `same` says what the re-attach keeps ("same target"). */
+export function halfRules(device: string, same: string): ChangeRule[] {
+    const how = (flag: string) => `virsh attach-device ${flag} with its own XML (${same}); the half that is there is left as it is`;
+    return [
+        { path: "attachedConfig", when: `false: ${device} is gone from the persistent config (removed by hand, e.g. with --config)`,
+            running: "live", shutOff: "config", how: how("--config") },
+        { path: "attachedLive", when: `false while the domain runs: ${device} is gone from the running guest only (a shut-off domain has no live half)`,
+            running: "live", shutOff: "none", how: how("--live") },
+    ];
+}
