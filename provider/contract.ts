@@ -198,15 +198,25 @@ export interface AttachedDiskInputs extends DomainScoped {
     detachTimeout?: number;
 }
 
-export interface AttachedDiskOutputs extends AttachedDiskInputs {
-    target: string;
-    sourceType: "file" | "block";
-    bus: DiskBus;
-    format: DiskFormat;
+/**
+ * Where an attached device is, as the last operation or refresh read it. A device the running
+ * domain lacks (attachedLive false while domainRunning) or the config lacks (attachedConfig false),
+ * removed by hand, shows as a change, and `pulumi up` attaches the missing half.
+ */
+export interface AttachedHalves {
     /** Present in the running domain's XML. */
     attachedLive: boolean;
     /** Present in the persistent config. */
     attachedConfig: boolean;
+    /** The domain ran at that read: only then is attachedLive false a missing half. */
+    domainRunning: boolean;
+}
+
+export interface AttachedDiskOutputs extends AttachedDiskInputs, AttachedHalves {
+    target: string;
+    sourceType: "file" | "block";
+    bus: DiskBus;
+    format: DiskFormat;
     /**
      * This resource created the image (source was missing and size was given), or took it over
      * from the disk it replaced (a re-plug keeps the image).
@@ -238,12 +248,10 @@ export interface AttachedInterfaceInputs extends DomainScoped {
     detachTimeout?: number;
 }
 
-export interface AttachedInterfaceOutputs extends AttachedInterfaceInputs {
+export interface AttachedInterfaceOutputs extends AttachedInterfaceInputs, AttachedHalves {
     mac: string;
     model: string;
     linkState: "up" | "down";
-    attachedLive: boolean;
-    attachedConfig: boolean;
 }
 
 export interface AttachedCdromInputs extends DomainScoped {
@@ -257,7 +265,8 @@ export interface AttachedCdromInputs extends DomainScoped {
     detachTimeout?: number;
 }
 
-export interface AttachedCdromOutputs extends AttachedCdromInputs {
+/** The halves are those of the drive; only a drive this resource hot-plugged (ownsDrive) is re-attached where it is missing. */
+export interface AttachedCdromOutputs extends AttachedCdromInputs, AttachedHalves {
     target: string;
     bus: DiskBus;
     /** True when this resource hot-plugged the drive (and detaches it on delete); false when it manages only the media. */

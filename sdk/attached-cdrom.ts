@@ -5,7 +5,7 @@ import { LiveResource } from "./live-resource";
 
 export type AttachedCdromArgs = Inputs<AttachedCdromInputs>;
 
-const FILLED = providerFilled<AttachedCdromInputs, AttachedCdromOutputs>()(["target", "bus", "ownsDrive", "lastMediaChange"]);
+const FILLED = providerFilled<AttachedCdromInputs, AttachedCdromOutputs>()(["target", "bus", "ownsDrive", "lastMediaChange", "attachedLive", "attachedConfig", "domainRunning"]);
 
 /** An ISO in a CD-ROM drive: an existing drive's media, or a hot-plugged drive. Media swaps are live. */
 export class AttachedCdrom extends LiveResource {

@@ -5,7 +5,7 @@ import { LiveResource } from "./live-resource";
 
 export type AttachedInterfaceArgs = Inputs<AttachedInterfaceInputs>;
 
-const FILLED = providerFilled<AttachedInterfaceInputs, AttachedInterfaceOutputs>()(["mac", "model", "linkState", "attachedLive", "attachedConfig"]);
+const FILLED = providerFilled<AttachedInterfaceInputs, AttachedInterfaceOutputs>()(["mac", "model", "linkState", "attachedLive", "attachedConfig", "domainRunning"]);
 
 /** A NIC on a host bridge or libvirt network; source and link state change live, the rest replaces. */
 export class AttachedInterface extends LiveResource {

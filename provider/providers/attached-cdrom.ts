@@ -19,7 +19,8 @@ import type { Probe } from "../virsh/probes";
 import type { Virsh } from "../virsh/virsh";
 import { buildDiskXml, diskSourcePath } from "../xml/disk-xml";
 import { attachFlags, diskAt, readForRefresh, usedTargets } from "./device-lookup";
-import { detachAndWait } from "./device-removal";
+import { DeviceLookup, detachAndWait, domainUnlessGone, removeDevice } from "./device-removal";
+import { attachMissingHalves, replugOrRestore, rollBackPartialAttach } from "./partial-attach";
 import { toDynamicProvider } from "./provider-kit";
 
 type MediaChange = "inserted" | "swapped" | "ejected" | "unchanged" | "attached" | "reattached";
@@ -28,8 +29,9 @@ function cdromXml(target: string, bus: DiskBus, source: string | undefined): str
     return buildDiskXml({ sourceType: "file", device: "cdrom", driverName: "qemu", format: "raw", file: source, target, bus, readonly: true });
 }
 
+/** The media the guest sees (the config's while shut off); the other half's where that one lacks the drive (removed by hand). */
 function mediaIn(snapshot: DomainSnapshot, target: string): string | undefined {
-    const drive = diskAt(snapshot, snapshot.running ? "live" : "config", target);
+    const drive = diskAt(snapshot, snapshot.running ? "live" : "config", target) ?? diskAt(snapshot, "config", target);
     return drive ? diskSourcePath(drive) : undefined;
 }
 
@@ -51,19 +53,30 @@ async function changeMedia(session: DomainSession, snapshot: DomainSnapshot, tar
 }
 
 function outputsFrom(inputs: AttachedCdromInputs, target: string, bus: DiskBus, ownsDrive: boolean, lastMediaChange: MediaChange, snapshot: DomainSnapshot): AttachedCdromOutputs {
-    return { ...inputs, source: mediaIn(snapshot, target), target, bus, ownsDrive, lastMediaChange };
+    return {
+        ...inputs, source: mediaIn(snapshot, target), target, bus, ownsDrive, lastMediaChange,
+        attachedLive: diskAt(snapshot, "live", target) !== undefined,
+        attachedConfig: diskAt(snapshot, "config", target) !== undefined,
+        domainRunning: snapshot.running,
+    };
 }
 
-function verifyMedia(virsh: Virsh, snapshot: DomainSnapshot, target: string, source: string | undefined): void {
+function mediaProblem(virsh: Virsh, snapshot: DomainSnapshot, target: string, source: string | undefined): VirshError | undefined {
     const where: Array<"live" | "config"> = snapshot.running ? ["live", "config"] : ["config"];
     for (const place of where) {
         const drive = diskAt(snapshot, place, target);
         const media = drive ? diskSourcePath(drive) : undefined;
         if (!drive || media !== source) {
-            throw new VirshError(`virsh reported success but the ${place} drive ${target} holds ${drive ? media ?? "no media" : "no drive"}, expected ${source ?? "no media"}`,
+            return new VirshError(`virsh reported success but the ${place} drive ${target} holds ${drive ? media ?? "no media" : "no drive"}, expected ${source ?? "no media"}`,
                 virsh.context(`cdrom ${target}`), "run pulumi refresh, then pulumi up again", 1);
         }
     }
+    return undefined;
+}
+
+function verifyMedia(virsh: Virsh, snapshot: DomainSnapshot, target: string, source: string | undefined): void {
+    const problem = mediaProblem(virsh, snapshot, target, source);
+    if (problem) throw problem;
 }
 
 /** The domain, read with (and after) the check that the ISO exists on the host. */
@@ -93,7 +106,7 @@ function create(inputs: AttachedCdromInputs): Promise<{ id: string; outs: Attach
         const bus = inputs.bus ?? "scsi";
         const target = chooseTarget(virsh, inputs, before, bus, session.claimed);
         session.claimed.add(target);
-        const after = await hotPlug(session, target, bus, inputs.source, before);
+        const after = await hotPlug(session, { domain: inputs.domain, target, detachTimeout: inputs.detachTimeout }, bus, inputs.source, before);
         return { id: `${domainKey(inputs)}#cdrom/${target}`, outs: outputsFrom(inputs, target, bus, true, "attached", after) };
     });
 }
@@ -115,43 +128,65 @@ function chooseTarget(virsh: Virsh, inputs: AttachedCdromInputs, snapshot: Domai
     return inputs.target;
 }
 
-async function hotPlug(session: DomainSession, target: string, bus: DiskBus, source: string | undefined, before: DomainSnapshot): Promise<DomainSnapshot> {
+function driveLookup(place: { domain: string; target: string }): DeviceLookup {
+    return {
+        label: `cdrom ${place.target}`,
+        present: (snapshot, where) => diskAt(snapshot, where, place.target) !== undefined,
+        detachArgs: ["detach-disk", `--domain=${place.domain}`, `--target=${place.target}`],
+    };
+}
+
+/**
+ * Hot-plugs the drive; a failure after part of it landed detaches that part again (a rerun would
+ * choose the next free target and leave this drive behind).
+ */
+async function hotPlug(session: DomainSession, place: { domain: string; target: string; detachTimeout?: number }, bus: DiskBus, source: string | undefined,
+    before: DomainSnapshot): Promise<DomainSnapshot> {
+    const { target } = place;
     const landed = (s: DomainSnapshot) => diskAt(s, "config", target) !== undefined && (!s.running || diskAt(s, "live", target) !== undefined);
     const request = {
         steps: [{ args: ["attach-device", `--domain=${session.virsh.domain}`, "--file=/dev/stdin", ...attachFlags(before)], stdin: cdromXml(target, bus, source) }],
         order: ChangeOrder.Addition,
     };
     const round = await applySettled(session, request, landed);
-    const failure = round.failure(request, { device: `cdrom ${target}` });
-    if (failure) throw failure;
     const after = round.snapshot();
-    verifyMedia(session.virsh, after, target, source);
+    const problem = round.failure(request, { device: `cdrom ${target}` }) ?? mediaProblem(session.virsh, after, target, source);
+    if (problem) {
+        throw await rollBackPartialAttach(session, problem, driveLookup(place), after,
+            `to manage it, give this resource target "${target}" (it then manages only the media)`, place.detachTimeout);
+    }
     return after;
-}
-
-function detachDrive(session: DomainSession, olds: AttachedCdromOutputs): Promise<DomainSnapshot> {
-    return detachAndWait(session, {
-        label: `cdrom ${olds.target}`,
-        present: (snapshot, where) => diskAt(snapshot, where, olds.target) !== undefined,
-        detachArgs: ["detach-disk", `--domain=${olds.domain}`, `--target=${olds.target}`],
-    }, olds.detachTimeout);
 }
 
 function update(olds: AttachedCdromOutputs, news: AttachedCdromInputs): Promise<AttachedCdromOutputs> {
     return inDomainBatch(news, async (session) => {
-        const before = await readWithIso(session, news.source);
+        const { virsh } = session;
+        const found = await readWithIso(session, news.source);
+        // A half of our drive removed by hand comes back first, with the media the other half holds.
+        const before = olds.ownsDrive
+            ? await attachMissingHalves(session, found, { ...driveLookup(olds), xml: cdromXml(olds.target, olds.bus, mediaIn(found, olds.target)) })
+            : found;
         const changed = await changeMedia(session, before, olds.target, news.source);
         let change: MediaChange;
         let after: DomainSnapshot;
         if (changed instanceof VirshError) {
             if (!olds.ownsDrive) throw changed;
             // A hot-plugged SCSI drive refuses change-media ("Tray … is not open"): re-attach it with the new ISO.
-            after = await hotPlug(session, olds.target, olds.bus, news.source, await detachDrive(session, olds));
+            const oldMedia = mediaIn(before, olds.target);
+            const detached = await detachAndWait(session, driveLookup(olds), olds.detachTimeout);
+            after = await replugOrRestore({
+                label: `cdrom ${olds.target}`,
+                attachNew: () => hotPlug(session, olds, olds.bus, news.source, detached),
+                restoreOld: () => hotPlug(session, olds, olds.bus, oldMedia, detached),
+                asBefore: `with ${oldMedia ?? "no media"}`,
+                getBack: `run pulumi up again (it attaches drive ${olds.target} on ${olds.bus} once the media can be read), or by hand: ` +
+                    `virsh attach-disk ${virsh.domain} ${oldMedia ?? "''"} ${olds.target} --type cdrom --targetbus ${olds.bus} --mode readonly --live --config`,
+            });
             change = "reattached";
         } else {
             ({ change, after } = changed);
         }
-        verifyMedia(session.virsh, after, olds.target, news.source);
+        verifyMedia(virsh, after, olds.target, news.source);
         return outputsFrom(news, olds.target, olds.bus, olds.ownsDrive, change, after);
     });
 }
@@ -168,16 +203,20 @@ export const attachedCdromProvider = toDynamicProvider<AttachedCdromInputs, Atta
     create,
     read: async (id, olds) => {
         const snapshot = (await readForRefresh(id, olds)).snapshotIfExists();
-        if (!snapshot || !diskAt(snapshot, snapshot.running ? "live" : "config", olds.target)) return undefined;
-        return outputsFrom(olds, olds.target, olds.bus, olds.ownsDrive, olds.lastMediaChange as MediaChange, snapshot);
+        if (!snapshot) return undefined;
+        const outs = outputsFrom(olds, olds.target, olds.bus, olds.ownsDrive, olds.lastMediaChange as MediaChange, snapshot);
+        // Our drive is there while either half has it (a missing half is drift); a drive the domain had, where the guest sees it.
+        const there = olds.ownsDrive ? outs.attachedLive || outs.attachedConfig : diskAt(snapshot, snapshot.running ? "live" : "config", olds.target) !== undefined;
+        return there ? outs : undefined;
     },
     update: (_id, olds, news) => update(olds, news),
     delete: (_id, olds) => inDomainBatch(olds, async (session) => {
         if (olds.ownsDrive) {
-            await detachDrive(session, olds);
+            await removeDevice(session, driveLookup(olds), olds.detachTimeout);
             return;
         }
-        const ejected = await changeMedia(session, (await session.round({})).snapshot(), olds.target, undefined);
+        const before = await domainUnlessGone(session, { label: `the media in cdrom ${olds.target}` });
+        const ejected = before && await changeMedia(session, before, olds.target, undefined);
         if (ejected instanceof VirshError) throw ejected;
     }),
 });

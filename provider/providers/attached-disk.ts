@@ -17,6 +17,8 @@ import { capacityProbe, createSizeProbes, planCreateSize, planResize, refusedByG
 import { createdIdentity, handoverPending, identityProbe, ImageOwnership, releaseImage, takeHandover } from "./disk-image-ownership";
 import { takeReplacement } from "./replacements";
 import { ATTACHED_DISK_RULES } from "../rules/attached-disk-rules";
+import { missingHalvesOf } from "../rules/device-rules";
+import type { Values } from "../rules/rule-table";
 import { domainKey } from "../session";
 import { isAbsolutePath, isBoolean, isDiskSize, isSerial, isXmlText, integerAtLeast, oneOf, placementChecks } from "../validation";
 import type { DomainSnapshot } from "../virsh/domain-snapshot";
@@ -25,8 +27,8 @@ import type { Command, Virsh } from "../virsh/virsh";
 import { buildDiskXml, diskSourcePath, DiskValues } from "../xml/disk-xml";
 import { toDynamicProvider } from "./provider-kit";
 import { diskAt, readHotPlugged, usedTargets } from "./device-lookup";
-import { detachAndWait } from "./device-removal";
-import { explainPartialAttach, missingHalves, Presence } from "./partial-attach";
+import { DeviceLookup, removeDevice } from "./device-removal";
+import { attachMissingHalves, explainPartialAttach, missingHalves, Presence } from "./partial-attach";
 
 function diskXmlFor(inputs: AttachedDiskInputs, target: string, sourceType: "file" | "block"): string {
     return buildDiskXml({
@@ -67,6 +69,7 @@ function outputsFrom(inputs: AttachedDiskInputs, target: string, snapshot: Domai
         iotune: ioTuneOfDisk(seen),
         attachedLive: live !== undefined,
         attachedConfig: config !== undefined,
+        domainRunning: snapshot.running,
         ...facts,
     };
 }
@@ -102,6 +105,10 @@ function alreadyAttached(virsh: Virsh, inputs: AttachedDiskInputs, snapshot: Dom
 
 function presenceOf(target: string): Presence {
     return (snapshot, where) => diskAt(snapshot, where, target) !== undefined;
+}
+
+function diskLookup(target: string, domain: string): DeviceLookup {
+    return { label: `disk ${target}`, present: presenceOf(target), detachArgs: ["detach-disk", `--domain=${domain}`, `--target=${target}`] };
 }
 
 /** What the path probe says the source is; "missing" only when `size` may create it. */
@@ -206,18 +213,21 @@ async function converge(session: DomainSession, olds: AttachedDiskOutputs, news:
     const wantBytes = sizeBytesOf(news);
     const limitsChange = !sameIoTune(olds.iotune, news.iotune);
     const readCapacity = capacityProbe(target);
+    const facts = (capacity: number | null) => ({ imageCreated: olds.imageCreated ?? false, capacityBytes: capacity });
     const read = await session.round({ probes: wantBytes === undefined ? [] : resizeProbes(olds) });
-    const before = read.snapshot();
-    if (!diskAt(before, "config", target) && !diskAt(before, "live", target)) {
+    const found = read.snapshot();
+    if (!diskAt(found, "config", target) && !diskAt(found, "live", target)) {
         throw new VirshError(`${label} is no longer attached`, virsh.context(label), "run pulumi refresh (the next pulumi up attaches it again)", 1);
     }
+    // A half removed by hand comes back first, as the other half has it, so the changes below reach both.
+    const current = outputsFrom(olds, target, found, facts(null));
+    const before = await attachMissingHalves(session, found, { ...diskLookup(target, olds.domain), xml: diskXmlFor(current, target, current.sourceType) });
     const qemuLimits: Probe = { kind: "blkdeviotune", device: target };
     const steps: Command[] = [
         ...(wantBytes === undefined ? [] : planResize(virsh, read, olds, before.running, wantBytes)),
         ...(limitsChange ? [{ args: ["blkdeviotune", `--domain=${virsh.domain}`, `--device=${target}`, ...blkdeviotuneFlags(news.iotune),
             ...(before.running ? ["--live", "--config"] : ["--config"])] }] : []),
     ];
-    const facts = (capacity: number | null) => ({ imageCreated: olds.imageCreated ?? false, capacityBytes: capacity });
     if (steps.length === 0) return outputsFrom(stored, target, before, facts(wantBytes === undefined ? null : domblkCapacity(read.probe(readCapacity))));
     const request = { steps, probes: [...(wantBytes === undefined ? [] : [readCapacity]), ...(before.running && limitsChange ? [qemuLimits] : [])], order: ChangeOrder.Resize };
     // A lost answer: blockresize and blkdeviotune set absolute values, so running them again is safe.
@@ -241,7 +251,8 @@ async function converge(session: DomainSession, olds: AttachedDiskOutputs, news:
 function update(olds: AttachedDiskOutputs, news: AttachedDiskInputs): Promise<AttachedDiskOutputs> {
     const stored = { ...olds, ...news, target: olds.target, sourceType: olds.sourceType, bus: olds.bus, format: olds.format };
     const sizeChange = news.size !== undefined && sizeBytesOf(news) !== (olds.size === undefined ? undefined : sizeBytesOf(olds));
-    if (!sizeChange && sameIoTune(olds.iotune, news.iotune)) return Promise.resolve({ ...stored, iotune: olds.iotune });
+    const halves = missingHalvesOf(olds as unknown as Values);
+    if (!sizeChange && sameIoTune(olds.iotune, news.iotune) && !halves.live && !halves.config) return Promise.resolve({ ...stored, iotune: olds.iotune });
     return inDomainBatch(news, (session) => converge(session, olds, news));
 }
 
@@ -288,12 +299,13 @@ export const attachedDiskProvider = toDynamicProvider<AttachedDiskInputs, Attach
     delete: async (id, olds) => {
         const replacing = takeReplacement(id);
         await inDomainBatch(olds, async (session) => {
-            await detachAndWait(session, {
-                label: `disk ${olds.target}`,
-                present: presenceOf(olds.target),
-                detachArgs: ["detach-disk", `--domain=${olds.domain}`, `--target=${olds.target}`],
+            const removesImage = olds.deleteImage === true && olds.imageCreated === true;
+            const detached = await removeDevice(session, {
+                ...diskLookup(olds.target, olds.domain),
+                // Whether another domain now uses the image cannot be told from here: it stays.
+                keptWhenDomainGone: removesImage ? `its image ${olds.source} is kept (deleteImage): remove it by hand if nothing uses it` : undefined,
             }, olds.detachTimeout);
-            await releaseImage(session, olds, replacing);
+            if (detached) await releaseImage(session, olds, replacing);
         });
     },
 });

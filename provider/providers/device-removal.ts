@@ -5,6 +5,7 @@
  * earlier attempt whose answer was lost) is done when the device is gone.
  */
 import type { DomainSession } from "../batch/domain-batch";
+import { warn } from "../engine-log";
 import { ChangeOrder } from "../batch/round";
 import { pollUntil } from "../batch/poll";
 import { applySettled } from "../batch/settled";
@@ -18,6 +19,10 @@ export interface DeviceLookup {
     present: (snapshot: DomainSnapshot, where: "live" | "config") => boolean;
     /** virsh arguments that detach it, before --live/--config. */
     detachArgs: string[];
+    /** Where a half words the device otherwise (a NIC's type in the live XML), its own arguments. */
+    detachArgsIn?: (snapshot: DomainSnapshot, where: "live" | "config") => string[];
+    /** Said when the domain is gone: what else was left as it is (a disk's image). */
+    keptWhenDomainGone?: string;
 }
 
 export const DEFAULT_DETACH_TIMEOUT_SECONDS = 30;
@@ -25,13 +30,38 @@ const POLL_INTERVAL_MS = 500;
 
 const stillLive = (device: DeviceLookup) => (s: DomainSnapshot): boolean => s.running && device.present(s, "live");
 
+/**
+ * The domain as it is now; undefined when it no longer exists (undefined by hand or by another
+ * stack): its devices went with it, so removing one is done, and the engine's log says so. Any
+ * other failure to read the domain stays an error.
+ */
+export async function domainUnlessGone(session: DomainSession, device: Pick<DeviceLookup, "label" | "keptWhenDomainGone">): Promise<DomainSnapshot | undefined> {
+    const snapshot = (await session.round({})).snapshotIfExists();
+    if (snapshot) return snapshot;
+    const { virsh } = session;
+    await warn(`domain '${virsh.domain}' on host ${virsh.host.label} no longer exists: ${device.label} is taken as removed with it` +
+        `${device.keptWhenDomainGone ? `; ${device.keptWhenDomainGone}` : ""}`);
+    return undefined;
+}
+
 /** Detaches the device from the config and the running guest; returns the domain once it is gone. */
 export async function detachAndWait(session: DomainSession, device: DeviceLookup, timeoutSeconds = DEFAULT_DETACH_TIMEOUT_SECONDS): Promise<DomainSnapshot> {
-    const before = (await session.round({})).snapshot();
+    return detachFrom(session, (await session.round({})).snapshot(), device, timeoutSeconds);
+}
+
+/** A device's delete: detached and released, or nothing to do when its domain is gone (false then). */
+export async function removeDevice(session: DomainSession, device: DeviceLookup, timeoutSeconds = DEFAULT_DETACH_TIMEOUT_SECONDS): Promise<boolean> {
+    const before = await domainUnlessGone(session, device);
+    if (before) await detachFrom(session, before, device, timeoutSeconds);
+    return before !== undefined;
+}
+
+async function detachFrom(session: DomainSession, before: DomainSnapshot, device: DeviceLookup, timeoutSeconds: number): Promise<DomainSnapshot> {
     const inConfig = device.present(before, "config");
+    const args = (where: "live" | "config") => [...(device.detachArgsIn?.(before, where) ?? device.detachArgs), `--${where}`];
     const steps: Command[] = [
-        ...(inConfig ? [{ args: [...device.detachArgs, "--config"] }] : []),
-        ...(stillLive(device)(before) ? [{ args: [...device.detachArgs, "--live"] }] : []),
+        ...(inConfig ? [{ args: args("config") }] : []),
+        ...(stillLive(device)(before) ? [{ args: args("live") }] : []),
     ];
     if (steps.length === 0) return before;
     const request = { steps, order: ChangeOrder.Removal };

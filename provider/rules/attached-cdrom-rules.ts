@@ -1,6 +1,6 @@
 /** AttachedCdrom: media changes live; the drive itself (target, bus) replaces. */
 import { PLACEMENT_PROPERTIES, PLACEMENT_RULES } from "./connection-rules";
-import { REPLACE_DEVICE, storedOnly } from "./device-rules";
+import { HALF_PROPERTIES, halfRules, REPLACE_DEVICE, storedOnly } from "./device-rules";
 import type { RuleTable } from "./rule-table";
 
 export const ATTACHED_CDROM_RULES: RuleTable = {
@@ -11,6 +11,7 @@ export const ATTACHED_CDROM_RULES: RuleTable = {
         { path: "target", absentKeepsOld: true },
         { path: "bus", absentKeepsOld: true },
         { path: "detachTimeout" },
+        ...HALF_PROPERTIES,
     ],
     rules: [
         ...PLACEMENT_RULES,
@@ -19,5 +20,6 @@ export const ATTACHED_CDROM_RULES: RuleTable = {
         { path: "target", when: "any change", ...REPLACE_DEVICE },
         { path: "bus", when: "any change", ...REPLACE_DEVICE },
         storedOnly("detachTimeout"),
+        ...halfRules("a drive this resource hot-plugged", "same target and media"),
     ],
 };

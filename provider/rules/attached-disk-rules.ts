@@ -1,6 +1,6 @@
 /** AttachedDisk: the device fields are fixed once attached (a change detaches and attaches anew); I/O limits change live. */
 import { PLACEMENT_PROPERTIES, PLACEMENT_RULES } from "./connection-rules";
-import { REPLACE_DEVICE, storedOnly } from "./device-rules";
+import { HALF_PROPERTIES, halfRules, REPLACE_DEVICE, storedOnly } from "./device-rules";
 import { normalizeIoTune } from "../disk-iotune";
 import { parseDiskSizeBytes } from "../units";
 import type { RuleTable } from "./rule-table";
@@ -28,6 +28,7 @@ export const ATTACHED_DISK_RULES: RuleTable = {
         // All limits 0, {} and absent are the same: no limit.
         { path: "iotune", normalize: normalizeIoTune },
         { path: "detachTimeout" },
+        ...HALF_PROPERTIES,
     ],
     rules: [
         ...PLACEMENT_RULES,
@@ -42,5 +43,6 @@ export const ATTACHED_DISK_RULES: RuleTable = {
         { path: "iotune", when: "set, changed or removed", running: "live", shutOff: "config",
             how: "virsh blkdeviotune --live --config (every limit given; removal sets them to 0)" },
         storedOnly("detachTimeout"),
+        ...halfRules("the disk", "same target"),
     ],
 };

@@ -1,6 +1,6 @@
 /** AttachedInterface: the source and link state change live; identity (type, model, MAC) replaces. */
 import { PLACEMENT_PROPERTIES, PLACEMENT_RULES } from "./connection-rules";
-import { REPLACE_DEVICE, storedOnly } from "./device-rules";
+import { HALF_PROPERTIES, halfRules, REPLACE_DEVICE, storedOnly } from "./device-rules";
 import type { RuleTable } from "./rule-table";
 
 export const ATTACHED_INTERFACE_RULES: RuleTable = {
@@ -13,6 +13,7 @@ export const ATTACHED_INTERFACE_RULES: RuleTable = {
         { path: "mac", absentKeepsOld: true, normalize: (v) => String(v).toLowerCase() },
         { path: "linkState", normalize: (v) => v ?? "up" },
         { path: "detachTimeout" },
+        ...HALF_PROPERTIES,
     ],
     rules: [
         ...PLACEMENT_RULES,
@@ -24,5 +25,6 @@ export const ATTACHED_INTERFACE_RULES: RuleTable = {
         { path: "linkState", when: "up ↔ down", running: "live", shutOff: "config",
             how: "virsh domif-setlink --live and --config" },
         storedOnly("detachTimeout"),
+        ...halfRules("the NIC", "same MAC"),
     ],
 };

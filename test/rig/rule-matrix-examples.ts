@@ -36,6 +36,10 @@ export interface RowExample {
     change: (ctx: ExampleContext) => Change;
     /** The domain it needs: a plain guest (default), one with a virtio-mem device, or one whose guest agent answers. */
     guest?: "virtioMem" | "agent";
+    /** Drift made by hand after the create (instead of an input change): that half of the device removed, then a refresh. */
+    drift?: "live" | "config";
+    /** Why the row cannot happen on a shut-off domain (its kind there is "none"): the matrix checks that nothing shows. */
+    noneWhenShutOff?: string;
 }
 
 type Examples = Record<string, RowExample>;
@@ -52,6 +56,16 @@ function placement(): Examples {
         [`connection.uri|${anotherHost}`]: plain((c) => ({ from: {}, to: { connection: { ...c.connection, uri: "qemu+unix:///system" } } })),
         "connection|user, credentials, agent, sshConfig, proxyJump, host-key settings, sudo, timeouts; another alias for the same host":
             plain((c) => ({ from: {}, to: { connection: { ...c.connection, connectTimeout: 20 } } })),
+    };
+}
+
+/** A device's half removed by hand (the rows of device-rules.ts halfRules). */
+function halves(device: string): Examples {
+    return {
+        [`attachedConfig|false: ${device} is gone from the persistent config (removed by hand, e.g. with --config)`]:
+            { change: () => ({ from: {}, to: {} }), drift: "config" },
+        [`attachedLive|false while the domain runs: ${device} is gone from the running guest only (a shut-off domain has no live half)`]:
+            { change: () => ({ from: {}, to: {} }), drift: "live", noneWhenShutOff: "a shut-off domain has no live half" },
     };
 }
 
@@ -81,7 +95,7 @@ export const ROW_EXAMPLES: Record<Resource, Examples> = {
     },
     AttachedDisk: {
         ...placement(),
-        "source|any change": plain((c) => ({ from: {}, to: { source: c.newImage("moved") } })),
+        "source|another file or device": plain((c) => ({ from: {}, to: { source: c.newImage("moved") } })),
         "sourceType|any change": plain((c) => ({ from: { sourceType: "file" }, to: { source: c.loopDevice(), sourceType: "block" } })),
         "target|any change": plain(() => ({ from: { target: "vdb" }, to: { target: "vdc" } })),
         "bus|any change": plain(() => ({ from: {}, to: { bus: "scsi" } })),
@@ -93,6 +107,7 @@ export const ROW_EXAMPLES: Record<Resource, Examples> = {
         "size|removed from the inputs (no longer managed)": plain(() => ({ from: {}, to: { size: undefined } })),
         "size|up (a shrink is refused by check: it loses data)": plain(() => ({ from: {}, to: { size: "32MiB" } })),
         ...stored("deleteImage", true, false),
+        ...halves("the disk"),
         "iotune|set, changed or removed": plain(() => ({ from: {}, to: { iotune: { totalIopsSec: 500 } } })),
         ...stored("detachTimeout", 30, 20),
     },
@@ -103,6 +118,7 @@ export const ROW_EXAMPLES: Record<Resource, Examples> = {
         "model|any change": plain(() => ({ from: {}, to: { model: "e1000" } })),
         "mac|any change": plain(() => ({ from: { mac: "52:54:00:aa:14:01" }, to: { mac: "52:54:00:aa:14:02" } })),
         "linkState|up ↔ down": plain(() => ({ from: {}, to: { linkState: "down" } })),
+        ...halves("the NIC"),
         ...stored("detachTimeout", 30, 20),
     },
     AttachedCdrom: {
@@ -110,6 +126,9 @@ export const ROW_EXAMPLES: Record<Resource, Examples> = {
         "source|insert, swap or eject the ISO": plain((c) => ({ from: {}, to: { source: c.iso("swapped") } })),
         "target|any change": plain(() => ({ from: { target: "sdb", bus: "scsi" }, to: { target: "sdc", bus: "scsi" } })),
         "bus|any change": plain(() => ({ from: {}, to: { target: undefined, bus: "scsi" } })),
+        // Only a drive the resource hot-plugged has halves of its own.
+        ...Object.fromEntries(Object.entries(halves("a drive this resource hot-plugged"))
+            .map(([key, example]): [string, RowExample] => [key, { ...example, change: () => ({ from: { target: "sdb", bus: "scsi" }, to: {} }) }])),
         ...stored("detachTimeout", 30, 20),
     },
 };

@@ -30,6 +30,12 @@ const PLACEMENT_EXAMPLES: Record<string, Example[][]> = {
     ]],
 };
 
+/** Half-missing rows every device table shares: the outputs say a half is gone, the inputs never carry them. */
+const HALF_EXAMPLES: Record<string, Example[][]> = {
+    attachedConfig: [[{ from: false, to: undefined }, { from: false, to: undefined, oldsExtra: { domainRunning: false } }]],
+    attachedLive: [[{ from: false, to: undefined, oldsExtra: { domainRunning: true } }]],
+};
+
 interface TableCases {
     table: RuleTable;
     /** Inputs shared by olds and news. */
@@ -93,7 +99,7 @@ const CASES: TableCases[] = [
         table: ATTACHED_DISK_RULES,
         base: { domain: "vm1", connection, source: "/images/a.img", sourceType: "file", target: "vdb", bus: "virtio", format: "raw",
             cache: "none", io: "native", readonly: false, serial: "DATA1", detachTimeout: 30 },
-        outputs: { attachedLive: true, attachedConfig: true },
+        outputs: { attachedLive: true, attachedConfig: true, domainRunning: true },
         examples: {
             ...PLACEMENT_EXAMPLES,
             source: [[{ from: "/images/a.img", to: "/images/b.img" }]],
@@ -110,12 +116,13 @@ const CASES: TableCases[] = [
             iotune: [[{ from: undefined, to: { totalBytesSec: 1000 } }, { from: { totalBytesSec: 1000 }, to: { readBytesSec: 10, writeIopsSec: 5 } },
                 { from: { totalIopsSec: 500 }, to: undefined }, { from: { totalIopsSec: 500 }, to: { totalIopsSec: 0 } }]],
             detachTimeout: [[{ from: 30, to: 60 }]],
+            ...HALF_EXAMPLES,
         },
     },
     {
         table: ATTACHED_INTERFACE_RULES,
         base: { domain: "vm1", connection, type: "bridge", source: "br0", model: "virtio", mac: "52:54:00:12:34:56", linkState: "up", detachTimeout: 30 },
-        outputs: { attachedLive: true, attachedConfig: true },
+        outputs: { attachedLive: true, attachedConfig: true, domainRunning: true },
         examples: {
             ...PLACEMENT_EXAMPLES,
             type: [[{ from: "bridge", to: "network" }, { from: "network", to: "bridge" }]],
@@ -124,18 +131,20 @@ const CASES: TableCases[] = [
             mac: [[{ from: "52:54:00:12:34:56", to: "52:54:00:12:34:57" }, { from: "52:54:00:12:34:56", to: "52:54:00:AA:34:56" }]],
             linkState: [[{ from: "up", to: "down" }, { from: "down", to: "up" }]],
             detachTimeout: [[{ from: 30, to: 5 }]],
+            ...HALF_EXAMPLES,
         },
     },
     {
         table: ATTACHED_CDROM_RULES,
         base: { domain: "vm1", connection, source: "/iso/a.iso", target: "sdb", bus: "scsi", detachTimeout: 30 },
-        outputs: { ownsDrive: true, lastMediaChange: "attached" },
+        outputs: { ownsDrive: true, lastMediaChange: "attached", attachedLive: true, attachedConfig: true, domainRunning: true },
         examples: {
             ...PLACEMENT_EXAMPLES,
             source: [[{ from: "/iso/a.iso", to: "/iso/b.iso" }, { from: undefined, to: "/iso/a.iso" }, { from: "/iso/a.iso", to: undefined }]],
             target: [[{ from: "sdb", to: "sdc" }, { from: "hdc", to: "sdb" }]],
             bus: [[{ from: "scsi", to: "sata" }, { from: "ide", to: "scsi" }]],
             detachTimeout: [[{ from: 30, to: 60 }]],
+            ...HALF_EXAMPLES,
         },
     },
 ];
@@ -200,6 +209,28 @@ for (const { table, base, outputs, examples } of CASES) {
         });
     });
 }
+
+describe("rule tables: a device's missing half", () => {
+    const nic = { domain: "vm1", connection, type: "bridge", source: "br0", model: "virtio", mac: "52:54:00:12:34:56", linkState: "up" };
+    const changesOf = (table: RuleTable, olds: Record<string, unknown>, news: Record<string, unknown>) =>
+        classifyChanges(table, olds, news, true).map((c) => [c.path, c.kind]);
+
+    it("is no change where nothing is missing: attachedLive false on a shut-off domain, or in a state written before domainRunning", () => {
+        assert.deepEqual(changesOf(ATTACHED_INTERFACE_RULES, { ...nic, attachedLive: false, attachedConfig: true, domainRunning: false }, nic), []);
+        assert.deepEqual(changesOf(ATTACHED_INTERFACE_RULES, { ...nic, attachedLive: false, attachedConfig: true }, nic), []);
+        assert.deepEqual(changesOf(ATTACHED_INTERFACE_RULES, { ...nic, attachedLive: true, attachedConfig: true, domainRunning: true }, nic), []);
+    });
+
+    it("a CD-ROM drive the domain had (ownsDrive false) is not ours to plug: no change", () => {
+        const drive = { domain: "vm1", connection, source: "/iso/a.iso", target: "hdc", bus: "ide" };
+        assert.deepEqual(changesOf(ATTACHED_CDROM_RULES, { ...drive, ownsDrive: false, attachedLive: true, attachedConfig: false, domainRunning: true }, drive), []);
+    });
+
+    it("a half missing together with another change: both rows, never a replacement", () => {
+        const olds = { ...nic, attachedLive: true, attachedConfig: false, domainRunning: true };
+        assert.deepEqual(changesOf(ATTACHED_INTERFACE_RULES, olds, { ...nic, linkState: "down" }), [["linkState", "live"], ["attachedConfig", "live"]]);
+    });
+});
 
 describe("rule tables: connection", () => {
     const tables = [DOMAIN_RESOURCES_RULES, ATTACHED_DISK_RULES, ATTACHED_INTERFACE_RULES, ATTACHED_CDROM_RULES];
