@@ -130,7 +130,7 @@ class SshConnection implements RemoteHost {
     private async connect(): Promise<Client> {
         const endpoint = this.endpoint;
         try {
-            assertHasCredentials(endpoint, this.where);
+            assertHasCredentials(endpoint, this.where, this.role.kind === "hop" ? this.role.position : undefined);
             const credentials = endpoint.credentials;
             if (credentials.agentOnly && credentials.agent) await assertAgentUsable(credentials.agent, this.where);
             const sock = this.upstream ? await this.tunnel(this.upstream()) : undefined;
@@ -235,6 +235,10 @@ class SshConnection implements RemoteHost {
             const pin = `${pinField} = "${rejection.fingerprint}"`;
             // The file this connection reads, not ~/.ssh/known_hosts: adding the key elsewhere would not help.
             const scan = `ssh-keyscan -p ${endpoint.port} ${endpoint.host} >> ${keys.knownHostsPath}`;
+            if (rejection.verdict === "revoked") {
+                return new HostKeyError(`SSH host key ${rejection.fingerprint} is marked @revoked in ${keys.knownHostsPath}: the host presents a key that must not be trusted (a stolen or retired key)`,
+                    { host }, "have the host's administrator install a new host key and check it out of band; remove the @revoked line only if the key was revoked by mistake");
+            }
             if (rejection.verdict === "unknown") {
                 return new HostKeyError(`SSH host key ${rejection.fingerprint} is not in ${keys.knownHostsPath}`, { host },
                     `check the fingerprint out of band, then set ${pin} or add it with \`${scan}\``);
