@@ -5,6 +5,7 @@
  * include a key or password.
  */
 import { createHash } from "crypto";
+import { setTimeout as sleep } from "timers/promises";
 import { Client, ClientChannel, ConnectConfig } from "ssh2";
 import type { ConnectionInputs } from "../contract";
 import { AuthenticationError, HostKeyError, HostUnreachableError, InputError, LibvirtLiveError } from "../errors";
@@ -34,6 +35,11 @@ export interface RemoteHost {
  */
 export const MAX_CHANNELS_PER_CONNECTION = 8;
 const DEFAULT_EXEC_TIMEOUT_MS = 10 * 60 * 1000;
+/** Pauses before asking a live server again for a session it refused: about 6 s in all. */
+const SESSION_RETRY_DELAYS_MS = [100, 200, 400, 800, 1600, 3200];
+
+/** Connections past their handshake that have neither closed nor failed. */
+const live = new WeakSet<Client>();
 
 type HostKeyRejection = { verdict: Exclude<HostKeyVerdict, "match"> | "mismatch"; fingerprint: string };
 
@@ -74,19 +80,50 @@ class SshConnection implements RemoteHost {
         return this.channels.free;
     }
 
-    exec(commandLine: string, stdin?: string, timeoutMs = DEFAULT_EXEC_TIMEOUT_MS): Promise<ExecResult> {
-        return this.channels.run(async () => {
-            const client = await this.connected();
-            let channel: ClientChannel;
+    async exec(commandLine: string, stdin?: string, timeoutMs = DEFAULT_EXEC_TIMEOUT_MS): Promise<ExecResult> {
+        const { client, channel, release } = await this.openSession(commandLine);
+        try {
+            return await this.collect(client, channel, timeoutMs, stdin);
+        } finally {
+            release();
+        }
+    }
+
+    /**
+     * A session channel running the command, with the slot it holds. The command is not sent
+     * until the channel opens, so a failure here changes nothing: a dead connection is replaced
+     * (once), and a live one whose server refuses one more session (its MaxSessions is below ours)
+     * is kept, holds fewer channels at once from then on, and is asked again after a short pause.
+     */
+    private async openSession(commandLine: string): Promise<{ client: Client; channel: ClientChannel; release: () => void }> {
+        let replaced = false;
+        for (let refusals = 0; ;) {
+            const release = await this.channels.acquire();
+            const client = await this.connected().catch((error: unknown) => {
+                release();
+                throw error;
+            });
             try {
-                channel = await openChannel(client, commandLine);
-            } catch {
-                // The command was never sent: a stale connection is safe to replace once.
-                this.close();
-                channel = await openChannel(await this.connected(), commandLine);
+                return { client, channel: await openChannel(client, commandLine), release };
+            } catch (error) {
+                release();
+                if (!live.has(client)) {
+                    if (replaced) throw this.sessionError(error as Error, "the connection dropped before the command was sent");
+                    replaced = true;
+                    this.dropIf(client);
+                    continue;
+                }
+                this.channels.lower(this.channels.inUse);
+                const delay = SESSION_RETRY_DELAYS_MS[refusals++];
+                if (delay === undefined) throw this.sessionError(error as Error, `the SSH server refused a session ${refusals} times`);
+                await sleep(delay);
             }
-            return this.collect(channel, timeoutMs, stdin);
-        });
+        }
+    }
+
+    private sessionError(error: Error, summary: string): HostUnreachableError {
+        return new HostUnreachableError(`${summary} (${error.message}); nothing was run`, { host: this.where },
+            "sshd's MaxSessions (sshd_config) may be lower than the channels in use, or the connection is failing; run again, or raise MaxSessions");
     }
 
     /** A TCP stream from this host to the next one in the chain; it holds a channel slot until it closes. */
@@ -99,8 +136,8 @@ class SshConnection implements RemoteHost {
                 stream = await forwardOut(client, host, port);
             } catch (error) {
                 // A refusal from this host ("Connect failed") is the next host's problem: no retry.
-                if ((error as { reason?: unknown }).reason !== undefined) throw error;
-                this.close();
+                if ((error as { reason?: unknown }).reason !== undefined || live.has(client)) throw error;
+                this.dropIf(client);
                 stream = await forwardOut(await this.connected(), host, port);
             }
             stream.once("close", release);
@@ -112,7 +149,10 @@ class SshConnection implements RemoteHost {
     }
 
     close(): void {
-        void this.client?.then((c) => c.end(), () => undefined);
+        void this.client?.then((c) => {
+            live.delete(c);
+            c.end();
+        }, () => undefined);
         this.client = undefined;
     }
 
@@ -196,6 +236,7 @@ class SshConnection implements RemoteHost {
             let ready = false;
             client.once("ready", () => {
                 ready = true;
+                live.add(client);
                 client.on("error", () => this.dropIf(client));
                 client.on("close", () => this.dropIf(client));
                 resolve(client);
@@ -221,6 +262,7 @@ class SshConnection implements RemoteHost {
     }
 
     private dropIf(client: Client): void {
+        live.delete(client);
         void this.client?.then((current) => {
             if (current === client) this.client = undefined;
         }, () => undefined);
@@ -271,24 +313,28 @@ class SshConnection implements RemoteHost {
                 : `add \`Host ${endpoint.name}\` with a HostName to ${read ?? "~/.ssh/config (or the file connection.sshConfig names)"}, or give the host's address in connection.host`);
     }
 
-    private collect(channel: ClientChannel, timeoutMs: number, stdin?: string): Promise<ExecResult> {
+    /** The command's output and exit code. Past `timeoutMs` only its own channel is closed: other commands on the connection go on. */
+    private collect(client: Client, channel: ClientChannel, timeoutMs: number, stdin?: string): Promise<ExecResult> {
         return new Promise<ExecResult>((resolve, reject) => {
             const stdout: Buffer[] = [];
             const stderr: Buffer[] = [];
             let exitCode: number | undefined;
+            let signal: string | undefined;
             const timer = setTimeout(() => {
                 channel.close();
-                reject(this.lostCommand(`a command did not finish within ${Math.round(timeoutMs / 1000)} s`));
+                reject(this.lostCommand(`a command did not finish within ${Math.round(timeoutMs / 1000)} s and was abandoned`));
             }, timeoutMs);
             channel.on("data", (d: Buffer) => stdout.push(d));
             channel.stderr.on("data", (d: Buffer) => stderr.push(d));
-            channel.on("exit", (code: number | null) => {
+            channel.on("exit", (code: number | null, signalName?: string) => {
                 exitCode = code ?? undefined;
+                signal = signalName ?? undefined;
             });
             channel.on("close", () => {
                 clearTimeout(timer);
                 if (exitCode === undefined) {
-                    reject(this.lostCommand("the connection dropped while a command ran"));
+                    reject(this.lostCommand(signal ? `the remote shell was killed by SIG${signal} while a command ran`
+                        : live.has(client) ? "the SSH server closed the channel while a command ran" : "the connection dropped while a command ran"));
                     return;
                 }
                 resolve({
@@ -302,7 +348,6 @@ class SshConnection implements RemoteHost {
     }
 
     private lostCommand(summary: string): HostUnreachableError {
-        this.close();
         const error = new HostUnreachableError(summary, { host: this.where },
             "the change may or may not have happened: run `pulumi refresh`, then `pulumi up` again");
         error.outcomeUnknown = true;

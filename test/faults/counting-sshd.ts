@@ -48,12 +48,6 @@ export class CountingSshd extends FaultSshd {
         const result = await work();
         return { result, commands: this.commands().slice(before) };
     }
-
-    /** SSH handshakes (authenticated connections) since the last reset. */
-    handshakes(): number {
-        const path = join(this.dir, "sshd.log");
-        return existsSync(path) ? readFileSync(path, "utf8").split("\n").filter((l) => /\bAccepted \w+ for /.test(l)).length : 0;
-    }
 }
 
 /** How many of `commands` run a virsh subcommand (as a quoted word: the provider's scripts quote every argument). */
