@@ -2,16 +2,21 @@
  * What one host's SSH connection owes every operation on it (issue 14), on pll-fault4 and
  * pll-noos (read only) through sshds of our own on 127.0.0.1:2241-2243 and the rig's sshd:
  * a refused channel is asked for again on the same connection, an exec past its bound loses
- * only its own outcome, and a known_hosts line marked @revoked refuses the key before anything runs.
+ * only its own outcome, a login shell that runs nothing is named as such (with its exit code
+ * and its words), a script larger than one argument may hold runs, and a known_hosts line
+ * marked @revoked refuses the key before anything runs.
  */
 import assert from "node:assert/strict";
+import { execFileSync, spawnSync } from "child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "fs";
 import { tmpdir } from "os";
 import { join } from "path";
 import type { ConnectionInputs, DomainResourcesInputs, DomainResourcesOutputs } from "../../provider/contract";
-import { closeAllHosts, HostKeyError, HostUnreachableError, providers } from "../../provider/index";
+import { executeRound, RecentRead } from "../../provider/batch/batch-exec";
+import { closeAllHosts, HostKeyError, HostUnreachableError, providers, RemoteShellError } from "../../provider/index";
 import { remoteHostFor } from "../../provider/transport/ssh-host";
-import { configXml, domState, liveXml, NOOS, rejectsWith, resetGuest, RigEnv, rigConnection, rigUp, typed, waitFor } from "../rig/rig-env";
+import { Virsh } from "../../provider/virsh/virsh";
+import { configXml, domState, liveXml, LOCAL_URI, NOOS, rejectsWith, resetGuest, RigEnv, rigConnection, rigUp, typed, waitFor } from "../rig/rig-env";
 import { FaultSshd } from "./fault-env";
 
 const GUEST = "pll-fault4";
@@ -116,6 +121,41 @@ describe("faults: one host's connection, shared by its operations (pll-fault4, p
                 signalGroup(pid, "SIGCONT");
             }
         }
+    });
+
+    describe("a script that fails outside its frames (own sshd on 2243)", () => {
+        const user = "pll-t14-nologin";
+        let sshd: FaultSshd;
+        before(() => {
+            sshd = ownSshd(2243);
+            spawnSync("userdel", [user]);
+            // The rig's AuthorizedKeysFile serves every user: the rig key logs in as this one too.
+            // `*`, not useradd's `!`: sshd (no PAM) refuses a locked account before any shell runs.
+            execFileSync("useradd", ["-M", "-d", "/", "-s", "/usr/sbin/nologin", "-p", "*", user]);
+        });
+        after(() => {
+            spawnSync("userdel", [user]);
+        });
+
+        it("a login shell that refuses to run anything (nologin): the shell's exit code and own words, not 'check that the domain exists'", async () => {
+            const error = await rejectsWith(readWith(sshd.connection({ user }), NOOS), RemoteShellError, [
+                /the remote shell failed before running any command \(exit 1\)/, /This account is currently not available/,
+                /Fix: the SSH user's login shell must run `\/bin\/sh -s`: check its shell \(`getent passwd USER`: not \/usr\/sbin\/nologin/,
+                new RegExp(`host ${user}@127\\.0\\.0\\.1:2243`),
+            ]);
+            assert.ok(!/check that the domain exists|cannot read the domain/.test(error.message), error.message);
+            assert.equal(error.exitCode, 1);
+        });
+
+        it("a step whose stdin is larger than 128 KiB (one argument's limit on Linux) runs: the script goes on the channel's stdin", async () => {
+            const stdin = "0123456789abcdef".repeat(200 * 64);
+            const virsh = new Virsh(remoteHostFor(sshd.connection()), LOCAL_URI, GUEST, false, 60);
+            const [round] = await executeRound(virsh, [{ steps: [{ args: ["wc", "-c"], host: true, stdin }] }], new RecentRead());
+            const [outcome] = round.steps;
+            assert.ok(outcome.ran, "the step ran");
+            assert.deepEqual([outcome.exitCode, outcome.stdout.trim()], [0, String(stdin.length)], outcome.stderr);
+            assert.equal(round.snapshot().state, domState(GUEST));
+        });
     });
 
     describe("known_hosts @revoked (the rig's sshd on 2222)", () => {
