@@ -91,9 +91,11 @@ class SshConnection implements RemoteHost {
 
     /**
      * A session channel running the command, with the slot it holds. The command is not sent
-     * until the channel opens, so a failure here changes nothing: a dead connection is replaced
-     * (once), and a live one whose server refuses one more session (its MaxSessions is below ours)
-     * is kept, holds fewer channels at once from then on, and is asked again after a short pause.
+     * until the channel opens, so a failure here changes nothing. A live connection whose server
+     * refuses one more session while others of ours are open (its MaxSessions is below ours) is
+     * kept, holds no more channels at once than it had from then on, and is asked again after a
+     * short pause. A dead one, or one that refuses while none of ours is open on it (sessions of
+     * abandoned commands linger there), serves nobody: it is replaced, once.
      */
     private async openSession(commandLine: string): Promise<{ client: Client; channel: ClientChannel; release: () => void }> {
         let replaced = false;
@@ -107,13 +109,15 @@ class SshConnection implements RemoteHost {
                 return { client, channel: await openChannel(client, commandLine), release };
             } catch (error) {
                 release();
-                if (!live.has(client)) {
-                    if (replaced) throw this.sessionError(error as Error, "the connection dropped before the command was sent");
+                const alive = live.has(client);
+                const othersOpen = this.channels.inUse;
+                if (!alive || othersOpen === 0) {
+                    if (replaced) throw this.sessionError(error as Error, alive ? "the SSH server refuses every session" : "the connection dropped before the command was sent");
                     replaced = true;
-                    this.dropIf(client);
+                    this.replace(client);
                     continue;
                 }
-                this.channels.lower(this.channels.inUse);
+                this.channels.lower(othersOpen);
                 const delay = SESSION_RETRY_DELAYS_MS[refusals++];
                 if (delay === undefined) throw this.sessionError(error as Error, `the SSH server refused a session ${refusals} times`);
                 await sleep(delay);
@@ -124,6 +128,12 @@ class SshConnection implements RemoteHost {
     private sessionError(error: Error, summary: string): HostUnreachableError {
         return new HostUnreachableError(`${summary} (${error.message}); nothing was run`, { host: this.where },
             "sshd's MaxSessions (sshd_config) may be lower than the channels in use, or the connection is failing; run again, or raise MaxSessions");
+    }
+
+    /** Ends this one client (never a newer one another command already opened). */
+    private replace(client: Client): void {
+        this.dropIf(client);
+        client.end();
     }
 
     /** A TCP stream from this host to the next one in the chain; it holds a channel slot until it closes. */
