@@ -91,11 +91,11 @@ class SshConnection implements RemoteHost {
 
     /**
      * A session channel running the command, with the slot it holds. The command is not sent
-     * until the channel opens, so a failure here changes nothing. A live connection whose server
-     * refuses one more session while others of ours are open (its MaxSessions is below ours) is
-     * kept, holds no more channels at once than it had from then on, and is asked again after a
-     * short pause. A dead one, or one that refuses while none of ours is open on it (sessions of
-     * abandoned commands linger there), serves nobody: it is replaced, once.
+     * until the channel opens, so a failure here changes nothing. A dead connection is replaced,
+     * once. A live one whose server refuses one more session is kept and asked again after a
+     * short pause; when others of ours were open (its MaxSessions is below ours) it holds no more
+     * than those at once from then on. One that kept refusing with none of ours open (sessions of
+     * abandoned commands fill it) is replaced, once.
      */
     private async openSession(commandLine: string): Promise<{ client: Client; channel: ClientChannel; release: () => void }> {
         let replaced = false;
@@ -109,18 +109,24 @@ class SshConnection implements RemoteHost {
                 return { client, channel: await openChannel(client, commandLine), release };
             } catch (error) {
                 release();
-                const alive = live.has(client);
                 const othersOpen = this.channels.inUse;
-                if (!alive || othersOpen === 0) {
-                    if (replaced) throw this.sessionError(error as Error, alive ? "the SSH server refuses every session" : "the connection dropped before the command was sent");
+                if (!live.has(client)) {
+                    if (replaced) throw this.sessionError(error as Error, "the connection dropped before the command was sent");
                     replaced = true;
                     this.replace(client);
                     continue;
                 }
-                this.channels.lower(othersOpen);
+                if (othersOpen > 0) this.channels.lower(othersOpen);
                 const delay = SESSION_RETRY_DELAYS_MS[refusals++];
-                if (delay === undefined) throw this.sessionError(error as Error, `the SSH server refused a session ${refusals} times`);
-                await sleep(delay);
+                if (delay !== undefined) {
+                    await sleep(delay);
+                } else if (othersOpen === 0 && !replaced) {
+                    replaced = true;
+                    refusals = 0;
+                    this.replace(client);
+                } else {
+                    throw this.sessionError(error as Error, `the SSH server refused a session ${refusals} times`);
+                }
             }
         }
     }

@@ -36,6 +36,26 @@ function recordExecs(connection: ConnectionInputs): Array<{ ok: boolean; error?:
     return outcomes;
 }
 
+/** Waits for the remote shell reading `domain` under our sshd and stops its process group; its pid (also kept in `stopped`). */
+function stopShellReading(sshd: FaultSshd, domain: string, stopped: number[]): Promise<number> {
+    return waitFor(`the remote shell reading ${domain}`, () => {
+        const shell = sshd.remoteShellOf(`--domain=${domain}`);
+        if (shell !== undefined) {
+            signalGroup(shell, "SIGSTOP");
+            stopped.push(shell);
+        }
+        return shell;
+    }, { timeoutMs: 20_000, intervalMs: 20 });
+}
+
+/** Ends the remote shells a test stopped (SIGKILL reaches a stopped process; CONT lets it act on it). */
+function killStopped(stopped: number[]): void {
+    for (const pid of stopped) {
+        signalGroup(pid, "SIGKILL");
+        signalGroup(pid, "SIGCONT");
+    }
+}
+
 /** Stops (or continues) a remote shell's whole process group. */
 function signalGroup(pid: number, signal: NodeJS.Signals): void {
     try {
@@ -96,14 +116,7 @@ describe("faults: one host's connection, shared by its operations (pll-fault4, p
         const stopped: number[] = [];
         try {
             const reads = Promise.all([readWith(short, NOOS), readWith(long, GUEST)]);
-            const [held, other] = await Promise.all([NOOS, GUEST].map((domain) => waitFor(`the remote shell reading ${domain}`, () => {
-                const shell = sshd.remoteShellOf(`--domain=${domain}`);
-                if (shell !== undefined) {
-                    signalGroup(shell, "SIGSTOP");
-                    stopped.push(shell);
-                }
-                return shell;
-            }, { timeoutMs: 20_000, intervalMs: 20 })));
+            const [held, other] = await Promise.all([NOOS, GUEST].map((domain) => stopShellReading(sshd, domain, stopped)));
             await waitFor("the held exec to be abandoned", () => execs.length > 0, { timeoutMs: 90_000 });
             signalGroup(other, "SIGCONT");
             const [noos, fault4] = await reads;
@@ -116,10 +129,26 @@ describe("faults: one host's connection, shared by its operations (pll-fault4, p
             assert.equal(sshd.handshakes() - logins, 1, "the other exec and the re-read ran on the same connection");
             assert.ok(held !== other);
         } finally {
-            for (const pid of stopped) {
-                signalGroup(pid, "SIGKILL");
-                signalGroup(pid, "SIGCONT");
-            }
+            killStopped(stopped);
+        }
+    });
+
+    it("MaxSessions 1, and the one session held by an abandoned exec (its shell stopped): the connection that refuses every session is replaced once, the re-read completes", async () => {
+        const sshd = ownSshd(2242, ["MaxSessions 1"]);
+        sshd.rule("domstate", "before", "0.5");
+        const connection = sshd.connection({ operationTimeout: 1 });
+        const execs = recordExecs(connection);
+        const logins = sshd.handshakes();
+        const stopped: number[] = [];
+        try {
+            const read = readWith(connection, NOOS);
+            await stopShellReading(sshd, NOOS, stopped);
+            assert.equal((await read).props?.state, domState(NOOS));
+            assert.deepEqual(execs.map((e) => e.ok), [false, true], "the held exec abandoned, the re-read answered");
+            assert.ok(execs[0].error?.outcomeUnknown);
+            assert.equal(sshd.handshakes() - logins, 2, "one new connection, for the re-read");
+        } finally {
+            killStopped(stopped);
         }
     });
 
