@@ -6,14 +6,14 @@
  */
 import { createHash } from "crypto";
 import { setTimeout as sleep } from "timers/promises";
-import { Client, ClientChannel, ConnectConfig } from "ssh2";
+import { AuthenticationType, AuthHandlerMiddleware, Client, ClientChannel, ConnectConfig } from "ssh2";
 import type { ConnectionInputs } from "../contract";
 import { AuthenticationError, HostKeyError, HostUnreachableError, InputError, LibvirtLiveError } from "../errors";
 import { assertAgentUsable } from "./agent";
 import { warnOnce } from "../engine-log";
 import { checkKnownHosts, fingerprintOf, HostKeyVerdict, readKnownHosts } from "./host-key";
 import { Semaphore } from "./semaphore";
-import { assertHasCredentials, Endpoint, machineEnv, resolveConnection, ResolvedTarget } from "./ssh-config-resolution";
+import { assertHasCredentials, Credentials, Endpoint, machineEnv, resolveConnection, ResolvedTarget } from "./ssh-config-resolution";
 
 export interface ExecResult {
     stdout: string;
@@ -81,9 +81,9 @@ class SshConnection implements RemoteHost {
     }
 
     async exec(commandLine: string, stdin?: string, timeoutMs = DEFAULT_EXEC_TIMEOUT_MS): Promise<ExecResult> {
-        const { client, channel, release } = await this.openSession(commandLine);
+        const { channel, release } = await this.openSession(commandLine);
         try {
-            return await this.collect(client, channel, timeoutMs, stdin);
+            return await this.collect(channel, timeoutMs, stdin);
         } finally {
             release();
         }
@@ -97,7 +97,7 @@ class SshConnection implements RemoteHost {
      * than those at once from then on. One that kept refusing with none of ours open (sessions of
      * abandoned commands fill it) is replaced, once.
      */
-    private async openSession(commandLine: string): Promise<{ client: Client; channel: ClientChannel; release: () => void }> {
+    private async openSession(commandLine: string): Promise<{ channel: ClientChannel; release: () => void }> {
         let replaced = false;
         for (let refusals = 0; ;) {
             const release = await this.channels.acquire();
@@ -106,7 +106,7 @@ class SshConnection implements RemoteHost {
                 throw error;
             });
             try {
-                return { client, channel: await openChannel(client, commandLine), release };
+                return { channel: await openChannel(client, commandLine), release };
             } catch (error) {
                 release();
                 const othersOpen = this.channels.inUse;
@@ -238,6 +238,7 @@ class SshConnection implements RemoteHost {
             passphrase: credentials.privateKeyPassphrase,
             password: credentials.password,
             agent: credentials.agent,
+            authHandler: authOrder(credentials),
             ...(sock && { sock }),
             readyTimeout: endpoint.connectTimeout * 1000,
             keepaliveInterval: 10_000,
@@ -330,7 +331,7 @@ class SshConnection implements RemoteHost {
     }
 
     /** The command's output and exit code. Past `timeoutMs` only its own channel is closed: other commands on the connection go on. */
-    private collect(client: Client, channel: ClientChannel, timeoutMs: number, stdin?: string): Promise<ExecResult> {
+    private collect(channel: ClientChannel, timeoutMs: number, stdin?: string): Promise<ExecResult> {
         return new Promise<ExecResult>((resolve, reject) => {
             const stdout: Buffer[] = [];
             const stderr: Buffer[] = [];
@@ -349,8 +350,7 @@ class SshConnection implements RemoteHost {
             channel.on("close", () => {
                 clearTimeout(timer);
                 if (exitCode === undefined) {
-                    reject(this.lostCommand(signal ? `the remote shell was killed by SIG${signal} while a command ran`
-                        : live.has(client) ? "the SSH server closed the channel while a command ran" : "the connection dropped while a command ran"));
+                    reject(this.lostCommand(signal ? `the remote shell was killed by ${signal} while a command ran` : "the connection dropped while a command ran"));
                     return;
                 }
                 resolve({
@@ -382,6 +382,24 @@ function privateKeyError(message: string, host: string): AuthenticationError | I
     }
     return new InputError(`SSH private key could not be used: ${message}`, { host },
         "give an OpenSSH or PEM key and, if it is encrypted, privateKeyPassphrase");
+}
+
+/**
+ * OpenSSH's order: the key, then the agent, then the password, each only when the server lists
+ * its method. ssh2's own order sends a password first, to any server, whatever it accepts.
+ */
+function authOrder(credentials: Credentials): AuthHandlerMiddleware {
+    const methods: Array<[AuthenticationType, AuthenticationType]> = [["none", "none"]];
+    if (credentials.privateKey) methods.push(["publickey", "publickey"]);
+    if (credentials.agent) methods.push(["agent", "publickey"]);
+    if (credentials.password !== undefined) methods.push(["password", "password"]);
+    return (authsLeft) => {
+        for (let next = methods.shift(); next; next = methods.shift()) {
+            // `authsLeft` is null before the first attempt ("none"), then the server's list.
+            if (next[0] === "none" || authsLeft?.includes(next[1])) return next[0];
+        }
+        return false;
+    };
 }
 
 function openChannel(client: Client, commandLine: string): Promise<ClientChannel> {

@@ -20,6 +20,8 @@ export interface AuthAttempt {
 
 export class RecordingBastion {
     readonly attempts: AuthAttempt[] = [];
+    /** The methods a refusal lists as left (what the server says it takes). */
+    methods: Array<"publickey" | "password"> = ["publickey", "password"];
     /** `SHA256:…` of the bastion's host key, to pin as the hop's hostKey. */
     readonly fingerprint: string;
     private readonly dir: string;
@@ -42,9 +44,9 @@ export class RecordingBastion {
                 this.attempts.push({ method: ctx.method, user: ctx.username, passwordArrived: ctx.method === "password" });
                 const keyOk = ctx.method === "publickey" && ctx.key.algo === allowed.type && ctx.key.data.equals(allowed.getPublicSSH())
                     && (!ctx.signature || allowed.verify(ctx.blob as Buffer, ctx.signature, ctx.hashAlgo) === true);
-                // Password stays on the list of methods, so a client that holds one would send it.
+                // By default password is on the list of methods, so a client that holds one would send it.
                 if (keyOk) ctx.accept();
-                else ctx.reject(["publickey", "password"]);
+                else ctx.reject(this.methods);
             });
             client.on("ready", () => {
                 client.on("tcpip", (accept, reject, info) => {

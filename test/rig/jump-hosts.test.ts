@@ -349,6 +349,25 @@ providers.domainResources.read("probe", { connection: { host: "pll-no-such-alias
             assert.deepEqual(bastion.attempts.slice(before), [], "nothing reached the bastion");
         });
 
+        it("straight to a server (this one as the target): the key before the password, and a password only where the server says it takes one", async () => {
+            // A key this server does not accept, so every method is tried.
+            const direct: ConnectionInputs = { host: "127.0.0.1", port, user: "root", hostKey: bastion.fingerprint, sshConfig: false,
+                privateKey: readFileSync(ns.agentKey, "utf8"), password: HV_PASSWORD };
+            try {
+                bastion.methods = ["publickey"];
+                let before = bastion.attempts.length;
+                await rejectsWith(readWith(direct, NOOS), AuthenticationError, [/SSH server refused the credentials for user 'root'/]);
+                assert.deepEqual(bastion.attempts.slice(before).map((a) => a.method), ["none", "publickey"], "no password to a server that takes none");
+                bastion.methods = ["publickey", "password"];
+                closeAllHosts();
+                before = bastion.attempts.length;
+                await rejectsWith(readWith(direct, NOOS), AuthenticationError);
+                assert.deepEqual(bastion.attempts.slice(before).map((a) => a.method), ["none", "publickey", "password"], "the key first, as OpenSSH");
+            } finally {
+                bastion.methods = ["publickey", "password"];
+            }
+        });
+
         it("the namespace bastion, given no key of its own, logs in with the hypervisor's key (a password is given too)", async () => {
             const b0 = acceptedLogins(ns, ns.bastion);
             const read = await readWith(viaBastion(rig, ns, hv1, { password: HV_PASSWORD }), ns.guests[0]);
