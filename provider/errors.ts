@@ -57,3 +57,10 @@ export class DeviceStillAttachedError extends LibvirtLiveError {}
 
 /** An input is invalid or the change is not allowed; raised before anything changes. */
 export class InputError extends LibvirtLiveError {}
+
+/** The remote login shell failed before it ran any command of the script (a login shell that exits, or no shell at all). */
+export class RemoteShellError extends LibvirtLiveError {
+    constructor(summary: string, context: ErrorContext, hint: string, readonly exitCode: number) {
+        super(summary, context, hint);
+    }
+}

@@ -7,7 +7,8 @@
  * each member can tell from the XML whether its change landed. A refresh read may be answered by the
  * refresh read of a moment ago (RecentRead).
  */
-import { HostUnreachableError } from "../errors";
+import { HostUnreachableError, RemoteShellError } from "../errors";
+import type { ExecResult } from "../transport/ssh-host";
 import { snapshotCommands } from "../virsh/domain-snapshot";
 import { Probe, probeKey, probeLine } from "../virsh/probes";
 import { buildStepScript, ScriptStep, StepOutcome } from "../virsh/step-script";
@@ -59,10 +60,24 @@ async function execOnce(virsh: Virsh, stepGroups: readonly (readonly Command[])[
     ];
     const script = buildStepScript(groups);
     const stepCount = groups.reduce((n, g) => n + g.length, 0);
-    const result = await virsh.host.exec(script.text, undefined, stepCount * virsh.operationTimeoutSeconds * 1000 + EXEC_SLACK_MS);
+    // On stdin, in braces: no argument-length limit, any login shell, and nothing runs before the whole script arrived.
+    const result = await virsh.host.exec(SCRIPT_SHELL, `{\n${script.text}\n}\n`, stepCount * virsh.operationTimeoutSeconds * 1000 + EXEC_SLACK_MS);
     const parsed = script.parse(result.stdout, result.stderr);
+    // The first step of every group always runs: no frame at all means the script never ran.
+    if (parsed.every((group) => group.every((o) => !o.ran))) throw shellFailed(virsh, result);
     const changes = stepGroups.length;
     return { groups: parsed.slice(0, changes), reads: parsed.slice(changes, changes + 3).map((g) => g[0]), probes: parsed.slice(changes + 3).map((g) => g[0]) };
+}
+
+/** What the login shell runs: a POSIX shell reading the script from the exec channel. */
+const SCRIPT_SHELL = "/bin/sh -s";
+
+function shellFailed(virsh: Virsh, result: ExecResult): RemoteShellError {
+    const said = [result.stderr, result.stdout].map((text) => text.trim()).filter(Boolean).join("\n").slice(0, 2000) || "nothing";
+    return new RemoteShellError(`the remote shell failed before running any command (exit ${result.exitCode}); it said: ${said}`, { host: virsh.host.label, domain: virsh.domain },
+        "the SSH user's login shell must run `/bin/sh -s`: check its shell (`getent passwd USER`: not /usr/sbin/nologin or /bin/false), that its ~/.bashrc or " +
+        "~/.profile neither exits nor fails in a non-interactive shell, that sshd has no ForceCommand for it, and that /bin/sh exists; " +
+        "`ssh USER@HOST /bin/sh -s < /dev/null` shows the same", result.exitCode);
 }
 
 /** The last read of one domain on one connection made for refresh reads: when, and which resources it answered. */

@@ -207,7 +207,15 @@ interface EndpointRequest {
     knownHostsPath?: string;
 }
 
-function resolveEndpoint(request: EndpointRequest, defaults: { user: string; connectTimeout?: number; insecure: boolean; fallback?: Credentials; knownHostsPath?: string },
+/** What a jump host may borrow from the target, as OpenSSH's hops use the same keys and agent: never a password, which only its own host may see. */
+type HopFallback = Pick<Credentials, "privateKey" | "privateKeyPassphrase" | "agent">;
+
+function hopFallback(target: Credentials): HopFallback | undefined {
+    const { privateKey, privateKeyPassphrase, agent } = target;
+    return privateKey || agent ? { privateKey, privateKeyPassphrase, agent } : undefined;
+}
+
+function resolveEndpoint(request: EndpointRequest, defaults: { user: string; connectTimeout?: number; insecure: boolean; fallback?: HopFallback; knownHostsPath?: string },
     config: ConfigFile, env: ResolutionEnv): { endpoint: Endpoint; settings: Settings } {
     const settings = config.settingsFor(request.name, request.user);
     const hostName = first(settings, "hostname");
@@ -227,7 +235,7 @@ function resolveEndpoint(request: EndpointRequest, defaults: { user: string; con
         const files = all(settings, "identityfile").map((f) => expandPath(f, tokens, env));
         const key = identityKey(files, request.privateKeyPassphrase, agent, env);
         if (key !== undefined) credentials = { privateKey: key, privateKeyPassphrase: request.privateKeyPassphrase, agent, agentOnly: false };
-        else if (defaults.fallback && (defaults.fallback.privateKey || defaults.fallback.password || defaults.fallback.agent)) credentials = defaults.fallback;
+        else if (defaults.fallback) credentials = { ...defaults.fallback, agentOnly: !defaults.fallback.privateKey };
         else if (agent) credentials = { agent, agentOnly: true };
         else credentials = { agentOnly: false };
     }
@@ -264,9 +272,9 @@ export function resolveConnection(connection: ConnectionInputs, env: ResolutionE
     const jumpValue = connection.proxyJump ?? first(settings, "proxyjump");
     const hops = (jumpValue === undefined ? [] : hopRequests(jumpValue)).map((request) => {
         const hop = resolveEndpoint(request, {
-            // A hop of the config's ProxyJump uses its own config entry; failing that, the target's way in.
+            // A hop of the config's ProxyJump uses its own config entry; failing that, the target's key or agent.
             user: connection.user ?? env.localUser, connectTimeout: connection.connectTimeout, insecure,
-            fallback: endpoint.credentials, knownHostsPath: connection.knownHostsPath,
+            fallback: hopFallback(endpoint.credentials), knownHostsPath: connection.knownHostsPath,
         }, config, env);
         warnings.push(...warningsFor(request.name, hop.settings, config));
         return hop.endpoint;
@@ -274,10 +282,16 @@ export function resolveConnection(connection: ConnectionInputs, env: ResolutionE
     return { ...endpoint, hops, configPath: config.path, warnings };
 }
 
-/** The target is reached with no credential at all: say what to give, before dialling. */
-export function assertHasCredentials(endpoint: Endpoint, label: string): void {
+/** An endpoint is reached with no credential at all: say what to give, before dialling. `hop`: its position among the jump hosts. */
+export function assertHasCredentials(endpoint: Endpoint, label: string, hop?: number): void {
     const c = endpoint.credentials;
     if (c.privateKey || c.password || c.agent) return;
+    if (hop !== undefined) {
+        throw new AuthenticationError(`no SSH credentials for jump host ${hop} (${label}): it has no privateKey or agent of its own, the connection gives no privateKey or agent it could use, ` +
+            "no IdentityFile of the SSH config exists for it, and SSH_AUTH_SOCK is not set (the hypervisor's password is never offered to a jump host)", { host: label },
+            `give jump host ${hop} its own key (connection.proxyJump as objects: [{ host, user, privateKey }], or an IdentityFile under its Host entry in the SSH config), ` +
+            "or load a key it accepts into an agent (SSH_AUTH_SOCK or connection.agent); a privateKey or agent in connection is used for jump hosts too");
+    }
     throw new AuthenticationError(`no SSH credentials for ${label}: no privateKey, password or agent was given, no IdentityFile of the SSH config exists, and SSH_AUTH_SOCK is not set`,
         { host: label }, "load your key into an agent (`eval $(ssh-agent) && ssh-add ~/.ssh/id_ed25519`) before running pulumi, or set connection.agent, or pass the key as secret config in connection.privateKey");
 }

@@ -5,14 +5,15 @@
  * include a key or password.
  */
 import { createHash } from "crypto";
-import { Client, ClientChannel, ConnectConfig } from "ssh2";
+import { setTimeout as sleep } from "timers/promises";
+import { AuthenticationType, AuthHandlerMiddleware, Client, ClientChannel, ConnectConfig } from "ssh2";
 import type { ConnectionInputs } from "../contract";
 import { AuthenticationError, HostKeyError, HostUnreachableError, InputError, LibvirtLiveError } from "../errors";
 import { assertAgentUsable } from "./agent";
 import { warnOnce } from "../engine-log";
 import { checkKnownHosts, fingerprintOf, HostKeyVerdict, readKnownHosts } from "./host-key";
 import { Semaphore } from "./semaphore";
-import { assertHasCredentials, Endpoint, machineEnv, resolveConnection, ResolvedTarget } from "./ssh-config-resolution";
+import { assertHasCredentials, Credentials, Endpoint, machineEnv, resolveConnection, ResolvedTarget } from "./ssh-config-resolution";
 
 export interface ExecResult {
     stdout: string;
@@ -34,6 +35,11 @@ export interface RemoteHost {
  */
 export const MAX_CHANNELS_PER_CONNECTION = 8;
 const DEFAULT_EXEC_TIMEOUT_MS = 10 * 60 * 1000;
+/** Pauses before asking a live server again for a session it refused: about 6 s in all. */
+const SESSION_RETRY_DELAYS_MS = [100, 200, 400, 800, 1600, 3200];
+
+/** Connections past their handshake that have neither closed nor failed. */
+const live = new WeakSet<Client>();
 
 type HostKeyRejection = { verdict: Exclude<HostKeyVerdict, "match"> | "mismatch"; fingerprint: string };
 
@@ -74,19 +80,66 @@ class SshConnection implements RemoteHost {
         return this.channels.free;
     }
 
-    exec(commandLine: string, stdin?: string, timeoutMs = DEFAULT_EXEC_TIMEOUT_MS): Promise<ExecResult> {
-        return this.channels.run(async () => {
-            const client = await this.connected();
-            let channel: ClientChannel;
+    async exec(commandLine: string, stdin?: string, timeoutMs = DEFAULT_EXEC_TIMEOUT_MS): Promise<ExecResult> {
+        const { channel, release } = await this.openSession(commandLine);
+        try {
+            return await this.collect(channel, timeoutMs, stdin);
+        } finally {
+            release();
+        }
+    }
+
+    /**
+     * A session channel running the command, with the slot it holds. The command is not sent
+     * until the channel opens, so a failure here changes nothing. A dead connection is replaced,
+     * once. A live one whose server refuses one more session is kept and asked again after a
+     * short pause; when others of ours were open (its MaxSessions is below ours) it holds no more
+     * than those at once from then on. One that kept refusing with none of ours open (sessions of
+     * abandoned commands fill it) is replaced, once.
+     */
+    private async openSession(commandLine: string): Promise<{ channel: ClientChannel; release: () => void }> {
+        let replaced = false;
+        for (let refusals = 0; ;) {
+            const release = await this.channels.acquire();
+            const client = await this.connected().catch((error: unknown) => {
+                release();
+                throw error;
+            });
             try {
-                channel = await openChannel(client, commandLine);
-            } catch {
-                // The command was never sent: a stale connection is safe to replace once.
-                this.close();
-                channel = await openChannel(await this.connected(), commandLine);
+                return { channel: await openChannel(client, commandLine), release };
+            } catch (error) {
+                release();
+                const othersOpen = this.channels.inUse;
+                if (!live.has(client)) {
+                    if (replaced) throw this.sessionError(error as Error, "the connection dropped before the command was sent");
+                    replaced = true;
+                    this.replace(client);
+                    continue;
+                }
+                if (othersOpen > 0) this.channels.lower(othersOpen);
+                const delay = SESSION_RETRY_DELAYS_MS[refusals++];
+                if (delay !== undefined) {
+                    await sleep(delay);
+                } else if (othersOpen === 0 && !replaced) {
+                    replaced = true;
+                    refusals = 0;
+                    this.replace(client);
+                } else {
+                    throw this.sessionError(error as Error, `the SSH server refused a session ${refusals} times`);
+                }
             }
-            return this.collect(channel, timeoutMs, stdin);
-        });
+        }
+    }
+
+    private sessionError(error: Error, summary: string): HostUnreachableError {
+        return new HostUnreachableError(`${summary} (${error.message}); nothing was run`, { host: this.where },
+            "sshd's MaxSessions (sshd_config) may be lower than the channels in use, or the connection is failing; run again, or raise MaxSessions");
+    }
+
+    /** Ends this one client (never a newer one another command already opened). */
+    private replace(client: Client): void {
+        this.dropIf(client);
+        client.end();
     }
 
     /** A TCP stream from this host to the next one in the chain; it holds a channel slot until it closes. */
@@ -99,8 +152,8 @@ class SshConnection implements RemoteHost {
                 stream = await forwardOut(client, host, port);
             } catch (error) {
                 // A refusal from this host ("Connect failed") is the next host's problem: no retry.
-                if ((error as { reason?: unknown }).reason !== undefined) throw error;
-                this.close();
+                if ((error as { reason?: unknown }).reason !== undefined || live.has(client)) throw error;
+                this.dropIf(client);
                 stream = await forwardOut(await this.connected(), host, port);
             }
             stream.once("close", release);
@@ -112,7 +165,10 @@ class SshConnection implements RemoteHost {
     }
 
     close(): void {
-        void this.client?.then((c) => c.end(), () => undefined);
+        void this.client?.then((c) => {
+            live.delete(c);
+            c.end();
+        }, () => undefined);
         this.client = undefined;
     }
 
@@ -130,7 +186,7 @@ class SshConnection implements RemoteHost {
     private async connect(): Promise<Client> {
         const endpoint = this.endpoint;
         try {
-            assertHasCredentials(endpoint, this.where);
+            assertHasCredentials(endpoint, this.where, this.role.kind === "hop" ? this.role.position : undefined);
             const credentials = endpoint.credentials;
             if (credentials.agentOnly && credentials.agent) await assertAgentUsable(credentials.agent, this.where);
             const sock = this.upstream ? await this.tunnel(this.upstream()) : undefined;
@@ -182,6 +238,7 @@ class SshConnection implements RemoteHost {
             passphrase: credentials.privateKeyPassphrase,
             password: credentials.password,
             agent: credentials.agent,
+            authHandler: authOrder(credentials),
             ...(sock && { sock }),
             readyTimeout: endpoint.connectTimeout * 1000,
             keepaliveInterval: 10_000,
@@ -196,6 +253,7 @@ class SshConnection implements RemoteHost {
             let ready = false;
             client.once("ready", () => {
                 ready = true;
+                live.add(client);
                 client.on("error", () => this.dropIf(client));
                 client.on("close", () => this.dropIf(client));
                 resolve(client);
@@ -221,6 +279,7 @@ class SshConnection implements RemoteHost {
     }
 
     private dropIf(client: Client): void {
+        live.delete(client);
         void this.client?.then((current) => {
             if (current === client) this.client = undefined;
         }, () => undefined);
@@ -235,6 +294,10 @@ class SshConnection implements RemoteHost {
             const pin = `${pinField} = "${rejection.fingerprint}"`;
             // The file this connection reads, not ~/.ssh/known_hosts: adding the key elsewhere would not help.
             const scan = `ssh-keyscan -p ${endpoint.port} ${endpoint.host} >> ${keys.knownHostsPath}`;
+            if (rejection.verdict === "revoked") {
+                return new HostKeyError(`SSH host key ${rejection.fingerprint} is marked @revoked in ${keys.knownHostsPath}: the host presents a key that must not be trusted (a stolen or retired key)`,
+                    { host }, "have the host's administrator install a new host key and check it out of band; remove the @revoked line only if the key was revoked by mistake");
+            }
             if (rejection.verdict === "unknown") {
                 return new HostKeyError(`SSH host key ${rejection.fingerprint} is not in ${keys.knownHostsPath}`, { host },
                     `check the fingerprint out of band, then set ${pin} or add it with \`${scan}\``);
@@ -267,24 +330,27 @@ class SshConnection implements RemoteHost {
                 : `add \`Host ${endpoint.name}\` with a HostName to ${read ?? "~/.ssh/config (or the file connection.sshConfig names)"}, or give the host's address in connection.host`);
     }
 
+    /** The command's output and exit code. Past `timeoutMs` only its own channel is closed: other commands on the connection go on. */
     private collect(channel: ClientChannel, timeoutMs: number, stdin?: string): Promise<ExecResult> {
         return new Promise<ExecResult>((resolve, reject) => {
             const stdout: Buffer[] = [];
             const stderr: Buffer[] = [];
             let exitCode: number | undefined;
+            let signal: string | undefined;
             const timer = setTimeout(() => {
                 channel.close();
-                reject(this.lostCommand(`a command did not finish within ${Math.round(timeoutMs / 1000)} s`));
+                reject(this.lostCommand(`a command did not finish within ${Math.round(timeoutMs / 1000)} s and was abandoned`));
             }, timeoutMs);
             channel.on("data", (d: Buffer) => stdout.push(d));
             channel.stderr.on("data", (d: Buffer) => stderr.push(d));
-            channel.on("exit", (code: number | null) => {
+            channel.on("exit", (code: number | null, signalName?: string) => {
                 exitCode = code ?? undefined;
+                signal = signalName ?? undefined;
             });
             channel.on("close", () => {
                 clearTimeout(timer);
                 if (exitCode === undefined) {
-                    reject(this.lostCommand("the connection dropped while a command ran"));
+                    reject(this.lostCommand(signal ? `the remote shell was killed by ${signal} while a command ran` : "the connection dropped while a command ran"));
                     return;
                 }
                 resolve({
@@ -298,7 +364,6 @@ class SshConnection implements RemoteHost {
     }
 
     private lostCommand(summary: string): HostUnreachableError {
-        this.close();
         const error = new HostUnreachableError(summary, { host: this.where },
             "the change may or may not have happened: run `pulumi refresh`, then `pulumi up` again");
         error.outcomeUnknown = true;
@@ -317,6 +382,24 @@ function privateKeyError(message: string, host: string): AuthenticationError | I
     }
     return new InputError(`SSH private key could not be used: ${message}`, { host },
         "give an OpenSSH or PEM key and, if it is encrypted, privateKeyPassphrase");
+}
+
+/**
+ * OpenSSH's order: the key, then the agent, then the password, each only when the server lists
+ * its method. ssh2's own order sends a password first, to any server, whatever it accepts.
+ */
+function authOrder(credentials: Credentials): AuthHandlerMiddleware {
+    const methods: Array<[AuthenticationType, AuthenticationType]> = [["none", "none"]];
+    if (credentials.privateKey) methods.push(["publickey", "publickey"]);
+    if (credentials.agent) methods.push(["agent", "publickey"]);
+    if (credentials.password !== undefined) methods.push(["password", "password"]);
+    return (authsLeft) => {
+        for (let next = methods.shift(); next; next = methods.shift()) {
+            // `authsLeft` is null before the first attempt ("none"), then the server's list.
+            if (next[0] === "none" || authsLeft?.includes(next[1])) return next[0];
+        }
+        return false;
+    };
 }
 
 function openChannel(client: Client, commandLine: string): Promise<ClientChannel> {

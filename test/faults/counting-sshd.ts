@@ -11,12 +11,20 @@ import { FaultSshd } from "./fault-env";
 
 export const COUNTING_PORT = 2224;
 
-/** Logs the command (base64, one line, under a lock: commands run in parallel) and runs it as sshd would, with a plain POSIX shell. */
+/**
+ * Logs the command and what it was sent on stdin (the script the provider's `/bin/sh -s` reads),
+ * base64, one line, under a lock (commands run in parallel), and runs it as sshd would, with a
+ * plain POSIX shell, on that same stdin.
+ */
 const WRAPPER = `#!/bin/sh
 log="$(dirname "$0")/../commands"
-line=$(printf '%s' "$SSH_ORIGINAL_COMMAND" | base64 -w0)
+input=$(mktemp)
+cat >"$input"
+line=$({ printf '%s\\n' "$SSH_ORIGINAL_COMMAND"; cat "$input"; } | base64 -w0)
 flock "$log" sh -c 'printf "%s\\n" "$1" >>"$2"' sh "$line" "$log"
-exec /bin/sh -c "$SSH_ORIGINAL_COMMAND"
+exec 3<"$input"
+rm -f "$input"
+exec /bin/sh -c "$SSH_ORIGINAL_COMMAND" <&3 3<&-
 `;
 
 export class CountingSshd extends FaultSshd {
@@ -35,7 +43,7 @@ export class CountingSshd extends FaultSshd {
         writeFileSync(join(this.dir, "sshd.log"), "");
     }
 
-    /** Every remote command since the last reset, as the client sent it. */
+    /** Every remote command since the last reset, as the client sent it: the command line, a line break, its stdin. */
     commands(): string[] {
         const path = join(this.dir, "commands");
         if (!existsSync(path)) return [];
@@ -47,12 +55,6 @@ export class CountingSshd extends FaultSshd {
         const before = this.commands().length;
         const result = await work();
         return { result, commands: this.commands().slice(before) };
-    }
-
-    /** SSH handshakes (authenticated connections) since the last reset. */
-    handshakes(): number {
-        const path = join(this.dir, "sshd.log");
-        return existsSync(path) ? readFileSync(path, "utf8").split("\n").filter((l) => /\bAccepted \w+ for /.test(l)).length : 0;
     }
 }
 

@@ -57,6 +57,14 @@ function descendants(root: number): Proc[] {
     return found;
 }
 
+function commandLineOf(pid: number): string {
+    try {
+        return readFileSync(`/proc/${pid}/cmdline`, "utf8").replace(/\0/g, " ");
+    } catch {
+        return "";
+    }
+}
+
 function alive(pid: number): boolean {
     try {
         const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
@@ -103,8 +111,9 @@ export class FaultSshd {
             .replace(/^Port .*$/m, `Port ${this.port}`)
             .replace(/^PidFile .*$/m, `PidFile ${this.pidFile}`)
             // The virsh double answers first; everything else is the host's own.
-            .replace(/^Match /m, `SetEnv PATH=${this.binDir}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\nMaxStartups 100\nMaxSessions 20\n${
-                this.extraConfig.map((line) => `${line}\n`).join("")}Match `);
+            // The extra lines first: sshd keeps the first value of a keyword (MaxSessions, say).
+            .replace(/^Match /m, `${this.extraConfig.map((line) => `${line}\n`).join("")}SetEnv PATH=${
+                this.binDir}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\nMaxStartups 100\nMaxSessions 20\nMatch `);
         writeFileSync(this.config, ours);
         if (!this.listening()) this.restart();
     }
@@ -160,6 +169,34 @@ export class FaultSshd {
         const children = processes().filter((p) => p.ppid === listener && p.state !== "Z").length;
         const sessionProcesses = descendants(listener).filter((p) => p.comm !== "sshd").length;
         return { sshdChildren: children, sessionProcesses, established: establishedOn(this.port) };
+    }
+
+    /**
+     * The remote shell (the process sshd started for a channel) of a command running now whose
+     * argv holds `text`: the shell itself (`sh -c SCRIPT`) or one of its commands. Its pid is its
+     * process group (sshd makes it a session leader).
+     */
+    remoteShellOf(text: string): number | undefined {
+        const listener = this.listenerPid();
+        if (listener === undefined) return undefined;
+        const tree = descendants(listener);
+        const byPid = new Map(tree.map((p) => [p.pid, p]));
+        const hit = tree.find((p) => p.comm !== "sshd" && commandLineOf(p.pid).includes(text));
+        for (let p = hit; p; p = byPid.get(p.ppid)) {
+            if (byPid.get(p.ppid)?.comm === "sshd") return p.pid;
+        }
+        return undefined;
+    }
+
+    /** Our sshd's log (since it started, or since a CountingSshd's last reset). */
+    log(): string {
+        const path = join(this.dir, "sshd.log");
+        return existsSync(path) ? readFileSync(path, "utf8") : "";
+    }
+
+    /** SSH handshakes (authenticated connections) in the log: one "Accepted …" line each. */
+    handshakes(): number {
+        return this.log().split("\n").filter((l) => /\bAccepted \w+ for /.test(l)).length;
     }
 
     /** From the listening sockets (`ss`), not by connecting: a probe would itself be a session. */

@@ -12,9 +12,15 @@ import { tmpdir } from "os";
 import { join } from "path";
 import type { AttachedDiskInputs, AttachedDiskOutputs, ConnectionInputs, DomainResourcesInputs, DomainResourcesOutputs } from "../../provider/contract";
 import { AuthenticationError, closeAllHosts, HostKeyError, HostUnreachableError, providers, VirshError } from "../../provider/index";
+import { RecordingBastion } from "../faults/recording-bastion";
 import { Canary, checkRefusal } from "../faults/security-fixtures";
 import { acceptedLogins, hostFingerprint, loadNetnsEnv, namespaceSshd, NetnsEnv, TestAgent, viaBastion } from "./netns-env";
-import { createImage, diskCount, domState, REPO_ROOT, rejectsWith, RigEnv, rigUp, typed } from "./rig-env";
+import { createImage, diskCount, domState, NOOS, REPO_ROOT, rejectsWith, RigEnv, rigConnection, rigUp, typed } from "./rig-env";
+
+/** Our own bastion's port (this suite's range: 2240-2249). */
+const BASTION_PORT = 2240;
+/** A hypervisor password that must never reach a jump host. */
+const HV_PASSWORD = "pll-hv-password-not-for-the-bastion";
 
 describe("rig: jump hosts, ssh-agent and SSH config (namespace hosts)", function () {
     this.timeout(120_000);
@@ -302,6 +308,71 @@ providers.domainResources.read("probe", { connection: { host: "pll-no-such-alias
             assert.equal(acceptedLogins(ns, ns.bastion) - b0, 2, "one login before the restart, one after");
             await disks.delete(created.id, created.outs);
             assert.deepEqual(diskCount(guest, image), { live: 0, config: 0 });
+        });
+    });
+
+    describe("a jump host given no credentials of its own, the hypervisor with a password", () => {
+        let bastion: RecordingBastion;
+        let port = 0;
+
+        before(async () => {
+            bastion = new RecordingBastion(readFileSync(`${rig.PLL_SSH_KEY}.pub`, "utf8"));
+            port = await bastion.listen(BASTION_PORT);
+        });
+        after(() => bastion.close());
+
+        /** The rig's sshd (root, its key) reached through our recording bastion, which pins no key of its own. */
+        const throughRecorder = (overrides: Partial<ConnectionInputs>): ConnectionInputs => ({
+            ...rigConnection(rig, { sshConfig: false }),
+            proxyJump: [{ host: "127.0.0.1", port, user: "jump", hostKey: bastion.fingerprint }],
+            ...overrides,
+        });
+
+        it("key and password for the hypervisor: the bastion is offered the key only, never the password; the read works", async () => {
+            const before = bastion.attempts.length;
+            const read = await readWith(throughRecorder({ password: HV_PASSWORD }), NOOS);
+            assert.equal(read.props?.state, domState(NOOS));
+            const attempts = bastion.attempts.slice(before);
+            assert.deepEqual(attempts.filter((a) => a.passwordArrived), [], `the bastion saw: ${JSON.stringify(attempts)}`);
+            assert.ok(attempts.some((a) => a.method === "publickey" && a.user === "jump"), JSON.stringify(attempts));
+        });
+
+        it("only a password for the hypervisor: refused before the bastion is offered anything, naming jump host 1 and how to give it a key", async () => {
+            const connection = throughRecorder({ password: HV_PASSWORD });
+            delete connection.privateKey;
+            const before = bastion.attempts.length;
+            const error = await rejectsWith(readWith(connection, NOOS), AuthenticationError, [
+                new RegExp(`at jump host 1 of 1 \\(jump@127\\.0\\.0\\.1:${port}\\)`), /no SSH credentials for jump host 1/,
+                /the hypervisor's password is never offered to a jump host/, /Fix: give jump host 1 its own key/,
+            ]);
+            assert.ok(!error.message.includes(HV_PASSWORD));
+            assert.deepEqual(bastion.attempts.slice(before), [], "nothing reached the bastion");
+        });
+
+        it("straight to a server (this one as the target): the key before the password, and a password only where the server says it takes one", async () => {
+            // A key this server does not accept, so every method is tried.
+            const direct: ConnectionInputs = { host: "127.0.0.1", port, user: "root", hostKey: bastion.fingerprint, sshConfig: false,
+                privateKey: readFileSync(ns.agentKey, "utf8"), password: HV_PASSWORD };
+            try {
+                bastion.methods = ["publickey"];
+                let before = bastion.attempts.length;
+                await rejectsWith(readWith(direct, NOOS), AuthenticationError, [/SSH server refused the credentials for user 'root'/]);
+                assert.deepEqual(bastion.attempts.slice(before).map((a) => a.method), ["none", "publickey"], "no password to a server that takes none");
+                bastion.methods = ["publickey", "password"];
+                closeAllHosts();
+                before = bastion.attempts.length;
+                await rejectsWith(readWith(direct, NOOS), AuthenticationError);
+                assert.deepEqual(bastion.attempts.slice(before).map((a) => a.method), ["none", "publickey", "password"], "the key first, as OpenSSH");
+            } finally {
+                bastion.methods = ["publickey", "password"];
+            }
+        });
+
+        it("the namespace bastion, given no key of its own, logs in with the hypervisor's key (a password is given too)", async () => {
+            const b0 = acceptedLogins(ns, ns.bastion);
+            const read = await readWith(viaBastion(rig, ns, hv1, { password: HV_PASSWORD }), ns.guests[0]);
+            assert.equal(read.props?.state, domState(ns.guests[0]));
+            assert.equal(acceptedLogins(ns, ns.bastion) - b0, 1, "one publickey login at the bastion");
         });
     });
 

@@ -49,11 +49,12 @@ class LocalShellHost implements RemoteHost {
 
     constructor(private readonly dir: string) {}
 
-    exec(commandLine: string): Promise<ExecResult> {
+    exec(commandLine: string, stdin?: string): Promise<ExecResult> {
         this.execs.push(commandLine);
         const n = this.execs.length;
         return new Promise((resolve, reject) => {
             const child = spawn("sh", ["-c", commandLine], { env: { ...process.env, PATH: `${this.dir}:${process.env.PATH}`, STATE: this.dir } });
+            child.stdin.end(stdin);
             let stdout = "";
             let stderr = "";
             child.stdout.on("data", (d: Buffer) => { stdout += d.toString(); });
@@ -135,8 +136,8 @@ describe("domain batch: one read and one apply for operations that arrive togeth
         const original = host.exec.bind(host);
         let n = 0;
         // The second exec (the apply) never reaches the host, but its answer is lost all the same.
-        host.exec = (line) => (++n === 2 ? Promise.reject(Object.assign(
-            new HostUnreachableError("the connection dropped while a command ran", { host: host.label }, ""), { outcomeUnknown: true })) : original(line));
+        host.exec = (line, stdin) => (++n === 2 ? Promise.reject(Object.assign(
+            new HostUnreachableError("the connection dropped while a command ran", { host: host.label }, ""), { outcomeUnknown: true })) : original(line, stdin));
         const targets = await inBatchOf(key, virsh, (s) => attachDisk(s, "vdb"));
         assert.deepEqual(targets, ["vdb"]);
         assert.equal(calls().filter((c) => c.startsWith("attach-device")).length, 1, "ran once, after the lost exec");

@@ -119,6 +119,41 @@ describe("host-key", () => {
             assert.equal(checkKnownHosts(text, "hv1", 2200, key.blob), "unknown");
         });
 
+        it("@revoked for a matching host refuses the key, even when another line lists it (before or after)", () => {
+            const valid = line("hv1", key);
+            const revoked = `@revoked ${line("hv1", key)}`;
+            assert.equal(checkKnownHosts([valid, revoked].join("\n"), "hv1", 22, key.blob), "revoked");
+            assert.equal(checkKnownHosts([revoked, valid].join("\n"), "hv1", 22, key.blob), "revoked");
+            assert.equal(checkKnownHosts(`@revoked * ${key.type} ${key.base64}\n${valid}`, "hv1", 22, key.blob), "revoked");
+            assert.equal(checkKnownHosts(hashed(dir, valid + "\n") + `@revoked [hv1]:2222,hv1 ${key.type} ${key.base64}\n`, "hv1", 22, key.blob), "revoked");
+        });
+
+        it("@revoked applies only to its own key and hosts", () => {
+            const text = [line("hv1", key), line("hv2", key), `@revoked hv2 ${other.type} ${other.base64}`, `@revoked hv3 ${key.type} ${key.base64}`].join("\n");
+            assert.equal(checkKnownHosts(text, "hv1", 22, key.blob), "match");
+            assert.equal(checkKnownHosts(text, "hv2", 22, key.blob), "match");
+            assert.equal(checkKnownHosts(`@revoked !hv1,* ${key.type} ${key.base64}\n${line("hv1", key)}`, "hv1", 22, key.blob), "match");
+        });
+
+        it("host patterns as OpenSSH matches them: *, ?, !negation, case, [host]:port with wildcards", () => {
+            assert.equal(checkKnownHosts(line("*.lab", key), "hv1.lab", 22, key.blob), "match");
+            assert.equal(checkKnownHosts(line("*.lab", key), "hv1.lab.example", 22, key.blob), "unknown");
+            assert.equal(checkKnownHosts(line("hv?", key), "hv7", 22, key.blob), "match");
+            assert.equal(checkKnownHosts(line("hv?", key), "hv10", 22, key.blob), "unknown");
+            assert.equal(checkKnownHosts(line("hv.?", key), "hvx1", 22, key.blob), "unknown", "a dot is literal");
+            assert.equal(checkKnownHosts(line("*,!hv1", key), "hv1", 22, key.blob), "unknown");
+            assert.equal(checkKnownHosts(line("!hv1,*", key), "hv2", 22, key.blob), "match");
+            assert.equal(checkKnownHosts(line("!hv1", key), "hv2", 22, key.blob), "unknown", "a negation alone matches nothing");
+            assert.equal(checkKnownHosts(line("HV1.Lab", key), "hv1.lab", 22, key.blob), "match");
+            assert.equal(checkKnownHosts(line("[10.0.0.*]:2222", key), "10.0.0.5", 2222, key.blob), "match");
+            assert.equal(checkKnownHosts(line("[10.0.0.*]:2222", key), "10.0.0.5", 22, key.blob), "unknown");
+        });
+
+        it("@cert-authority lines name a CA, never a host key", () => {
+            assert.equal(checkKnownHosts(`@cert-authority hv1 ${key.type} ${key.base64}`, "hv1", 22, key.blob), "unknown");
+            assert.equal(checkKnownHosts(`@cert-authority * ${key.type} ${key.base64}\n${line("hv1", other)}`, "hv1", 22, key.blob), "changed");
+        });
+
         it("hashed entry with another key: changed", () => {
             const text = hashed(dir, line("hv1", other) + "\n");
             assert.equal(checkKnownHosts(text, "hv1", 22, key.blob), "changed");

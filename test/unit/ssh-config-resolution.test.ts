@@ -114,6 +114,32 @@ Host *
             error instanceof AuthenticationError && /no SSH credentials/.test(error.message) && /ssh-add/.test(error.message));
     });
 
+    it("a jump host without credentials of its own borrows the target's key and agent, never its password", () => {
+        const both = resolveConnection({ host: "10.9.9.9", user: "u", privateKey: "K", privateKeyPassphrase: "P", password: "hv-secret", proxyJump: "jump" },
+            env({}, "/run/agent"));
+        assert.equal(both.credentials.password, "hv-secret", "the target keeps its own password");
+        assert.deepEqual(both.hops[0].credentials, { privateKey: "K", privateKeyPassphrase: "P", agent: undefined, agentOnly: false });
+        const withAgent = resolveConnection({ host: "10.9.9.9", user: "u", agent: "/a.sock", password: "hv-secret", proxyJump: "jump" }, env({}));
+        assert.equal(withAgent.hops[0].credentials.password, undefined);
+        assert.equal(withAgent.hops[0].credentials.agent, "/a.sock");
+        const hopKey = resolveConnection({ host: "hv1", password: "hv-secret" }, env({ [CONFIG]: CONFIG_TEXT, [`${HOME}/.ssh/bastion_key`]: keyText }));
+        assert.deepEqual(hopKey.hops[0].credentials, { privateKey: keyText, privateKeyPassphrase: undefined, agent: undefined, agentOnly: false },
+            "the hop's own IdentityFile, no password");
+    });
+
+    it("a jump host left with nothing once the password is withheld: an AuthenticationError naming the hop and how to give it a key", () => {
+        const onlyPassword = resolveConnection({ host: "10.9.9.9", user: "u", password: "hv-secret", proxyJump: "root@jump" }, env({}));
+        const [hop] = onlyPassword.hops;
+        assert.equal(hop.credentials.password, undefined);
+        assert.throws(() => assertHasCredentials(hop, "root@jump:22", 1), (error: Error) =>
+            error instanceof AuthenticationError && error.message.startsWith("no SSH credentials for jump host 1 (root@jump:22)")
+            && /password is never offered to a jump host/.test(error.message) && /Fix: give jump host 1 its own key \(connection.proxyJump as objects/.test(error.message)
+            && !error.message.includes("hv-secret"));
+        // With SSH_AUTH_SOCK the hop tries the agent, as ssh -J does.
+        assert.deepEqual(resolveConnection({ host: "10.9.9.9", user: "u", password: "hv-secret", proxyJump: "jump" }, env({}, "/run/agent")).hops[0].credentials,
+            { agent: "/run/agent", agentOnly: true });
+    });
+
     it("sshConfig false reads no file; a missing explicit file is an InputError naming it; a missing default is fine", () => {
         const off = resolveConnection({ host: "hv1", user: "u", sshConfig: false }, env({ [CONFIG]: CONFIG_TEXT }, "/a"));
         assert.deepEqual([off.host, off.configPath], ["hv1", undefined]);
