@@ -103,9 +103,10 @@ async function floor(bench: Bench, domain: string, lines: Line[]): Promise<strin
 /** All lines in one exec (the provider's own step script); returns the last step's stdout. */
 async function script(bench: Bench, domain: string, lines: Line[]): Promise<string> {
     const { buildStepScript } = await import("../provider/virsh/step-script");
+    const { runScript } = await import("../provider/batch/batch-exec");
     const virsh = await virshFor(bench, domain);
     const built = buildStepScript(lines.map(({ line, stdin }) => [{ commandLine: line, stdin }]));
-    const result = await virsh.host.exec(built.text);
+    const result = await runScript(virsh, built.text);
     const outcomes = built.parse(result.stdout, result.stderr);
     const last = outcomes[outcomes.length - 1][0];
     return last.ran ? last.stdout : "";

@@ -13,7 +13,7 @@ export interface JumpHost {
     port?: number;
     /** Default: the SSH config's User for the host, else the connection's user. */
     user?: string;
-    /** Private key for this hop. Secret. Default: the connection's credentials. */
+    /** Private key for this hop. Secret. Default: the connection's privateKey or agent (never its password). */
     privateKey?: string;
     /** Passphrase of this hop's encrypted `privateKey`. Secret. */
     privateKeyPassphrase?: string;
@@ -91,16 +91,16 @@ export interface DomainResourcesInputs extends DomainScoped {
     memory?: MemorySize;
     /** Maximum memory. Raising or lowering it needs a reboot while the domain runs. */
     maxMemory?: MemorySize;
-    /** Current vCPUs. Up to the maximum: live; down: needs a reboot. */
+    /** Current vCPUs. Up to the maximum: live; down: live with the guest agent, else a reboot (the rule table). */
     vcpus?: number;
     /** Maximum vCPUs. Needs a reboot while the domain runs. */
     maxVcpus?: number;
-    /** What to do when a change needs a reboot. Default "never": fail before changing anything. */
     /**
      * Size of the domain's virtio-mem device: with one, `memory` can go live up to the boot maximum
-     * plus this size. Adding the device to a domain without one needs one reboot (rebootPolicy decides).
+     * plus this size. Adding the device to a running domain without one needs one reboot (rebootPolicy decides).
      */
     hotplugMemory?: MemorySize;
+    /** What to do when a change needs a reboot. Default "never": fail before changing anything. */
     rebootPolicy?: RebootPolicy;
     /** Seconds to wait for a graceful shutdown under "ifRequired". Default 120. */
     shutdownTimeout?: number;

@@ -60,8 +60,7 @@ async function execOnce(virsh: Virsh, stepGroups: readonly (readonly Command[])[
     ];
     const script = buildStepScript(groups);
     const stepCount = groups.reduce((n, g) => n + g.length, 0);
-    // On stdin, in braces: no argument-length limit, any login shell, and nothing runs before the whole script arrived.
-    const result = await virsh.host.exec(SCRIPT_SHELL, `{\n${script.text}\n}\n`, stepCount * virsh.operationTimeoutSeconds * 1000 + EXEC_SLACK_MS);
+    const result = await runScript(virsh, script.text, stepCount * virsh.operationTimeoutSeconds * 1000 + EXEC_SLACK_MS);
     const parsed = script.parse(result.stdout, result.stderr);
     // The first step of every group always runs: no frame at all means the script never ran.
     if (parsed.every((group) => group.every((o) => !o.ran))) throw shellFailed(virsh, result);
@@ -71,6 +70,11 @@ async function execOnce(virsh: Virsh, stepGroups: readonly (readonly Command[])[
 
 /** What the login shell runs: a POSIX shell reading the script from the exec channel. */
 const SCRIPT_SHELL = "/bin/sh -s";
+
+/** On stdin, in braces: no argument-length limit, any login shell, and nothing runs before the whole script arrived. */
+export function runScript(virsh: Virsh, text: string, timeoutMs?: number): Promise<ExecResult> {
+    return virsh.host.exec(SCRIPT_SHELL, `{\n${text}\n}\n`, timeoutMs);
+}
 
 function shellFailed(virsh: Virsh, result: ExecResult): RemoteShellError {
     const said = [result.stderr, result.stdout].map((text) => text.trim()).filter(Boolean).join("\n").slice(0, 2000) || "nothing";
@@ -176,7 +180,7 @@ async function readAfterReconnect(virsh: Virsh, probes: readonly Probe[], lost: 
 async function domainJob(virsh: Virsh): Promise<string> {
     const script = buildStepScript([[{ commandLine: virsh.commandLine({ args: ["domjobinfo", `--domain=${virsh.domain}`] }) }]]);
     try {
-        const result = await virsh.host.exec(script.text, undefined, virsh.operationTimeoutSeconds * 1000 + EXEC_SLACK_MS);
+        const result = await runScript(virsh, script.text, virsh.operationTimeoutSeconds * 1000 + EXEC_SLACK_MS);
         const [[outcome]] = script.parse(result.stdout, result.stderr);
         return outcome.ran ? (outcome.exitCode === 0 ? outcome.stdout : outcome.stderr) : "unknown";
     } catch {
