@@ -222,13 +222,15 @@ async function converge(session: DomainSession, olds: AttachedDiskOutputs, news:
     // A half removed by hand comes back first, as the other half has it, so the changes below reach both.
     const current = outputsFrom(olds, target, found, facts(null));
     const before = await attachMissingHalves(session, found, { ...diskLookup(target, olds.domain), xml: diskXmlFor(current, target, current.sourceType) });
+    // QEMU's capacity of a disk that was just plugged back live is read anew (the first read could not see it).
+    const sized = wantBytes !== undefined && before !== found ? await session.round({ probes: resizeProbes(olds) }) : read;
     const qemuLimits: Probe = { kind: "blkdeviotune", device: target };
     const steps: Command[] = [
-        ...(wantBytes === undefined ? [] : planResize(virsh, read, olds, before.running, wantBytes)),
+        ...(wantBytes === undefined ? [] : planResize(virsh, sized, olds, before.running, wantBytes)),
         ...(limitsChange ? [{ args: ["blkdeviotune", `--domain=${virsh.domain}`, `--device=${target}`, ...blkdeviotuneFlags(news.iotune),
             ...(before.running ? ["--live", "--config"] : ["--config"])] }] : []),
     ];
-    if (steps.length === 0) return outputsFrom(stored, target, before, facts(wantBytes === undefined ? null : domblkCapacity(read.probe(readCapacity))));
+    if (steps.length === 0) return outputsFrom(stored, target, before, facts(wantBytes === undefined ? null : domblkCapacity(sized.probe(readCapacity))));
     const request = { steps, probes: [...(wantBytes === undefined ? [] : [readCapacity]), ...(before.running && limitsChange ? [qemuLimits] : [])], order: ChangeOrder.Resize };
     // A lost answer: blockresize and blkdeviotune set absolute values, so running them again is safe.
     const round = await applySettled(session, request, () => false);

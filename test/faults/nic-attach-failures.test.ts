@@ -105,7 +105,7 @@ describe(`faults: a NIC attach that fails part way (${GUEST}, own sshd on 127.0.
         sshd.clearCalls();
         sshd.rule("attach-device", "before", "4");
         const creating = rejectsWith(nics.create(inputs()), HostUnreachableError, [
-            /the connection dropped twice while a change ran: interface (52:54:00(:[0-9a-f]{2}){3}) on pllbr0 may or may not have been attached/,
+            /the answer to a change was lost twice \(the SSH connection dropped, or libvirtd died during the call\): interface (52:54:00(:[0-9a-f]{2}){3}) on pllbr0 may or may not have been attached/,
             /set mac: "52:54:00(:[0-9a-f]{2}){3}" on this resource/,
         ]);
         for (const attempt of [1, 2]) {

@@ -38,8 +38,12 @@ export interface RowExample {
     guest?: "virtioMem" | "agent";
     /** Drift made by hand after the create (instead of an input change): that half of the device removed, then a refresh. */
     drift?: "live" | "config";
-    /** Why the row cannot happen on a shut-off domain (its kind there is "none"): the matrix checks that nothing shows. */
-    noneWhenShutOff?: string;
+    /**
+     * Why the drift cannot happen on a shut-off domain (it has only the config half): the matrix
+     * checks what happens instead (the config half removed, the device is gone and refresh drops it;
+     * no live half to remove, the preview shows nothing).
+     */
+    notOnShutOff?: string;
 }
 
 type Examples = Record<string, RowExample>;
@@ -63,9 +67,9 @@ function placement(): Examples {
 function halves(device: string): Examples {
     return {
         [`attachedConfig|false: ${device} is gone from the persistent config (removed by hand, e.g. with --config)`]:
-            { change: () => ({ from: {}, to: {} }), drift: "config" },
+            { change: () => ({ from: {}, to: {} }), drift: "config", notOnShutOff: "a shut-off domain has only its config: without it the device is gone" },
         [`attachedLive|false while the domain runs: ${device} is gone from the running guest only (a shut-off domain has no live half)`]:
-            { change: () => ({ from: {}, to: {} }), drift: "live", noneWhenShutOff: "a shut-off domain has no live half" },
+            { change: () => ({ from: {}, to: {} }), drift: "live", notOnShutOff: "a shut-off domain has no live half" },
     };
 }
 
