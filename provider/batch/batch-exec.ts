@@ -70,6 +70,8 @@ async function execOnce(virsh: Virsh, stepGroups: readonly (readonly Command[])[
 
 /** What the login shell runs: a POSIX shell reading the script from the exec channel. */
 const SCRIPT_SHELL = "/bin/sh -s";
+/** What every frame marker of a step script starts with (step-script.ts). */
+const FRAME_PREFIX = "<<pll-";
 
 /** On stdin, in braces: no argument-length limit, any login shell, and nothing runs before the whole script arrived. */
 export function runScript(virsh: Virsh, text: string, timeoutMs?: number): Promise<ExecResult> {
@@ -77,7 +79,9 @@ export function runScript(virsh: Virsh, text: string, timeoutMs?: number): Promi
 }
 
 function shellFailed(virsh: Virsh, result: ExecResult): RemoteShellError {
-    const said = [result.stderr, result.stdout].map((text) => text.trim()).filter(Boolean).join("\n").slice(0, 2000) || "nothing";
+    // A shell that echoed what it read would echo the script (a define's config in it): that output is left out.
+    const stdout = result.stdout.includes(FRAME_PREFIX) ? "" : result.stdout;
+    const said = [result.stderr, stdout].map((text) => text.trim()).filter(Boolean).join("\n").slice(0, 2000) || "nothing";
     return new RemoteShellError(`the remote shell failed before running any command (exit ${result.exitCode}); it said: ${said}`, { host: virsh.host.label, domain: virsh.domain },
         "the SSH user's login shell must run `/bin/sh -s`: check its shell (`getent passwd USER`: not /usr/sbin/nologin or /bin/false), that its ~/.bashrc or " +
         "~/.profile neither exits nor fails in a non-interactive shell, that sshd has no ForceCommand for it, and that /bin/sh exists; " +

@@ -98,6 +98,12 @@ function alreadyAttached(virsh: Virsh, inputs: AttachedDiskInputs, snapshot: Dom
         .find((d) => d.device === "disk" && diskSourcePath(d) === inputs.source);
     if (!existing) return undefined;
     const target = String(existing.target);
+    const format = existing.format === "qcow2" ? "qcow2" : "raw";
+    if (format !== (inputs.format ?? "raw")) {
+        // Taken over as another format, the next up would re-plug it that way: QEMU reading its bytes wrong.
+        throw new InputError(`source ${inputs.source} is already attached as ${target} with format ${format}, not ${inputs.format ?? "raw"}`,
+            virsh.context(`disk ${target}`), `set format: "${format}" to manage that disk, or detach it first (virsh detach-disk ${virsh.domain} ${target} --persistent)`);
+    }
     if (inputs.target === undefined || inputs.target === target) return target;
     throw new InputError(`source ${inputs.source} is already attached as ${target}`,
         virsh.context(`disk ${target}`), `detach it first (virsh detach-disk ${virsh.domain} ${target} --persistent), or manage it with target "${target}"`);
@@ -264,6 +270,18 @@ function withShrinkRefused(olds: Partial<AttachedDiskInputs>, news: AttachedDisk
 }
 
 /**
+ * check: a new format for the same image would have QEMU read its bytes in another format (the
+ * guest's data as qcow2 metadata, or guest-written bytes taken as a qcow2 header). A new format
+ * comes with a new source: a copy converted by hand, or a move.
+ */
+function withReformatRefused(olds: Partial<AttachedDiskInputs>, news: AttachedDiskInputs, failures: CheckFailure[]): CheckFailure[] {
+    if (olds.source === undefined || olds.source !== news.source || (olds.format ?? "raw") === (news.format ?? "raw")) return failures;
+    const [from, to] = [olds.format ?? "raw", news.format ?? "raw"];
+    return [...failures, { property: "format", reason: `format: ${from} → ${to} on the same source ${news.source} would read the image's bytes as ${to}; ` +
+        `keep format "${from}", or convert a copy (qemu-img convert -f ${from} -O ${to} ${news.source} NEW) and set source to it with format "${to}"` }];
+}
+
+/**
  * The size refresh reports: the input while QEMU's capacity is that (a block device: at least
  * that), else the capacity, so a resize made by hand shows as drift.
  */
@@ -275,7 +293,7 @@ function reportedSize(olds: AttachedDiskOutputs, capacity: number | null): Attac
 
 export const attachedDiskProvider = toDynamicProvider<AttachedDiskInputs, AttachedDiskOutputs>({
     table: ATTACHED_DISK_RULES,
-    checks: (inputs, olds) => withShrinkRefused(olds, inputs, placementChecks(inputs as unknown as Record<string, unknown>)
+    checks: (inputs, olds) => withReformatRefused(olds, inputs, withShrinkRefused(olds, inputs, placementChecks(inputs as unknown as Record<string, unknown>)
         .field("source", isAbsolutePath, true)
         .field("sourceType", oneOf("file", "block"))
         .field("target", isXmlText)
@@ -289,7 +307,7 @@ export const attachedDiskProvider = toDynamicProvider<AttachedDiskInputs, Attach
         .field("deleteImage", isBoolean)
         .field("iotune", ioTuneProblem)
         .field("detachTimeout", integerAtLeast(1))
-        .failures),
+        .failures)),
     wasRunning: () => true,
     create,
     read: (id, olds) => readHotPlugged(id, olds, (snapshot, round) => {

@@ -16,7 +16,7 @@ import { domainKey } from "../session";
 import { integerAtLeast, isMac, isXmlText, oneOf, placementChecks } from "../validation";
 import type { DomainSnapshot } from "../virsh/domain-snapshot";
 import type { Probe } from "../virsh/probes";
-import type { Command, Virsh } from "../virsh/virsh";
+import { Command, timedOut, Virsh } from "../virsh/virsh";
 import { buildInterfaceXml } from "../xml/interface-xml";
 import { attachFlags, interfaceAt, readHotPlugged } from "./device-lookup";
 import { DeviceLookup, detachAndWait, removeDevice } from "./device-removal";
@@ -133,6 +133,13 @@ async function attach(session: DomainSession, inputs: AttachedInterfaceInputs, m
     const after = round.snapshot();
     const outs = outputsFrom(inputs, mac, after);
     const problem = round.failure(request, { device: `interface ${mac} on ${inputs.source}` }) ?? notAttached(virsh, outs, after.running, "attach");
+    const [cut] = round.steps;
+    if (problem && cut?.ran && timedOut(cut) && !macsOf(after).has(mac)) {
+        // Abandoned at operationTimeout: libvirt may still finish it, and a rerun would choose another MAC.
+        throw new VirshError(`${problem.summary}; libvirt may still finish the attach, so interface ${mac} may yet appear`, problem.context,
+            `let the domain's job end (virsh domjobinfo ${virsh.domain}), then check \`virsh domiflist ${virsh.domain}\`; if it is there, ${adoptHint(virsh, inputs, mac)}`,
+            problem.exitCode);
+    }
     if (problem) throw await rollBackPartialAttach(session, problem, device, after, adoptHint(virsh, inputs, mac), inputs.detachTimeout);
     return { outs, after };
 }
