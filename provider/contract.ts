@@ -227,6 +227,12 @@ export interface AttachedDiskOutputs extends AttachedDiskInputs, AttachedHalves 
      * the create's own exec). deleteImage removes the file only while the path still holds it.
      */
     imageIdentity?: string;
+    /**
+     * A token of this resource's own create. When a later create (a forced replacement, a rename
+     * without an alias) takes the attached disk over, the delete of an instance with another token
+     * leaves the disk and its image to it.
+     */
+    instance?: string;
     /** The capacity QEMU reports (`virsh domblkinfo`), in bytes, read with every operation and refresh while `size` is set; null without `size`. */
     capacityBytes: number | null;
 }

@@ -5,7 +5,7 @@ import { LiveResource } from "./live-resource";
 
 export type AttachedDiskArgs = Inputs<AttachedDiskInputs>;
 
-const FILLED = providerFilled<AttachedDiskInputs, AttachedDiskOutputs>()(["target", "sourceType", "bus", "format", "attachedLive", "attachedConfig", "domainRunning", "imageCreated", "imageIdentity", "capacityBytes"]);
+const FILLED = providerFilled<AttachedDiskInputs, AttachedDiskOutputs>()(["target", "sourceType", "bus", "format", "attachedLive", "attachedConfig", "domainRunning", "imageCreated", "imageIdentity", "instance", "capacityBytes"]);
 
 /** A file or block device hot-plugged into a running domain; size (growth) and I/O limits change live, any other device field detaches and attaches anew (the same image file: a re-plug never recreates it). */
 export class AttachedDisk extends LiveResource {

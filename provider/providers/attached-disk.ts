@@ -2,6 +2,8 @@
  * AttachedDisk: a file or block device hot-plugged with attach-device (attach-disk cannot set io),
  * detached on delete only once the guest has released it.
  */
+import { randomUUID } from "crypto";
+import { warn } from "../engine-log";
 import type { AttachedDiskInputs, AttachedDiskOutputs, DiskBus } from "../contract";
 import { COLD_PLUG_BUSES, nextFreeTarget, targetFitsBus } from "../device-targets";
 import { DomainSession, inDomainBatch } from "../batch/domain-batch";
@@ -15,7 +17,7 @@ import { formatBytes } from "../units";
 import type { CheckFailure } from "../validation";
 import { capacityProbe, createSizeProbes, planCreateSize, planResize, refusedByGuard, resizeProbes, shrinkProblem, sizeBytesOf, verifyCapacity } from "./disk-size";
 import { createdIdentity, handoverPending, identityProbe, ImageOwnership, releaseImage, takeHandover } from "./disk-image-ownership";
-import { takeReplacement } from "./replacements";
+import { heldByAnother, noteHolder, noteReleased, takeReplacement } from "./replacements";
 import { ATTACHED_DISK_RULES } from "../rules/attached-disk-rules";
 import { missingHalvesOf } from "../rules/device-rules";
 import type { Values } from "../rules/rule-table";
@@ -180,7 +182,8 @@ function create(inputs: AttachedDiskInputs): Promise<{ id: string; outs: Attache
             if (sizing.imageCreated) imageIdentity = createdIdentity(virsh, inputs.source, round.probe(identity));
             capacity = wantBytes === undefined ? null : domblkCapacity(round.probe(readCapacity));
         }
-        const facts = { imageCreated: (sizing?.imageCreated ?? false) || inherited !== undefined, imageIdentity, capacityBytes: capacity };
+        const instance = randomUUID();
+        const facts = { imageCreated: (sizing?.imageCreated ?? false) || inherited !== undefined, imageIdentity, capacityBytes: capacity, instance };
         const outs = outputsFrom(inputs, target, after, facts);
         if (!outs.attachedConfig || (after.running && !outs.attachedLive)) {
             throw new VirshError(`virsh reported success but ${label} is not in the ${outs.attachedConfig ? "live XML" : "persistent config"}`,
@@ -192,6 +195,8 @@ function create(inputs: AttachedDiskInputs): Promise<{ id: string; outs: Attache
         }
         if (flags.length > 0 && wantBytes !== undefined) verifyCapacity(virsh, label, capacity, wantBytes, sourceType === "block");
         const id = `${domainKey(inputs)}#disk/${target}`;
+        // This instance holds the disk now: an older instance's delete (a forced replacement) must not take it away.
+        noteHolder(id, instance);
         // Adopted: its size and limits converge as an update would.
         return { id, outs: flags.length > 0 ? outs : await converge(session, outs, inputs) };
     });
@@ -317,6 +322,11 @@ export const attachedDiskProvider = toDynamicProvider<AttachedDiskInputs, Attach
     }, olds.size === undefined ? [] : [capacityProbe(olds.target)]),
     update: (_id, olds, news) => update(olds, news),
     delete: async (id, olds) => {
+        if (heldByAnother(id, olds.instance)) {
+            await warn(`disk ${olds.target} of domain '${olds.domain}' is left attached, its image ${olds.source} kept: a resource created in this run ` +
+                "(a forced replacement, or a rename without an alias) took it over");
+            return;
+        }
         const replacing = takeReplacement(id);
         await inDomainBatch(olds, async (session) => {
             const removesImage = olds.deleteImage === true && olds.imageCreated === true;
@@ -327,5 +337,6 @@ export const attachedDiskProvider = toDynamicProvider<AttachedDiskInputs, Attach
             }, olds.detachTimeout);
             if (detached) await releaseImage(session, olds, replacing);
         });
+        noteReleased(id);
     },
 });

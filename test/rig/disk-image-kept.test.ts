@@ -132,6 +132,25 @@ describe("rig: an AttachedDisk's image is kept by a re-plug, removed only when i
         assert.equal(existsSync(outs.source), false, "deleteImage removed the image this disk created");
     });
 
+    it("a replacement the engine makes without our diff (pulumi up --replace, a rename without an alias: create first, then the old delete): the disk stays attached to the new instance, its image and data kept", async () => {
+        const source = path("forced");
+        const inputs = disk(source, { size: "16MiB", deleteImage: true, target: "vdb" });
+        const old = await provider.create(inputs);
+        writePattern(source, "forced");
+        const before = fileIdentity(source);
+        // The new instance finds the disk attached and takes it over (same id); then the engine deletes the old one.
+        const taken = await provider.create(inputs);
+        assert.equal(taken.id, old.id, "the same device");
+        const { warnings } = await withWarnings(() => provider.delete(old.id, old.outs));
+        assert.ok(diskByTarget(liveXml(GUEST1), "vdb") && diskByTarget(configXml(GUEST1), "vdb"), "still attached, live and config");
+        assert.equal(fileIdentity(source), before, "the same file");
+        assert.ok(hasPattern(source, "forced"), "with its data");
+        assert.ok(warnings.some((w) => /took it over/.test(w) && w.includes(source)), `a warning that says why, got: ${warnings.join(" | ")}`);
+        // The instance that holds it now is destroyed for real.
+        await provider.delete(taken.id, taken.outs);
+        assert.equal(diskByTarget(configXml(GUEST1), "vdb"), undefined, "detached by its own delete");
+    });
+
     it("a delete where the path now holds another file: that file is kept, with a warning", async () => {
         const source = path("swapped");
         const created = await provider.create(disk(source, { size: "16MiB", deleteImage: true, target: "vdb" }));
