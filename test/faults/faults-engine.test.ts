@@ -172,7 +172,9 @@ describe("faults through the engine: sshd restarts, a guest that ignores unplug,
             assert.ok(stack.exportPlain().includes(source), "the disk is still in the stack");
             assert.ok(diskBySource(liveXml(NOOS), source), "and still in the running domain");
             const refresh = await stack.refresh();
-            assert.equal(refresh.ops["noos-disk"], "same", "refresh keeps it (attachedLive stays true)");
+            // Gone from the config, still live: refresh records that half missing (an update of its outputs), and keeps it.
+            assert.equal(refresh.ops["noos-disk"], "update", "refresh keeps it, its config half recorded missing");
+            assert.ok(stack.exportPlain().includes(source), "still in the stack after the refresh");
 
             virshLocal(["reset", NOOS]);
             await waitFor("the unplug to complete on reset", () => diskBySource(liveXml(NOOS), source) === undefined, { timeoutMs: 20_000 });
