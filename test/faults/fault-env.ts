@@ -245,7 +245,8 @@ export class FaultSshd {
  * virsh, logs its exit, sleeps S s, then prints its output (so a connection cut in the sleep loses
  * an answer to a change that happened); `fail TEXT` prints TEXT on stderr and exits 1 without
  * running anything (replays a message captured for real); `lost S TEXT` runs virsh, sleeps S s, then
- * prints TEXT on stderr and exits 1 instead of virsh's answer (libvirtd died after the change happened).
+ * prints TEXT on stderr and exits 1 instead of virsh's answer (libvirtd died after the change happened);
+ * TEXT's `\n` are line breaks (the rule is read with printf: dash's echo would break it first).
  */
 const VIRSH_DOUBLE = `#!/bin/sh
 dir=$(dirname "$(dirname "$0")")
@@ -254,8 +255,8 @@ for a in "$@"; do case "$a" in -*) ;; *) sub=$a; break ;; esac; done
 echo "$sub start" >>"$dir/calls"
 rule=$(grep -m1 "^$sub " "$dir/rules" 2>/dev/null)
 [ -n "$rule" ] || exec /usr/bin/virsh "$@"
-action=$(echo "$rule" | cut -d' ' -f2)
-arg=$(echo "$rule" | cut -d' ' -f3-)
+action=$(printf "%s\\n" "$rule" | cut -d' ' -f2)
+arg=$(printf "%s\\n" "$rule" | cut -d' ' -f3-)
 case "$action" in
   before) sleep "$arg"; /usr/bin/virsh "$@"; rc=$?; echo "$sub ran $rc" >>"$dir/calls"; exit $rc ;;
   after)
