@@ -51,14 +51,17 @@ export class Round {
 
     /** This round as the tail of a request whose first steps succeeded in an earlier round. */
     after(earlier: readonly StepOutcome[]): Round {
-        return new Round(this.virsh, [...earlier, ...this.steps], this.unknownFrom === undefined ? undefined : earlier.length + this.unknownFrom,
-            this.reads, this.probes, this.jobInfo);
+        return this.withSteps([...earlier, ...this.steps], this.unknownFrom === undefined ? undefined : earlier.length + this.unknownFrom);
     }
 
     /** This round once the XML showed its change landed: the steps of unknown outcome count as not run, not as failed. */
     landed(): Round {
         const from = this.unknownFrom ?? this.steps.length;
-        return new Round(this.virsh, this.steps.map((o, i) => (i < from ? o : { ran: false })), this.unknownFrom, this.reads, this.probes, this.jobInfo);
+        return this.withSteps(this.steps.map((o, i) => (i < from ? o : { ran: false })), this.unknownFrom);
+    }
+
+    private withSteps(steps: StepOutcome[], unknownFrom: number | undefined): Round {
+        return new Round(this.virsh, steps, unknownFrom, this.reads, this.probes, this.jobInfo);
     }
 
     /** The domain as read after the steps; throws when it cannot be read (or does not exist). */
