@@ -80,8 +80,8 @@ export function runScript(virsh: Virsh, text: string, timeoutMs?: number): Promi
 
 function shellFailed(virsh: Virsh, result: ExecResult): RemoteShellError {
     // A shell that echoed what it read would echo the script (a define's config in it): that output is left out.
-    const stdout = result.stdout.includes(FRAME_PREFIX) ? "" : result.stdout;
-    const said = [result.stderr, stdout].map((text) => text.trim()).filter(Boolean).join("\n").slice(0, 2000) || "nothing";
+    const said = [result.stderr, result.stdout].filter((text) => !text.includes(FRAME_PREFIX)).map((text) => text.trim()).filter(Boolean)
+        .join("\n").slice(0, 2000) || "nothing";
     return new RemoteShellError(`the remote shell failed before running any command (exit ${result.exitCode}); it said: ${said}`, { host: virsh.host.label, domain: virsh.domain },
         "the SSH user's login shell must run `/bin/sh -s`: check its shell (`getent passwd USER`: not /usr/sbin/nologin or /bin/false), that its ~/.bashrc or " +
         "~/.profile neither exits nor fails in a non-interactive shell, that sshd has no ForceCommand for it, and that /bin/sh exists; " +

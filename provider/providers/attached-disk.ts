@@ -195,10 +195,11 @@ function create(inputs: AttachedDiskInputs): Promise<{ id: string; outs: Attache
         }
         if (flags.length > 0 && wantBytes !== undefined) verifyCapacity(virsh, label, capacity, wantBytes, sourceType === "block");
         const id = `${domainKey(inputs)}#disk/${target}`;
-        // This instance holds the disk now: an older instance's delete (a forced replacement) must not take it away.
-        noteHolder(id, instance);
         // Adopted: its size and limits converge as an update would.
-        return { id, outs: flags.length > 0 ? outs : await converge(session, outs, inputs) };
+        const held = flags.length > 0 ? outs : await converge(session, outs, inputs);
+        // This instance holds the disk now: an older instance's delete (a forced replacement) must not take it away.
+        noteHolder(id, instance, inputs.source);
+        return { id, outs: held };
     });
 }
 
@@ -322,12 +323,12 @@ export const attachedDiskProvider = toDynamicProvider<AttachedDiskInputs, Attach
     }, olds.size === undefined ? [] : [capacityProbe(olds.target)]),
     update: (_id, olds, news) => update(olds, news),
     delete: async (id, olds) => {
-        if (heldByAnother(id, olds.instance)) {
+        const replacing = takeReplacement(id);
+        if (heldByAnother(id, olds.instance, olds.source)) {
             await warn(`disk ${olds.target} of domain '${olds.domain}' is left attached, its image ${olds.source} kept: a resource created in this run ` +
                 "(a forced replacement, or a rename without an alias) took it over");
             return;
         }
-        const replacing = takeReplacement(id);
         await inDomainBatch(olds, async (session) => {
             const removesImage = olds.deleteImage === true && olds.imageCreated === true;
             const detached = await removeDevice(session, {

@@ -134,8 +134,8 @@ async function attach(session: DomainSession, inputs: AttachedInterfaceInputs, m
     const outs = outputsFrom(inputs, mac, after);
     const problem = round.failure(request, { device: `interface ${mac} on ${inputs.source}` }) ?? notAttached(virsh, outs, after.running, "attach");
     const [cut] = round.steps;
-    if (problem && cut?.ran && timedOut(cut) && !macsOf(after).has(mac)) {
-        // Abandoned at operationTimeout: libvirt may still finish it, and a rerun would choose another MAC.
+    if (problem && cut?.ran && timedOut(cut)) {
+        // Abandoned at operationTimeout: libvirt may still finish it (a rollback would queue behind it), and a rerun would choose another MAC.
         throw new VirshError(`${problem.summary}; libvirt may still finish the attach, so interface ${mac} may yet appear`, problem.context,
             `let the domain's job end (virsh domjobinfo ${virsh.domain}), then check \`virsh domiflist ${virsh.domain}\`; if it is there, ${adoptHint(virsh, inputs, mac)}`,
             problem.exitCode);
