@@ -4,9 +4,9 @@
  * real domain carries and a careless `virsh define` loses: a VNC console password and a description
  * of several lines. A running one is started and waited for; a shut-off one is never started.
  */
-import { writeFileSync } from "fs";
+import { readFileSync, writeFileSync } from "fs";
 import { join } from "path";
-import { configXml, currentMemoryKiB, liveXml, RigEnv, virshLocal, virshLocalResult, waitFor, waitGuestReady } from "./rig-env";
+import { currentMemoryKiB, liveXml, RigEnv, virshLocal, virshLocalResult, waitFor, waitGuestReady } from "./rig-env";
 
 export const VNC_PASSWORD = "mx-pw-14";
 const DESCRIPTION = "pulumi-libvirt-live property matrix\n  line two: kept byte for byte\n  line three";
@@ -14,7 +14,8 @@ const DESCRIPTION = "pulumi-libvirt-live property matrix\n  line two: kept byte 
 /** The copy's XML: renamed, no uuid, its own console, the password and the long description. */
 function copyXml(env: RigEnv, from: string, name: string): string {
     const console = join(env.PLL_RIG_DIR, `console-${name}.log`);
-    return configXml(from)
+    // The rig's own definition (what rig/reset-guest.sh defines), not the guest's config now: an earlier suite may have left it otherwise.
+    return readFileSync(join(env.PLL_RIG_DIR, `${from}.xml`), "utf8")
         .replace(/<name>[^<]*<\/name>/, `<name>${name}</name>`)
         .replace(/\s*<uuid>[^<]*<\/uuid>/, "")
         .replace(/<description>[\s\S]*?<\/description>/, `<description>${DESCRIPTION}</description>`)

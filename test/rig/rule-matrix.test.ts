@@ -96,6 +96,8 @@ function regionsFor(resource: Resource, path: string, olds: Values, news: Values
             if (path === "memory" || path === "maxMemory") return top("memory", "currentMemory");
             if (path === "vcpus" || path === "maxVcpus") return top("vcpu", "vcpus");
             if (path === "hotplugMemory") return [...top("maxMemory", "memory", "currentMemory", "cpu"), { element: "memory", level: "device" }];
+            // Managed anew on another domain or host: that domain's sizes converge to the inputs.
+            if (path === "domain" || path.startsWith("connection.")) return top("memory", "currentMemory", "vcpu", "vcpus");
             return [];
         }
     }
