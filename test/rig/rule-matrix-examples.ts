@@ -25,6 +25,8 @@ export interface ExampleContext {
     /** Another SSH port to the same host (our own sshd), and another name for the same host. */
     otherPort: number;
     otherHostName: string;
+    /** A MAC no other domain holds: the running and the shut-off case run at once, and a MAC is unique per host. */
+    mac(n: number): string;
 }
 
 export interface Change {
@@ -120,7 +122,7 @@ export const ROW_EXAMPLES: Record<Resource, Examples> = {
         "type|bridge ↔ network": plain((c) => ({ from: {}, to: { type: "network", source: c.network } })),
         "source|another bridge or network": plain((c) => ({ from: {}, to: { source: c.otherBridge } })),
         "model|any change": plain(() => ({ from: {}, to: { model: "e1000" } })),
-        "mac|any change": plain(() => ({ from: { mac: "52:54:00:aa:14:01" }, to: { mac: "52:54:00:aa:14:02" } })),
+        "mac|any change": plain((c) => ({ from: { mac: c.mac(1) }, to: { mac: c.mac(2) } })),
         "linkState|up ↔ down": plain(() => ({ from: {}, to: { linkState: "down" } })),
         ...halves("the NIC"),
         ...stored("detachTimeout", 30, 20),

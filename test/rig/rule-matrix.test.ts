@@ -187,6 +187,7 @@ describe("property matrix: every rule row, running and shut off, through the eng
             },
             otherPort: OTHER_PORT,
             otherHostName: "localhost",
+            mac: (n) => `52:54:00:aa:${state === "running" ? "14" : "15"}:${String(n).padStart(2, "0")}`,
         };
     }
 
