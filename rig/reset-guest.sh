@@ -11,7 +11,7 @@ name=${1:-}
 [ -s "$RIG_DIR/$name.xml" ] || die "no $RIG_DIR/$name.xml: not a rig domain, or run rig/up.sh first"
 libvirt_answers || die "libvirtd does not answer on $RIG_URI: run rig/up.sh"
 exec 8>"$RIG_DIR/.reset-$name.lock"
-flock -w 120 8 || die "another reset of $name is running"
+flock -w 600 8 || die "another reset of $name has run for 10 minutes"
 
 # Suites reset their guest before and after: the second of two resets in a row finds nothing
 # changed since the first and skips the reboot (10-30 s of TCG boot each).

@@ -466,6 +466,15 @@ ensure_domain() { # NAME: (re)define it if its XML changed, start it if stopped
       started="$started $name" ;;
   esac
 }
+# A suite's background reset (rig/reset-guest.sh) may be booting a guest right now: hold every
+# guest's reset lock while guests are checked, started and waited for, so the two never start one
+# twice or clear each other's console log. Released before anything long-lived is started.
+reset_lock_fds=()
+for name in $RIG_GUESTS $RIG_GROW_GUESTS $RIG_DEBIAN_GUESTS $RIG_NOOS; do
+  exec {fd}>"$RIG_DIR/.reset-$name.lock"
+  flock -w 600 "$fd" || die "a reset of $name has held $RIG_DIR/.reset-$name.lock for 10 minutes"
+  reset_lock_fds+=("$fd")
+done
 # The Debian guests boot slowest: first when their image is cached (its build is done by now),
 # else after the others, once the build has finished.
 if kill -0 "$debian_build_pid" 2>/dev/null; then
@@ -488,6 +497,7 @@ for name in $started; do
   log "$name: balloon at baseline (dommemstat actual $RIG_BASE_MEM_KIB)"
 done
 for name in $started; do mark_clean "$name"; done
+for fd in "${reset_lock_fds[@]}"; do exec {fd}>&-; done
 
 # ---------------------------------------------------------------- env
 cat >"$RIG_DIR/rig.env.new" <<EOF

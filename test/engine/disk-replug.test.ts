@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import { closeSync, existsSync, fsyncSync, openSync, readSync, statSync, writeSync } from "node:fs";
 import type * as AutomationModule from "@pulumi/pulumi/automation";
-import { configXml, diskByTarget, GUEST1, missingPath, removeFiles, resetGuest, RigEnv, rigUp } from "../rig/rig-env";
+import { configXml, diskByTarget, GUEST1, missingPath, removeFiles, resetGuest, resetGuestInBackground, RigEnv, rigUp } from "../rig/rig-env";
 import { changed, Consumer, installConsumer, openTestStack, rigStackConnection, TestStack } from "./engine-fixture";
 
 const DISK = "replug-data";
@@ -59,7 +59,7 @@ describe("engine: a disk re-plug (cache none → writeback) keeps the image the 
             await stack.remove();
         }
         removeFiles([image]);
-        resetGuest(GUEST1);
+        resetGuestInBackground(GUEST1);
     });
 
     it("up: creates the image and attaches it; the test writes data into it", async () => {

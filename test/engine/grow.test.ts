@@ -11,7 +11,7 @@ import { existsSync } from "node:fs";
 import type * as AutomationModule from "@pulumi/pulumi/automation";
 import type { DiskIoTune } from "../../provider/contract";
 import { GROW1, GROW2, guestView, iotuneIn } from "../rig/grow-env";
-import { configXml, imageInfo, liveXml, missingPath, removeFiles, resetGuest, RigEnv, rigUp, vcpuCounts, virshLocal, waitFor } from "../rig/rig-env";
+import { configXml, imageInfo, liveXml, missingPath, removeFiles, resetGuest, resetGuestInBackground, RigEnv, rigUp, vcpuCounts, virshLocal, waitFor } from "../rig/rig-env";
 import { changed, Consumer, EngineRunError, installConsumer, openTestStack, rigStackConnection, TestStack } from "./engine-fixture";
 import { guestIdentity, GuestIdentity } from "./guest-facts";
 
@@ -65,8 +65,8 @@ describe("engine: grow running guests in one up: disk size, I/O limits, vCPUs ab
             await stack.remove();
         }
         removeFiles([image]);
-        resetGuest(GROW1);
-        resetGuest(GROW2);
+        resetGuestInBackground(GROW1);
+        resetGuestInBackground(GROW2);
     });
 
     it("v1: creates the image (64MiB) and attaches it", async () => {

@@ -8,7 +8,7 @@
 import assert from "node:assert/strict";
 import type * as AutomationModule from "@pulumi/pulumi/automation";
 import { DEB_AGENT, DEB_NO_AGENT, onlineByAgent, waitForAgent, waitForView } from "../rig/debian-env";
-import { configXml, resetGuest, RigEnv, rigUp, vcpuCounts } from "../rig/rig-env";
+import { configXml, resetGuest, resetGuestInBackground, RigEnv, rigUp, vcpuCounts } from "../rig/rig-env";
 import { changed, Consumer, installConsumer, openTestStack, rigStackConnection, TestStack } from "./engine-fixture";
 import { guestIdentity, GuestIdentity } from "./guest-facts";
 
@@ -44,8 +44,8 @@ describe("engine: the guest's own view, with and without the guest agent (Debian
             await stack.destroy().catch(() => undefined);
             await stack.remove();
         }
-        resetGuest(DEB_AGENT);
-        resetGuest(DEB_NO_AGENT);
+        resetGuestInBackground(DEB_AGENT);
+        resetGuestInBackground(DEB_NO_AGENT);
     });
 
     it("v1 up: 3 vCPUs onlined in pll-deb1 by the agent; 2 plugged in pll-deb2, its count unknown, and the log says why", async () => {

@@ -13,7 +13,8 @@ import type * as AutomationModule from "@pulumi/pulumi/automation";
 import type { RebootPolicy } from "../../provider/contract";
 import {
     configXml, createImage, createIso, currentMemoryKiB, diskBySource, diskByTarget, domState, interfaceByMac, interfacesIn,
-    liveXml, maxMemoryKiB, memStats, removeFiles, RigEnv, rigUp, vcpuCounts, virshLocal, waitFor, waitGuestReady,
+    liveXml, maxMemoryKiB, memStats, removeFiles, resetGuestInBackground, RigEnv, rigUp, vcpuCounts, virshLocal, waitFor,
+    waitGuestReady,
 } from "../rig/rig-env";
 import { changed, Consumer, EngineRunError, installConsumer, openTestStack, rigStackConnection, RunResult, TestStack } from "./engine-fixture";
 import { guestIdentity, GuestIdentity, resetGuests, startCount } from "./guest-facts";
@@ -130,6 +131,7 @@ describe("engine: one stack on a running guest, v1 → v2 → v3, drift, ISO swa
     after(async function () {
         await stack?.remove();
         removeFiles(files);
+        resetGuestInBackground(DOMAIN);
     });
 
     it("1. v1 adopts the running guest at 256MiB / 1 vCPU without touching it; preview --expect-no-changes passes", async () => {

@@ -5,7 +5,7 @@
  * errors; destroy takes it all away again. Checked with the test's own virsh.
  */
 import assert from "node:assert/strict";
-import { configXml, createImage, diskBySource, interfacesIn, liveXml, memStats, removeFiles, RigEnv, rigUp, vcpuCounts, waitFor } from "../rig/rig-env";
+import { configXml, createImage, diskBySource, interfacesIn, liveXml, memStats, removeFiles, resetGuestInBackground, RigEnv, rigUp, vcpuCounts, waitFor } from "../rig/rig-env";
 import { Consumer, installConsumer, openTestStack, RunResult, TestStack, rigStackConnection } from "./engine-fixture";
 import { guestIdentity, GuestIdentity, resetGuests } from "./guest-facts";
 
@@ -49,6 +49,7 @@ describe("engine: default parallelism, 12 disks + 4 NICs on pll-e2e1 and changes
     after(async function () {
         await stack?.remove();
         removeFiles([...images[E2E1], ...images[E2E2]]);
+        for (const guest of [E2E1, E2E2]) resetGuestInBackground(guest);
     });
 
     it("9. one up creates 12 disks + 4 NICs on pll-e2e1 and resizes both domains at once: all land on distinct targets/MACs, no lock error; destroy removes them all", async () => {

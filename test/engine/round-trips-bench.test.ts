@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { runBenchmark, Row, summarize, Mode } from "../../bench/round-trips";
 import { CountingSshd } from "../faults/counting-sshd";
-import { resetGuest, RigEnv, rigUp } from "../rig/rig-env";
+import { resetGuest, resetGuestInBackground, RigEnv, rigUp } from "../rig/rig-env";
 import { ensureCli } from "./engine-fixture";
 
 describe("benchmark smoke run (bench/round-trips.ts --quick): counts per step, on our own sshd (127.0.0.1:2224)", function () {
@@ -26,6 +26,7 @@ describe("benchmark smoke run (bench/round-trips.ts --quick): counts per step, o
         this.timeout(900_000);
         ensureCli();
         env = rigUp();
+        for (const guest of ["pll-fault2", "pll-fault3", "pll-fault4"]) resetGuest(guest); // their earlier suites' background resets may still be booting
         sshd = new CountingSshd(env);
         sshd.start();
         const report = await runBenchmark(env, sshd, { rounds: 1, quick: true });
@@ -36,7 +37,7 @@ describe("benchmark smoke run (bench/round-trips.ts --quick): counts per step, o
     after(function () {
         this.timeout(120_000);
         sshd.stop();
-        for (const guest of ["pll-fault2", "pll-fault3", "pll-fault4"]) resetGuest(guest);
+        for (const guest of ["pll-fault2", "pll-fault3", "pll-fault4"]) resetGuestInBackground(guest);
     });
 
     it("the plain modes send what they should: floor one exec per command on one connection, naive one handshake per command, script one exec", () => {

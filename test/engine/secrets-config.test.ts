@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { readFileSync } from "fs";
-import { configXml, currentMemoryKiB, RigEnv, rigConnection, rigUp } from "../rig/rig-env";
+import { configXml, currentMemoryKiB, resetGuest, RigEnv, rigConnection, rigUp } from "../rig/rig-env";
 import { installConsumer, openTestStack, RunResult, TestStack } from "./engine-fixture";
 import { guestIdentity } from "./guest-facts";
 import { eventLeaks, keyFragments, leaksIn } from "./secret-scan";
@@ -19,6 +19,7 @@ describe("engine: the SSH key from secret stack config (pll-e2e2)", function () 
 
     before(() => {
         env = rigUp();
+        resetGuest(DOMAIN); // a background reset of an earlier suite may still be booting it
     });
 
     after(async () => {

@@ -3,7 +3,7 @@
  * 127.0.0.1:2231 (its virsh double only delays or holds an answer there; every failure is
  * libvirt's own), the guest reset before and after. Call inside a `describe`.
  */
-import { resetGuest, RigEnv, rigUp } from "../rig/rig-env";
+import { resetGuest, resetGuestInBackground, RigEnv, rigUp } from "../rig/rig-env";
 import { FaultSshd } from "./fault-env";
 
 export const GUEST = "pll-fault2";
@@ -22,7 +22,7 @@ export function attachFailureRig(): { env: () => RigEnv; sshd: () => FaultSshd }
     after(function () {
         this.timeout(120_000);
         sshd?.stop();
-        resetGuest(GUEST);
+        resetGuestInBackground(GUEST);
     });
     const given = <T>(value: T | undefined): T => {
         if (value === undefined) throw new Error("the rig is not up yet (used outside a test)");

@@ -9,7 +9,7 @@ import assert from "node:assert/strict";
 import { readFileSync } from "fs";
 import type * as AutomationModule from "@pulumi/pulumi/automation";
 import { changed, Consumer, EngineRunError, installConsumer, openTestStack, rigStackConnection, TestStack } from "../engine/engine-fixture";
-import { blockList, configXml, createImage, currentMemoryKiB, missingPath, removeFiles, resetGuest, RigEnv, rigUp } from "../rig/rig-env";
+import { blockList, configXml, createImage, currentMemoryKiB, missingPath, removeFiles, resetGuest, resetGuestInBackground, RigEnv, rigUp } from "../rig/rig-env";
 import { assertXmlUnchanged, settledXmls, DomainXmls, FAULT_GUEST } from "./security-fixtures";
 
 async function upRefused(stack: TestStack): Promise<EngineRunError> {
@@ -55,7 +55,7 @@ describe("bad input through the engine (pll-fault1): refused at up, then refresh
             await stack.destroy().catch(() => undefined);
             await stack.remove();
         }
-        resetGuest(FAULT_GUEST);
+        resetGuestInBackground(FAULT_GUEST);
         removeFiles([image]);
     });
 

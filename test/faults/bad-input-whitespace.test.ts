@@ -9,7 +9,7 @@ import type {
     AttachedInterfaceOutputs, ConnectionInputs, DomainResourcesInputs, DomainResourcesOutputs,
 } from "../../provider/contract";
 import { providers } from "../../provider/index";
-import { GUEST2, Provider, resetGuest, RigEnv, rigConnection, rigUp, typed } from "../rig/rig-env";
+import { GUEST2, Provider, resetGuest, resetGuestInBackground, RigEnv, rigConnection, rigUp, typed } from "../rig/rig-env";
 import { assertXmlUnchanged, checkRefusal, DomainXmls, settledXmls } from "./security-fixtures";
 
 const TRIMMED = /starts or ends with white space, which libvirt's XML does not keep \(every pulumi up would then show a replacement\)/;
@@ -34,6 +34,7 @@ describe("bad input: white space at either end of text that reaches libvirt is r
 
     after(function () {
         assertXmlUnchanged(GUEST2, baseline, "after every refusal");
+        resetGuestInBackground(GUEST2);
     });
 
     /** One refusal: check names `field` and says what to write instead. */

@@ -12,7 +12,7 @@ import type {
 } from "../../provider/contract";
 import { InputError, providers, VirshError } from "../../provider/index";
 import {
-    configXml, createImage, createIso, currentMemoryKiB, interfacesIn, missingPath, rejectsWith, removeFiles, resetGuest, RigEnv,
+    configXml, createImage, createIso, currentMemoryKiB, interfacesIn, missingPath, rejectsWith, removeFiles, resetGuest, resetGuestInBackground, RigEnv,
     rigConnection, rigUp, typed, vcpuCounts, virshLocal,
 } from "../rig/rig-env";
 import {
@@ -64,7 +64,7 @@ describe("bad input: refused before anything changes (pll-fault1)", function () 
     after(function () {
         this.timeout(120_000);
         undefineThrowaway(otherDomain);
-        resetGuest(FAULT_GUEST);
+        resetGuestInBackground(FAULT_GUEST);
         removeFiles(files);
     });
 

@@ -6,7 +6,7 @@
 import { existsSync, readFileSync, writeFileSync } from "fs";
 import { join } from "path";
 import type { ConnectionInputs } from "../../provider/contract";
-import { removeFiles, resetGuest, RigEnv, rigUp } from "../rig/rig-env";
+import { removeFiles, resetGuest, resetGuestInBackground, RigEnv, rigUp } from "../rig/rig-env";
 import { FaultSshd } from "./fault-env";
 
 export const COUNTING_PORT = 2224;
@@ -88,7 +88,7 @@ export function countedSuiteHooks(options: { guests: string[]; port?: number; co
     after(function () {
         this.timeout(180_000);
         sshd?.stop();
-        for (const guest of options.guests) resetGuest(guest);
+        for (const guest of options.guests) resetGuestInBackground(guest);
         removeFiles(files);
     });
 }

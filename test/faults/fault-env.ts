@@ -14,6 +14,8 @@ import { LOCAL_URI, RigEnv, rigConnection, sleep, waitFor } from "../rig/rig-env
 import type { Provider } from "../rig/rig-env";
 
 export const FAULT_PORT = 2223;
+/** The own sshd of the suites that run beside the others (test/run-all.sh's second lane), where 2223 is taken. */
+export const BESIDE_FAULT_PORT = 2226;
 
 /**
  * The long suites (load, libvirtd restart) run in the test command; PLL_SKIP_LONG=1 skips them for

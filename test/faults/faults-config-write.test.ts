@@ -9,7 +9,7 @@ import assert from "node:assert/strict";
 import type { AttachedDiskInputs, AttachedDiskOutputs } from "../../provider/contract";
 import { providers, VirshError } from "../../provider/index";
 import {
-    createImage, diskCount, disksIn, liveXml, rejectsWith, removeFiles, resetGuest, rigConnection, RigEnv, rigUp, typed,
+    createImage, diskCount, disksIn, liveXml, rejectsWith, removeFiles, resetGuest, resetGuestInBackground, rigConnection, RigEnv, rigUp, typed,
 } from "../rig/rig-env";
 import { convergedViaProviders, setConfigWritable } from "./fault-env";
 
@@ -32,7 +32,7 @@ describe("faults: live change succeeds, config write fails (pll-fault3, config m
     after(function () {
         this.timeout(120_000);
         configWritable(true);
-        resetGuest(GUEST);
+        resetGuestInBackground(GUEST);
         removeFiles(images);
     });
 

@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { AddressInfo, createServer, Server, Socket } from "net";
 import type { AttachedDiskInputs, AttachedDiskOutputs, ConnectionInputs } from "../../provider/contract";
 import { AuthenticationError, HostUnreachableError, providers } from "../../provider/index";
-import { configXml, createImage, liveXml, rejectsWith, removeFiles, RigEnv, rigConnection, rigUp, typed } from "../rig/rig-env";
+import { configXml, createImage, liveXml, rejectsWith, removeFiles, resetGuest, RigEnv, rigConnection, rigUp, typed } from "../rig/rig-env";
 
 const GUEST = "pll-fault2";
 
@@ -28,6 +28,7 @@ describe("faults: host unreachable, wrong port, wrong user (pll-fault2)", functi
     before(function () {
         this.timeout(300_000);
         env = rigUp();
+        resetGuest(GUEST); // a background reset of an earlier suite may still be booting it
         source = createImage(env, "connect");
     });
 

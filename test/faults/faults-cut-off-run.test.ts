@@ -9,7 +9,7 @@
 import assert from "node:assert/strict";
 import { execFileSync } from "child_process";
 import {
-    blockList, configXml, createImage, currentMemoryKiB, domState, NOOS, removeFiles, resetGuest, RigEnv, rigUp, vcpuCounts,
+    blockList, configXml, createImage, currentMemoryKiB, domState, NOOS, removeFiles, resetGuest, resetGuestInBackground, RigEnv, rigRestore, rigUp, vcpuCounts,
     virshLocal,
 } from "../rig/rig-env";
 import { setConfigWritable } from "./fault-env";
@@ -33,7 +33,7 @@ describe("faults: a run cut off mid-test leaves persistent changes behind; rig/u
 
     after(function () {
         if (isImmutable(NOOS)) setConfigWritable(NOOS, true);
-        resetGuest(NOOS);
+        resetGuestInBackground(NOOS);
         removeFiles(images);
     });
 
@@ -51,7 +51,7 @@ describe("faults: a run cut off mid-test leaves persistent changes behind; rig/u
         virshLocal(["destroy", NOOS]);
         assert.equal(domState(NOOS), "shut off");
 
-        rigUp();
+        rigRestore();
 
         assert.equal(domState(NOOS), "running");
         assert.equal(isImmutable(NOOS), false, "up.sh cleared the immutable flag");

@@ -14,7 +14,7 @@
 import assert from "node:assert/strict";
 import type * as AutomationModule from "@pulumi/pulumi/automation";
 import {
-    configXml, createImage, diskBySource, diskCount, interfacesIn, liveXml, NOOS, removeFiles, resetGuest, RigEnv, rigUp, virshLocal, waitFor,
+    configXml, createImage, diskBySource, diskCount, interfacesIn, liveXml, NOOS, removeFiles, resetGuest, resetGuestInBackground, RigEnv, rigUp, virshLocal, waitFor,
 } from "../rig/rig-env";
 import { changed, Consumer, EngineRunError, installConsumer, openTestStack, rigStackConnection, TestStack } from "../engine/engine-fixture";
 import { FaultSshd, setConfigWritable, sleep } from "./fault-env";
@@ -84,7 +84,7 @@ describe("faults through the engine: sshd restarts, a guest that ignores unplug,
             if (!sshd.listening()) sshd.restart();
             await stack?.destroy().catch(() => undefined);
             sshd.stop();
-            resetGuest(FAULT2);
+            resetGuestInBackground(FAULT2);
         });
 
         const program = (count: number, nic: boolean): AutomationModule.PulumiFn => async () => {
@@ -151,7 +151,7 @@ describe("faults through the engine: sshd restarts, a guest that ignores unplug,
         });
 
         after(function () {
-            resetGuest(NOOS);
+            resetGuestInBackground(NOOS);
         });
 
         it("the up that removes the disk fails after detachTimeout with DeviceStillAttachedError, the disk stays in the stack; after a reboot the next up completes", async () => {
@@ -198,7 +198,7 @@ describe("faults through the engine: sshd restarts, a guest that ignores unplug,
 
         after(function () {
             configWritable(true);
-            resetGuest(FAULT3);
+            resetGuestInBackground(FAULT3);
         });
 
         it("the up fails saying the disk is live but not in the config; with the config writable the next up adds the missing half; refresh/preview agree", async () => {

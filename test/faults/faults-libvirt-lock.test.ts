@@ -2,8 +2,8 @@
  * libvirt's "Timed out during operation: cannot acquire state change lock", injected for real:
  * a `virsh dump --live` into a FIFO nobody reads holds the domain's job (fault-env
  * HeldJob), so an attach waits libvirt's 30 s and fails with exactly that message. The provider
- * retries with backoff within RETRY_BUDGET_MS (90 s), then gives a clear error. Guest pll-fault4,
- * through our own sshd (its `virsh` double logs each call, so the attempts can be counted).
+ * retries with backoff within RETRY_BUDGET_MS (90 s), then gives a clear error. Guest pll-fault1,
+ * through our own sshd on 127.0.0.1:2226 (its `virsh` double logs each call, so the attempts can be counted).
  *
  * The last case replays the captured message from the double (no libvirt involved) to check the
  * whole backoff schedule quickly; it says so in its title.
@@ -11,13 +11,13 @@
 import assert from "node:assert/strict";
 import type { AttachedDiskInputs, AttachedDiskOutputs, ConnectionInputs } from "../../provider/contract";
 import { providers, VirshError } from "../../provider/index";
-import { createImage, diskCount, liveXml, rejectsWith, removeFiles, resetGuest, RigEnv, rigUp, typed } from "../rig/rig-env";
-import { convergedViaProviders, FaultSshd, HeldJob, sleep } from "./fault-env";
+import { createImage, diskCount, liveXml, rejectsWith, removeFiles, resetGuest, resetGuestInBackground, RigEnv, rigUp, typed } from "../rig/rig-env";
+import { BESIDE_FAULT_PORT, convergedViaProviders, FaultSshd, HeldJob, sleep } from "./fault-env";
 
-const GUEST = "pll-fault4";
+const GUEST = "pll-fault1";
 const LOCK_MESSAGE = "error: Failed to attach device\nerror: Timed out during operation: cannot acquire state change lock (held by monitor=remoteDispatchDomainCoreDump)";
 
-describe("faults: libvirt job lock held (pll-fault4)", function () {
+describe(`faults: libvirt job lock held (${GUEST}, own sshd on 127.0.0.1:${BESIDE_FAULT_PORT})`, function () {
     this.timeout(300_000);
     const disks = typed<AttachedDiskInputs, AttachedDiskOutputs>(providers.attachedDisk);
     let env: RigEnv;
@@ -40,7 +40,7 @@ describe("faults: libvirt job lock held (pll-fault4)", function () {
     before(function () {
         this.timeout(300_000);
         env = rigUp();
-        sshd = new FaultSshd(env);
+        sshd = new FaultSshd(env, BESIDE_FAULT_PORT);
         sshd.start();
         resetGuest(GUEST);
         job = new HeldJob(GUEST, sshd.dir);
@@ -55,7 +55,7 @@ describe("faults: libvirt job lock held (pll-fault4)", function () {
     after(function () {
         this.timeout(120_000);
         sshd.stop();
-        resetGuest(GUEST);
+        resetGuestInBackground(GUEST);
         removeFiles(images);
     });
 
@@ -79,8 +79,8 @@ describe("faults: libvirt job lock held (pll-fault4)", function () {
         const error = await rejectsWith(disks.create({ connection, domain: GUEST, source }), VirshError, [
             /virsh attach-device failed \(exit 1\)/,
             /cannot acquire state change lock/,
-            /domain 'pll-fault4'/,
-            /host root@127\.0\.0\.1:2223/,
+            new RegExp(`domain '${GUEST}'`),
+            new RegExp(`host root@127\\.0\\.0\\.1:${BESIDE_FAULT_PORT}`),
             /Fix: another libvirt job held the domain through every retry/,
             /virsh domjobinfo/,
         ]);
@@ -103,8 +103,8 @@ describe("faults: libvirt job lock held (pll-fault4)", function () {
         const error = await rejectsWith(disks.create({ connection, domain: GUEST, source }), VirshError, [
             /virsh attach-device did not answer within 5 s and was abandoned/,
             /the domain's current job: Job type: +Unbounded;.*Operation: +Dump/,
-            /domain 'pll-fault4'/,
-            /host root@127\.0\.0\.1:2223/,
+            new RegExp(`domain '${GUEST}'`),
+            new RegExp(`host root@127\\.0\\.0\\.1:${BESIDE_FAULT_PORT}`),
             /Fix: the domain is busy or QEMU hangs/,
         ]);
         const seconds = (Date.now() - started) / 1000;

@@ -16,7 +16,7 @@ import { readFileSync } from "fs";
 import { join } from "path";
 import type { AttachedDiskInputs, AttachedDiskOutputs, AttachedInterfaceInputs, AttachedInterfaceOutputs } from "../../provider/contract";
 import { providers } from "../../provider/index";
-import { configXml, createImage, diskCount, interfacesIn, liveXml, removeFiles, resetGuest, RigEnv, rigUp, sleep, typed, virshLocalResult, waitFor } from "../rig/rig-env";
+import { configXml, createImage, diskCount, interfacesIn, liveXml, removeFiles, resetGuest, resetGuestInBackground, RigEnv, rigRestore, rigUp, sleep, typed, virshLocalResult, waitFor } from "../rig/rig-env";
 import { convergedViaProviders, FaultSshd, longSuitesSkipped } from "./fault-env";
 
 const GUEST = "pll-fault3";
@@ -49,7 +49,7 @@ describe("faults: libvirtd restarted during an operation (pll-fault3; disruptive
         const old = await stopRigLibvirtd(env);
         assert.notEqual(virshLocalResult(["list"]).status, 0, "libvirtd is down");
         await sleep(2000);
-        rigUp();
+        rigRestore();
         const now = Number(readFileSync(join(env.PLL_RIG_DIR, "libvirtd.pid"), "utf8").trim());
         assert.notEqual(now, old, "a new libvirtd");
     }
@@ -66,9 +66,9 @@ describe("faults: libvirtd restarted during an operation (pll-fault3; disruptive
 
     after(function () {
         if (longSuitesSkipped()) return;
-        rigUp();
+        rigRestore();
         sshd.stop();
-        resetGuest(GUEST);
+        resetGuestInBackground(GUEST);
         removeFiles(images);
     });
 
@@ -112,7 +112,7 @@ describe("faults: libvirtd restarted during an operation (pll-fault3; disruptive
         // libvirtd is still down when the lost answer arrives, so the provider's read back meets "failed to connect" first.
         await waitFor("the lost answer", () => sshd.calls().includes("attach-device answered"), { timeoutMs: 30_000 });
         await sleep(1500);
-        rigUp();
+        rigRestore();
         sshd.clearRules();
         const { id, outs } = await creating;
         const count = (xml: string) => interfacesIn(xml).filter((i) => i.mac === mac).length;

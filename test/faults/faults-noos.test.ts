@@ -9,7 +9,7 @@ import assert from "node:assert/strict";
 import type { AttachedDiskInputs, AttachedDiskOutputs } from "../../provider/contract";
 import { DeviceStillAttachedError, providers } from "../../provider/index";
 import {
-    configXml, createImage, diskBySource, liveXml, NOOS, rejectsWith, removeFiles, resetGuest, RigEnv, rigConnection, rigUp,
+    configXml, createImage, diskBySource, liveXml, NOOS, rejectsWith, removeFiles, resetGuest, resetGuestInBackground, RigEnv, rigConnection, rigUp,
     typed, virshLocal, waitFor,
 } from "../rig/rig-env";
 
@@ -27,7 +27,7 @@ describe("faults: a guest that ignores hot-unplug (pll-noos), through the provid
 
     after(function () {
         this.timeout(120_000);
-        resetGuest(NOOS);
+        resetGuestInBackground(NOOS);
         removeFiles(images);
     });
 

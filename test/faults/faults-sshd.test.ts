@@ -12,7 +12,7 @@ import assert from "node:assert/strict";
 import type { AttachedDiskInputs, AttachedDiskOutputs, AttachedInterfaceInputs, AttachedInterfaceOutputs } from "../../provider/contract";
 import { providers } from "../../provider/index";
 import {
-    configXml, createImage, diskCount, interfacesIn, liveXml, removeFiles, resetGuest, RigEnv, rigUp, typed, waitFor,
+    configXml, createImage, diskCount, interfacesIn, liveXml, removeFiles, resetGuest, resetGuestInBackground, RigEnv, rigUp, typed, waitFor,
 } from "../rig/rig-env";
 import { convergedViaProviders, FaultSshd, sleep } from "./fault-env";
 
@@ -42,7 +42,7 @@ describe("faults: sshd killed and restarted (own sshd on 127.0.0.1:2223, pll-fau
     after(function () {
         this.timeout(120_000);
         sshd.stop();
-        resetGuest(GUEST);
+        resetGuestInBackground(GUEST);
         removeFiles(images);
     });
 

@@ -15,7 +15,7 @@ import type {
 } from "../../provider/contract";
 import { InputError, providers, VirshError } from "../../provider/index";
 import {
-    createIso, currentMemoryKiB, disksIn, interfacesIn, rejectsWith, resetGuest, RigEnv, rigConnection, rigUp, typed,
+    createIso, currentMemoryKiB, disksIn, interfacesIn, rejectsWith, resetGuest, resetGuestInBackground, RigEnv, rigConnection, rigUp, typed,
 } from "../rig/rig-env";
 import {
     assertXmlUnchanged, settledXmls, Canary, checkRefusal, defineThrowaway, domainXmls, DomainXmls, FAULT_GUEST, refreshThenPreviewAgree, undefineThrowaway,
@@ -78,7 +78,7 @@ describe("security: command injection (pll-fault1 + a throwaway domain)", functi
         for (const bridge of bridges) spawnSync("ip", ["link", "del", "dev", bridge], { stdio: "ignore" });
         canary.cleanup();
         // Anything a failed test left attached to pll-fault1 goes with the images.
-        resetGuest(FAULT_GUEST);
+        resetGuestInBackground(FAULT_GUEST);
         rmSync(imageDir, { recursive: true, force: true });
     });
 

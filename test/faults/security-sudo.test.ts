@@ -14,7 +14,7 @@ import type {
 } from "../../provider/contract";
 import { providers, VirshError } from "../../provider/index";
 import {
-    blockList, configXml, createImage, createIso, currentMemoryKiB, rejectsWith, removeFiles, resetGuest, RigEnv, rigConnection, rigUp, typed, waitFor, memStats,
+    blockList, configXml, createImage, createIso, currentMemoryKiB, rejectsWith, removeFiles, resetGuest, resetGuestInBackground, RigEnv, rigConnection, rigUp, typed, waitFor, memStats,
 } from "../rig/rig-env";
 import { assertXmlUnchanged, FAULT_GUEST, refreshThenPreviewAgree, settledXmls } from "./security-fixtures";
 
@@ -59,6 +59,7 @@ describe("security: sudo: true (pllpass on pll-fault1)", function () {
         rmSync(SUDOERS, { force: true });
         rmSync(sudoLog, { force: true });
         removeFiles(files);
+        resetGuestInBackground(FAULT_GUEST);
     });
 
     describe("with the README's rule (NOPASSWD: virsh, stat, test)", () => {

@@ -16,7 +16,7 @@ import { executeRound, RecentRead } from "../../provider/batch/batch-exec";
 import { closeAllHosts, HostKeyError, HostUnreachableError, providers, RemoteShellError } from "../../provider/index";
 import { remoteHostFor } from "../../provider/transport/ssh-host";
 import { Virsh } from "../../provider/virsh/virsh";
-import { configXml, domState, liveXml, LOCAL_URI, NOOS, rejectsWith, resetGuest, RigEnv, rigConnection, rigUp, typed, waitFor } from "../rig/rig-env";
+import { configXml, domState, liveXml, LOCAL_URI, NOOS, rejectsWith, resetGuest, resetGuestInBackground, RigEnv, rigConnection, rigUp, typed, waitFor } from "../rig/rig-env";
 import { FaultSshd } from "./fault-env";
 
 const GUEST = "pll-fault4";
@@ -75,6 +75,7 @@ describe("faults: one host's connection, shared by its operations (pll-fault4, p
     before(function () {
         this.timeout(600_000);
         env = rigUp();
+        for (const guest of [GUEST, NOOS]) resetGuest(guest); // a background reset of an earlier suite may still be booting them
     });
     afterEach(() => closeAllHosts());
     after(() => {
@@ -194,7 +195,7 @@ describe("faults: one host's connection, shared by its operations (pll-fault4, p
         });
         after(() => {
             rmSync(dir, { recursive: true, force: true });
-            resetGuest(GUEST);
+            resetGuestInBackground(GUEST);
         });
 
         it("the host's key listed as valid and marked @revoked: refused before any command runs, naming the file", async () => {

@@ -1,6 +1,6 @@
 /**
- * Consecutive attach/detach cycles (100 in the test command, PLL_LOAD_CYCLES to change; the benchmark runs 200) of one disk on pll-fault4 through the provider, over our
- * own sshd on 127.0.0.1:2223 (fault-env.ts), so the server-side counts are the provider's alone:
+ * Consecutive attach/detach cycles (100 in the test command, PLL_LOAD_CYCLES to change; the benchmark runs 200) of one disk on pll-fault1 through the provider, over our
+ * own sshd on 127.0.0.1:2226 (fault-env.ts), so the server-side counts are the provider's alone:
  * no connection or session leaks (one pooled connection during, none after closeAllHosts, no
  * session process left), memory reported at start and end. The measurement itself is
  * bench/attach-detach-cycles.ts, which prints the same numbers. Long: PLL_SKIP_LONG=1 skips it.
@@ -8,13 +8,13 @@
 import assert from "node:assert/strict";
 import { closeAllHosts } from "../../provider/index";
 import { formatReport, runCycles } from "../../bench/attach-detach-cycles";
-import { configXml, disksIn, liveXml, resetGuest, RigEnv, rigUp, sleep } from "../rig/rig-env";
-import { FaultSshd, longSuitesSkipped } from "../faults/fault-env";
+import { configXml, disksIn, liveXml, resetGuest, resetGuestInBackground, RigEnv, rigUp, sleep } from "../rig/rig-env";
+import { BESIDE_FAULT_PORT, FaultSshd, longSuitesSkipped } from "../faults/fault-env";
 
-const GUEST = "pll-fault4";
+const GUEST = "pll-fault1";
 const CYCLES = Number(process.env.PLL_LOAD_CYCLES ?? 100);
 
-describe(`load: ${CYCLES} attach/detach cycles on one guest (pll-fault4, own sshd on 2223)`, function () {
+describe(`load: ${CYCLES} attach/detach cycles on one guest (${GUEST}, own sshd on ${BESIDE_FAULT_PORT})`, function () {
     this.timeout(30 * 60 * 1000);
     let env: RigEnv;
     let sshd: FaultSshd;
@@ -22,7 +22,7 @@ describe(`load: ${CYCLES} attach/detach cycles on one guest (pll-fault4, own ssh
     before(function () {
         if (longSuitesSkipped()) this.skip();
         env = rigUp();
-        sshd = new FaultSshd(env);
+        sshd = new FaultSshd(env, BESIDE_FAULT_PORT);
         sshd.start();
         resetGuest(GUEST);
     });
@@ -30,6 +30,7 @@ describe(`load: ${CYCLES} attach/detach cycles on one guest (pll-fault4, own ssh
     after(function () {
         if (longSuitesSkipped()) return;
         sshd.stop();
+        resetGuestInBackground(GUEST);
     });
 
     it(`${CYCLES} cycles: all succeed, one connection throughout, no session left, nothing left attached; RSS start/end reported`, async () => {

@@ -8,7 +8,8 @@
 import assert from "node:assert/strict";
 import type * as AutomationModule from "@pulumi/pulumi/automation";
 import {
-    configXml, createImage, createIso, diskBySource, diskByTarget, disksIn, interfacesIn, liveXml, removeFiles, RigEnv, rigUp,
+    configXml, createImage, createIso, diskBySource, diskByTarget, disksIn, interfacesIn, liveXml, removeFiles,
+    resetGuestInBackground, RigEnv, rigUp,
 } from "../rig/rig-env";
 import { Consumer, installConsumer, openTestStack, RunResult, rigStackConnection, TestStack } from "../engine/engine-fixture";
 import { resetGuests } from "../engine/guest-facts";
@@ -66,6 +67,7 @@ describe("load: one up with 40 devices across pll-fault2..4, engine parallelism 
         await stack?.destroy().catch(() => undefined);
         await stack?.remove();
         removeFiles([...[...images.values()].flat(), iso]);
+        for (const guest of FAULT_GUESTS) resetGuestInBackground(guest);
     });
 
     const program: AutomationModule.PulumiFn = async () => {

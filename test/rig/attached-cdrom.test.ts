@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import type { AttachedCdromInputs, AttachedCdromOutputs } from "../../provider/contract";
 import { InputError, providers } from "../../provider/index";
 import {
-    configXml, createImage, createIso, diskByTarget, GUEST1, liveXml, rejectsWith, removeFiles, resetGuest, RigEnv,
+    configXml, createImage, createIso, diskByTarget, GUEST1, liveXml, rejectsWith, removeFiles, resetGuest, resetGuestInBackground, RigEnv,
     rigConnection, rigUp, typed, virshLocal,
 } from "./rig-env";
 
@@ -42,7 +42,10 @@ describe("rig: AttachedCdrom (pll-guest1)", function () {
         files.push(iso1, iso2);
     });
 
-    after(() => removeFiles(files));
+    after(() => {
+        removeFiles(files);
+        resetGuestInBackground(GUEST1);
+    });
 
     describe("existing IDE drive hdc (media only)", () => {
         let id = "";

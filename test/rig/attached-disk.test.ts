@@ -8,7 +8,7 @@ import type { AttachedDiskInputs, AttachedDiskOutputs } from "../../provider/con
 import { InputError, providers } from "../../provider/index";
 import {
     blockList, configXml, createImage, diskBySource, diskByTarget, GUEST1, imageInfo, liveXml, missingPath, rejectsWith,
-    removeFiles, resetGuest, RigEnv, rigConnection, rigUp, typed,
+    removeFiles, resetGuest, resetGuestInBackground, RigEnv, rigConnection, rigUp, typed,
 } from "./rig-env";
 
 describe("rig: AttachedDisk (pll-guest1)", function () {
@@ -33,7 +33,10 @@ describe("rig: AttachedDisk (pll-guest1)", function () {
         resetGuest(GUEST1);
     });
 
-    after(() => removeFiles(images));
+    after(() => {
+        removeFiles(images);
+        resetGuestInBackground(GUEST1);
+    });
 
     it("raw disk with cache none and io native: attached live and in config as vdb", async () => {
         const source = image("raw");

@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import type { AttachedInterfaceInputs, AttachedInterfaceOutputs } from "../../provider/contract";
 import { providers } from "../../provider/index";
 import {
-    configXml, GUEST1, interfaceByMac, interfacesIn, liveXml, resetGuest, RigEnv, rigConnection, rigUp, typed, virshLocal,
+    configXml, GUEST1, interfaceByMac, interfacesIn, liveXml, resetGuest, resetGuestInBackground, RigEnv, rigConnection, rigUp, typed, virshLocal,
 } from "./rig-env";
 
 describe("rig: AttachedInterface (pll-guest1)", function () {
@@ -23,6 +23,8 @@ describe("rig: AttachedInterface (pll-guest1)", function () {
         env = rigUp();
         resetGuest(GUEST1);
     });
+
+    after(() => resetGuestInBackground(GUEST1));
 
     it("a bridge NIC is attached live and in config; the MAC chosen for it (none given) is reported and matches the XML", async () => {
         assert.equal(interfacesIn(liveXml(GUEST1)).length, 0, "baseline: no NIC");

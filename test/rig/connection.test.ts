@@ -10,7 +10,7 @@ import { tmpdir } from "os";
 import { join } from "path";
 import type { ConnectionInputs, DomainResourcesInputs, DomainResourcesOutputs } from "../../provider/contract";
 import { AuthenticationError, HostKeyError, providers } from "../../provider/index";
-import { domState, GUEST1, rejectsWith, RigEnv, rigConnection, rigUp, typed } from "./rig-env";
+import { domState, GUEST1, rejectsWith, resetGuest, RigEnv, rigConnection, rigUp, typed } from "./rig-env";
 
 describe("rig: SSH connection (127.0.0.1:2222)", function () {
     this.timeout(60_000);
@@ -28,6 +28,7 @@ describe("rig: SSH connection (127.0.0.1:2222)", function () {
     before(function () {
         this.timeout(300_000);
         env = rigUp();
+        resetGuest(GUEST1); // a background reset of an earlier suite may still be booting it
         dir = mkdtempSync(join(tmpdir(), "pll-conn-"));
         otherKeyPath = join(dir, "other_ed25519");
         execFileSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", "not-the-rig", "-f", otherKeyPath], { stdio: "ignore" });

@@ -6,7 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { DEB_AGENT, guestExec, guestMacs, waitForAgent, waitForFields } from "./debian-env";
-import { createIso, diskByTarget, interfaceByMac, liveXml, configXml, missingPath, removeFiles, resetGuest, RigEnv, rigConnection, rigUp, typedProviders, waitFor } from "./rig-env";
+import { createIso, diskByTarget, interfaceByMac, liveXml, configXml, missingPath, removeFiles, resetGuest, resetGuestInBackground, RigEnv, rigConnection, rigUp, typedProviders, waitFor } from "./rig-env";
 
 const MiB = 1024 * 1024;
 const SECTORS_PER_MiB = MiB / 512;
@@ -25,7 +25,7 @@ describe("rig: the seed's operations on a Debian guest, seen from inside it (pll
     });
 
     after(function () {
-        resetGuest(DEB_AGENT);
+        resetGuestInBackground(DEB_AGENT);
         removeFiles(files);
     });
 

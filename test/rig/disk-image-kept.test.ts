@@ -17,7 +17,7 @@ import { ChangeOrder } from "../../provider/batch/round";
 import { createSizeProbes, planCreateSize, refusedByGuard } from "../../provider/providers/disk-size";
 import { withWarnings } from "./grow-env";
 import {
-    configXml, createImage, diskByTarget, GUEST1, GUEST2, liveXml, missingPath, rejectsWith, removeFiles, resetGuest, RigEnv, rigConnection,
+    configXml, createImage, diskByTarget, GUEST1, GUEST2, liveXml, missingPath, rejectsWith, removeFiles, resetGuest, resetGuestInBackground, RigEnv, rigConnection,
     rigUp, typed, virshLocal, virshLocalResult,
 } from "./rig-env";
 
@@ -90,7 +90,7 @@ describe("rig: an AttachedDisk's image is kept by a re-plug, removed only when i
         for (const { id, outs } of managed.values()) await provider.delete(id, { ...outs, deleteImage: false }).catch(() => undefined);
         virshLocalResult(["detach-disk", GUEST2, "vdz", "--config"]);
         removeFiles(files);
-        resetGuest(GUEST1);
+        resetGuestInBackground(GUEST1);
     });
 
     it("the issue's scenario: cache none → writeback, then io, target and serial: each a replacement, the same file and its data throughout", async () => {
@@ -206,7 +206,7 @@ describe("rig: qemu-img is told the format, stat's failures are not \"missing\",
         for (const { id, outs } of managed) await provider.delete(id, outs).catch(() => undefined);
         // rmSync, not removeFiles: existsSync follows links, and the loop is one.
         for (const file of files) rmSync(file, { force: true });
-        resetGuest(GUEST1);
+        resetGuestInBackground(GUEST1);
     });
 
     it("format raw on a raw image whose first sector is a qcow2 header claiming 1 GiB: created at 8MiB, grown to 16MiB", async () => {

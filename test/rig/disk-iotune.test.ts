@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import type { AttachedDiskInputs, AttachedDiskOutputs, DiskIoTune } from "../../provider/contract";
 import { providers } from "../../provider/index";
 import { blkdeviotuneOf, GROW1, iotuneIn, qemuPid } from "./grow-env";
-import { configXml, createImage, diskByTarget, domId, liveXml, removeFiles, resetGuest, RigEnv, rigConnection, rigUp, typed, virshLocal } from "./rig-env";
+import { configXml, createImage, diskByTarget, domId, liveXml, removeFiles, resetGuest, resetGuestInBackground, RigEnv, rigConnection, rigUp, typed, virshLocal } from "./rig-env";
 
 const NONE = { total_bytes_sec: 0, read_bytes_sec: 0, write_bytes_sec: 0, total_iops_sec: 0, read_iops_sec: 0, write_iops_sec: 0 };
 
@@ -33,7 +33,7 @@ describe("rig: AttachedDisk iotune (pll-grow1)", function () {
     after(async function () {
         if (id) await provider.delete(id, outs).catch(() => undefined);
         removeFiles([image]);
-        resetGuest(GROW1);
+        resetGuestInBackground(GROW1);
     });
 
     /** The limits in the live XML, the persistent config and QEMU are `want` (libvirt's names); same QEMU run. */

@@ -13,7 +13,7 @@ import type { AttachedDiskInputs, AttachedDiskOutputs } from "../../provider/con
 import { InputError, providers } from "../../provider/index";
 import { GROW1, guestView, qemuPid } from "./grow-env";
 import {
-    configXml, createImage, diskByTarget, domId, domState, imageInfo, liveXml, missingPath, rejectsWith, removeFiles, resetGuest, RigEnv,
+    configXml, createImage, diskByTarget, domId, domState, imageInfo, liveXml, missingPath, rejectsWith, removeFiles, resetGuest, resetGuestInBackground, RigEnv,
     rigConnection, rigUp, typed, virshLocal, waitFor,
 } from "./rig-env";
 
@@ -45,7 +45,7 @@ describe("rig: AttachedDisk size (pll-grow1)", function () {
         for (const { id, outs } of managed.values()) await provider.delete(id, outs).catch(() => undefined);
         if (loop) execFileSync("losetup", ["-d", loop]);
         removeFiles(files);
-        resetGuest(GROW1);
+        resetGuestInBackground(GROW1);
     });
 
     /** The guest's own view: `count` virtio disks of this many 512-byte sectors (its names are its own: vda, vdb…). */

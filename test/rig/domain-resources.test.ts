@@ -12,7 +12,7 @@ import assert from "node:assert/strict";
 import type { DomainResourcesInputs, DomainResourcesOutputs } from "../../provider/contract";
 import { InputError, providers } from "../../provider/index";
 import {
-    configXml, currentMemoryKiB, domId, domState, GUEST1, liveXml, memStats, resetGuest, RigEnv, rigConnection, rigUp,
+    configXml, currentMemoryKiB, domId, domState, GUEST1, liveXml, memStats, resetGuest, resetGuestInBackground, RigEnv, rigConnection, rigUp,
     typed, vcpuCounts, waitFor, waitGuestReady, rejectsWith,
 } from "./rig-env";
 
@@ -33,6 +33,8 @@ describe("rig: DomainResources (pll-guest1)", function () {
         env = rigUp();
         resetGuest(GUEST1);
     });
+
+    after(() => resetGuestInBackground(GUEST1));
 
     async function assertMemory(kib: number): Promise<void> {
         assert.equal(currentMemoryKiB(configXml(GUEST1)), kib, "config (--inactive) currentMemory");

@@ -11,7 +11,7 @@ import { classifyChanges } from "../../provider/rules/rule-table";
 import { DOMAIN_RESOURCES_RULES } from "../../provider/rules/domain-resources-rules";
 import { agentCall, DEB_AGENT, DEB_NO_AGENT, debianView, offlineMemoryBlocks, onlineByAgent, steadyView, waitForAgent, waitForView } from "./debian-env";
 import { qemuPid, withWarnings } from "./grow-env";
-import { configXml, domId, liveXml, rejectsWith, resetGuest, RigEnv, rigConnection, rigUp, sleep, typed, vcpuCounts } from "./rig-env";
+import { configXml, domId, liveXml, rejectsWith, resetGuest, resetGuestInBackground, RigEnv, rigConnection, rigUp, sleep, typed, vcpuCounts } from "./rig-env";
 
 const MiB = 1024;
 const provider = typed<DomainResourcesInputs, DomainResourcesOutputs>(providers.domainResources);
@@ -43,7 +43,7 @@ describe("rig: the guest's own view, with the guest agent (Debian, pll-deb1)", f
     });
 
     after(function () {
-        resetGuest(DEB_AGENT);
+        resetGuestInBackground(DEB_AGENT);
     });
 
     it("adopted at 1 vCPU: libvirt's count, the guest's own count and the guest's total memory side by side", async () => {
@@ -145,7 +145,7 @@ describe("rig: the guest's own view, without a guest agent (Debian, pll-deb2)", 
     });
 
     after(function () {
-        resetGuest(DEB_NO_AGENT);
+        resetGuestInBackground(DEB_NO_AGENT);
     });
 
     it("vCPUs 1 → 3: libvirt plugs 3, the guest's count is unknown (null), and the engine's log says why and how to fix it", async () => {

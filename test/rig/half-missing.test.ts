@@ -9,7 +9,7 @@ import assert from "node:assert/strict";
 import type { AttachedCdromInputs, AttachedDiskInputs, AttachedInterfaceInputs } from "../../provider/contract";
 import { convergedViaProviders } from "../faults/fault-env";
 import {
-    configXml, createImage, createIso, diskByTarget, disksIn, interfaceByMac, interfacesIn, liveXml, Provider, removeFiles, resetGuest, RigEnv, rigConnection, rigUp,
+    configXml, createImage, createIso, diskByTarget, disksIn, interfaceByMac, interfacesIn, liveXml, Provider, removeFiles, resetGuest, resetGuestInBackground, RigEnv, rigConnection, rigUp,
     typedProviders, virshLocal, waitFor,
 } from "./rig-env";
 
@@ -42,7 +42,10 @@ describe(`rig: a device removed by hand from one half is drift, repaired by up (
         resetGuest(GUEST);
     });
 
-    after(() => removeFiles(images));
+    after(() => {
+        removeFiles(images);
+        resetGuestInBackground(GUEST);
+    });
 
     async function removedByHandThenRepaired<I, O extends { attachedLive: boolean; attachedConfig: boolean }>(c: Case<I, O>, removed: Half): Promise<void> {
         const inputs = c.inputs();

@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import type { DomainResourcesInputs, DomainResourcesOutputs, RebootPolicy } from "../../provider/contract";
 import { InputError, providers } from "../../provider/index";
 import { GROW1, guestView, qemuPid } from "./grow-env";
-import { configXml, domId, liveXml, rejectsWith, resetGuest, RigEnv, rigConnection, rigUp, typed, waitFor } from "./rig-env";
+import { configXml, domId, liveXml, rejectsWith, resetGuest, resetGuestInBackground, RigEnv, rigConnection, rigUp, typed, waitFor } from "./rig-env";
 
 const MiB = 1024;
 
@@ -26,7 +26,7 @@ describe("rig: hotplugMemory adds a virtio-mem device with one reboot (pll-grow1
     });
 
     after(function () {
-        resetGuest(GROW1);
+        resetGuestInBackground(GROW1);
     });
 
     it("the diff: adding the device is reboot-required (a replacement in preview)", async () => {

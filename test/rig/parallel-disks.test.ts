@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import type { AttachedDiskInputs, AttachedDiskOutputs } from "../../provider/contract";
 import { providers } from "../../provider/index";
 import {
-    blockList, configXml, createImage, diskBySource, GUEST2, liveXml, removeFiles, resetGuest, RigEnv, rigConnection, rigUp, typed,
+    blockList, configXml, createImage, diskBySource, GUEST2, liveXml, removeFiles, resetGuest, resetGuestInBackground, RigEnv, rigConnection, rigUp, typed,
 } from "./rig-env";
 
 const COUNT = 8;
@@ -25,7 +25,10 @@ describe("rig: eight AttachedDisks in parallel on one domain (pll-guest2)", func
         for (let i = 0; i < COUNT; i++) sources.push(createImage(env, `par${i}`));
     });
 
-    after(() => removeFiles(sources));
+    after(() => {
+        removeFiles(sources);
+        resetGuestInBackground(GUEST2);
+    });
 
     it("8 creates at once (Promise.all, no target): all succeed, 8 distinct targets, all in live and config XML", async () => {
         const connection = rigConnection(env);

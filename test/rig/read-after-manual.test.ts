@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import type { AttachedDiskInputs, AttachedDiskOutputs, DomainResourcesInputs, DomainResourcesOutputs } from "../../provider/contract";
 import { providers } from "../../provider/index";
 import {
-    configXml, createImage, currentMemoryKiB, diskByTarget, GUEST2, liveXml, removeFiles, resetGuest, RigEnv, rigConnection,
+    configXml, createImage, currentMemoryKiB, diskByTarget, GUEST2, liveXml, removeFiles, resetGuest, resetGuestInBackground, RigEnv, rigConnection,
     rigUp, typed, virshLocal, waitFor,
 } from "./rig-env";
 
@@ -21,7 +21,10 @@ describe("rig: read after a change made by hand (pll-guest2)", function () {
         resetGuest(GUEST2);
     });
 
-    after(() => removeFiles(images));
+    after(() => {
+        removeFiles(images);
+        resetGuestInBackground(GUEST2);
+    });
 
     it("AttachedDisk: detached by hand (virsh detach-disk --persistent) → read returns no id", async () => {
         const disks = typed<AttachedDiskInputs, AttachedDiskOutputs>(providers.attachedDisk);

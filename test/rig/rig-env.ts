@@ -5,10 +5,10 @@
  * virsh code, so a test never checks the provider with the provider.
  *
  * Importing this file also registers a root `after` hook that ends the provider's pooled SSH
- * connections, so mocha exits when the run is over.
+ * connections, so mocha exits when the run is over, and waits for the guest resets still booting.
  */
 import assert from "node:assert/strict";
-import { execFileSync, spawnSync } from "child_process";
+import { execFile, execFileSync, spawnSync } from "child_process";
 import { existsSync, readFileSync, rmSync, writeFileSync } from "fs";
 import { join, resolve } from "path";
 import type * as pulumi from "@pulumi/pulumi";
@@ -27,8 +27,9 @@ export const GUEST1 = "pll-guest1";
 export const GUEST2 = "pll-guest2";
 export const NOOS = "pll-noos";
 
-after(function () {
+after(async function () {
     closeAllHosts();
+    await settleResetsInBackground();
 });
 
 // ------------------------------------------------------------------ rig lifecycle
@@ -73,15 +74,57 @@ export function loadRigEnv(): RigEnv {
     return env as RigEnv;
 }
 
-/** rig/up.sh (idempotent, ~1 s when up), then rig.env. For each suite's `before`. */
+const RIG_UP_TIMEOUT_MS = 15 * 60 * 1000;
+const RESET_TIMEOUT_MS = 10 * 60 * 1000;
+let rigIsUp = false;
+
+/**
+ * For each suite's `before`: rig/up.sh once per mocha process (the test command prepared the rig
+ * just before; ~4 s each time it runs), then rig.env. Suites leave their guests to be reset, so a
+ * later suite needs no second pass; one that breaks the rig on purpose calls {@link rigRestore}.
+ */
 export function rigUp(): RigEnv {
-    runScript("up.sh", [], 15 * 60 * 1000);
+    if (!rigIsUp) rigRestore();
     return loadRigEnv();
 }
 
-/** rig/reset-guest.sh NAME: destroy, re-define, start, wait for the guest and its balloon. */
+/** rig/up.sh now, whatever ran before: libvirtd, sshd, guests and namespaces brought back. */
+export function rigRestore(): RigEnv {
+    runScript("up.sh", [], RIG_UP_TIMEOUT_MS);
+    rigIsUp = true;
+    return loadRigEnv();
+}
+
+/**
+ * rig/reset-guest.sh NAME: destroy, re-define, start, wait for the guest and its balloon (at once
+ * if the guest is unchanged since its last reset). Waits for a reset of NAME still booting from
+ * {@link resetGuestInBackground}: the script holds a lock per guest. For a suite's `before`.
+ */
 export function resetGuest(name: string): void {
-    runScript("reset-guest.sh", [name], 5 * 60 * 1000);
+    runScript("reset-guest.sh", [name], RESET_TIMEOUT_MS);
+}
+
+const resetsInBackground = new Map<string, Promise<void>>();
+
+/**
+ * For a suite's `after`: the reset starts now and boots (10-40 s under TCG) while the next suites
+ * run on other guests; the next suite that uses NAME waits for it in its own {@link resetGuest}.
+ */
+export function resetGuestInBackground(name: string): void {
+    const previous = resetsInBackground.get(name) ?? Promise.resolve();
+    resetsInBackground.set(name, previous.then(() => new Promise<void>((done) => {
+        execFile("bash", [join(REPO_ROOT, "rig", "reset-guest.sh"), name], { cwd: REPO_ROOT, timeout: RESET_TIMEOUT_MS }, (error, stdout, stderr) => {
+            // Not the suite's failure: the next resetGuest(name) finds the guest off its baseline and resets it again.
+            if (error) console.error(`      (background reset of ${name} failed: ${error.message}\n${`${stdout}${stderr}`.trim().split("\n").slice(-5).join("\n")})`);
+            done();
+        });
+    })));
+}
+
+/** Waits for every background reset (the run's end; a guest left booting would hold its lock). */
+async function settleResetsInBackground(): Promise<void> {
+    await Promise.all(resetsInBackground.values());
+    resetsInBackground.clear();
 }
 
 /**

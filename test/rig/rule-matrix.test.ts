@@ -21,7 +21,7 @@ import { FaultSshd } from "../faults/fault-env";
 import { guestIdentity } from "../engine/guest-facts";
 import { MatrixDomain } from "./matrix-domains";
 import {
-    configXml, createIso, domState, liveXml, missingPath, waitFor, Provider, removeFiles, resetGuest, RigEnv, rigConnection, rigUp, typedProviders, virshLocal, virshLocalResult,
+    configXml, createIso, domState, liveXml, missingPath, waitFor, Provider, removeFiles, resetGuest, resetGuestInBackground, RigEnv, rigConnection, rigUp, typedProviders, virshLocal, virshLocalResult,
 } from "./rig-env";
 import { ExampleContext, Resource, ROW_EXAMPLES, RowExample } from "./rule-matrix-examples";
 import { Region, withoutRegions } from "./xml-regions";
@@ -336,7 +336,7 @@ describe("property matrix: every rule row, running and shut off, through the eng
 
     after(function () {
         for (const domain of domains.values()) domain.remove();
-        if (agentGuestUsed) resetGuest(AGENT_GUEST);
+        if (agentGuestUsed) resetGuestInBackground(AGENT_GUEST);
         for (const loop of loops) spawnSync("losetup", ["-d", loop]);
         removeFiles(leftovers);
         virshLocalResult(["net-destroy", NETWORK]);

@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import type { DomainResourcesInputs, DomainResourcesOutputs } from "../../provider/contract";
 import { InputError, providers } from "../../provider/index";
 import { GROW1, guestOnlinedCpus, qemuPid, withWarnings } from "./grow-env";
-import { configXml, domId, liveXml, rejectsWith, resetGuest, RigEnv, rigConnection, rigUp, typed, vcpuCounts, virshLocal, waitFor } from "./rig-env";
+import { configXml, domId, liveXml, rejectsWith, resetGuest, resetGuestInBackground, RigEnv, rigConnection, rigUp, typed, vcpuCounts, virshLocal, waitFor } from "./rig-env";
 
 describe("rig: vCPUs above the host's CPU count (pll-grow1)", function () {
     this.timeout(300_000);
@@ -25,7 +25,7 @@ describe("rig: vCPUs above the host's CPU count (pll-grow1)", function () {
 
     // vCPUs cannot be unplugged from this guest (rig/README.md): only a restart takes them back.
     after(function () {
-        resetGuest(GROW1);
+        resetGuestInBackground(GROW1);
     });
 
     it("above the hypervisor's maxvcpus: refused before anything changes, naming the limit", async () => {

@@ -9,7 +9,7 @@ import assert from "node:assert/strict";
 import type { DomainResourcesInputs, DomainResourcesOutputs } from "../../provider/contract";
 import { InputError, providers } from "../../provider/index";
 import { GROW2, guestView, qemuPid } from "./grow-env";
-import { configXml, currentMemoryKiB, domId, liveXml, memStats, rejectsWith, resetGuest, RigEnv, rigConnection, rigUp, typed, waitFor } from "./rig-env";
+import { configXml, currentMemoryKiB, domId, liveXml, memStats, rejectsWith, resetGuest, resetGuestInBackground, RigEnv, rigConnection, rigUp, typed, waitFor } from "./rig-env";
 
 const MiB = 1024;
 
@@ -41,7 +41,7 @@ describe("rig: memory past the boot maximum with virtio-mem (pll-grow2)", functi
     });
 
     after(function () {
-        resetGuest(GROW2);
+        resetGuestInBackground(GROW2);
     });
 
     it("at 256MiB: the outputs show the boot maximum, the device and the ceiling", async () => {
