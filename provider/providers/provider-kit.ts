@@ -3,7 +3,7 @@
  * resource supplies its table, its checks and its create/read/update/delete.
  */
 import type * as pulumi from "@pulumi/pulumi";
-import { ChangeKind, classifyChanges, needsReplacement, RuleTable } from "../rules/rule-table";
+import { ChangeKind, classifyChanges, needsReplacement, RuleTable, Values } from "../rules/rule-table";
 import { ErrorContext, InputError } from "../errors";
 import type { CheckFailure } from "../validation";
 import { noteDiff } from "./replacements";
@@ -19,6 +19,8 @@ export interface ResourceOperations<I, O> {
     read: (id: string, olds: O) => Promise<O | undefined>;
     update: (id: string, olds: O, news: I) => Promise<O>;
     delete: (id: string, olds: O) => Promise<void>;
+    /** Host facts a row decides on (is anything at a disk's new source?), added to the new inputs for the diff only. */
+    diffFacts?: (olds: O, news: I) => Promise<Values>;
     /**
      * Whether a replacement deletes the old one first. Default true: a device's target (vdb) must
      * be free before the new one comes. False where delete is a no-op, so a refused create leaves
@@ -76,7 +78,8 @@ export function toDynamicProvider<I, O>(ops: ResourceOperations<I, O>): pulumi.d
             return failures.length ? { failures } : { inputs: news };
         },
         diff: async (id: string, olds: O, news: I): Promise<pulumi.dynamic.DiffResult> => {
-            const changes = classifyChanges(ops.table, olds as Record<string, unknown>, news as Record<string, unknown>, ops.wasRunning(olds));
+            const facts = ops.diffFacts ? await ops.diffFacts(olds, news) : {};
+            const changes = classifyChanges(ops.table, olds as Record<string, unknown>, { ...news, ...facts } as Record<string, unknown>, ops.wasRunning(olds));
             const replaces = changes.filter((c) => needsReplacement(c.kind)).map((c) => c.path.split(".")[0]);
             noteDiff(id, replaces.length > 0);
             return {

@@ -26,6 +26,10 @@ export type Probe =
     | { kind: "fileIdentity"; path: string }
     /** Every domain's disk sources, live and in the config (`domblklist` of each), to tell who uses a file. */
     | { kind: "diskSources" }
+    /** The bytes free to an unprivileged writer in the file system holding a directory (`df -P -B1`). */
+    | { kind: "freeBytes"; path: string }
+    /** A disk's block job, raw (`virsh blockjob --raw`: cur and end in bytes; nothing when none runs). */
+    | { kind: "blockJob"; device: string }
     /** A block device's size in bytes (`blockdev --getsize64`). */
     | { kind: "blockSize"; path: string }
     /** A disk's I/O limits as QEMU applies them (`blkdeviotune`, the running guest's when it runs). */
@@ -76,6 +80,8 @@ export function probeLine(probe: Probe, virsh: Virsh): string {
         case "domblkinfo": return virsh.commandLine({ args: ["domblkinfo", `--domain=${virsh.domain}`, `--device=${probe.device}`] });
         case "imageInfo": return virsh.commandLine({ host: true, args: ["qemu-img", "info", "-f", probe.format, "-U", "--output=json", "--", probe.path] });
         case "fileIdentity": return virsh.commandLine({ host: true, args: ["stat", "-c", FILE_IDENTITY_FORMAT, "--", probe.path] });
+        case "freeBytes": return virsh.commandLine({ host: true, args: ["df", "-P", "-B1", "--", probe.path] });
+        case "blockJob": return virsh.commandLine({ args: ["blockjob", `--domain=${virsh.domain}`, `--path=${probe.device}`, "--raw"] });
         case "blockSize": return virsh.commandLine({ host: true, args: ["blockdev", "--getsize64", probe.path] });
         case "guestVcpus": return virsh.commandLine({ args: ["guestvcpus", `--domain=${virsh.domain}`], timeoutSeconds: AGENT_TIMEOUT_SECONDS });
         case "definableConfig": return virsh.commandLine({ args: definableConfigArgs(virsh.domain) });

@@ -1,0 +1,292 @@
+/**
+ * AttachedDisk move: a new `source` for the same disk (same target), its data copied. Running:
+ * `virsh blockcopy --transient-job --pivot --wait`, the guest never notices; shut off: `qemu-img
+ * convert`, then the config names the new source. In the shape of one feature: what to read
+ * (moveProbes), the checks and the steps (planMove), the verify (verifyMoved); moveDisk calls each
+ * once, in that order, and on a failure leaves the guest on the old source with nothing behind.
+ */
+import { dirname } from "node:path";
+import type { AttachedDiskInputs, AttachedDiskOutputs, DiskFormat } from "../contract";
+import type { DomainSession } from "../batch/domain-batch";
+import { inDomainBatch } from "../batch/domain-batch";
+import { runScript } from "../batch/batch-exec";
+import { ChangeOrder, Round } from "../batch/round";
+import { info, warn } from "../engine-log";
+import { InputError, VirshError } from "../errors";
+import { blockDeviceBytes, checkImageDirectory, domainsUsingFile, domblkCapacity, fileIdentityOnHost, imageVirtualSize, pathMissing, sourceKindOnHost } from "../host-checks";
+import { DESTINATION_EXISTS } from "../rules/attached-disk-rules";
+import { UNKNOWN_VALUE, Values } from "../rules/rule-table";
+import { formatBytes } from "../units";
+import type { DomainSnapshot } from "../virsh/domain-snapshot";
+import { Probe, probeLine } from "../virsh/probes";
+import { buildStepScript, StepOutcome } from "../virsh/step-script";
+import type { Command, Virsh } from "../virsh/virsh";
+import { diskSourcePath } from "../xml/disk-xml";
+import { diskAt } from "./device-lookup";
+import { capacityProbe, noFileAtStep } from "./disk-size";
+import { identityProbe, releaseImage } from "./disk-image-ownership";
+import { unpreviewedChange } from "./provider-kit";
+
+/** Default bound of a copy (moveTimeout), in seconds. */
+export const DEFAULT_MOVE_TIMEOUT_SECONDS = 3600;
+/** How often a running copy's progress goes to the engine's log. */
+const PROGRESS_INTERVAL_MS = 5000;
+/** Slack of the host's bound over virsh's own --timeout (which aborts the job itself). */
+const ABORT_SLACK_SECONDS = 60;
+const MiB = 1024 * 1024;
+
+/** The diff's fact: is something at the new source? Absent when it cannot be told (preview offline, unknown source): then a replacement, as before moves. */
+export async function moveFacts(olds: AttachedDiskOutputs, news: AttachedDiskInputs): Promise<Values> {
+    if (news.source === olds.source || typeof news.source !== "string" || news.source === UNKNOWN_VALUE || JSON.stringify(news.connection ?? {}).includes(UNKNOWN_VALUE)) return {};
+    const probe: Probe = { kind: "path", path: news.source };
+    try {
+        return await inDomainBatch(news, async (session) => {
+            const outcome = (await session.round({ probes: [probe] })).probe(probe);
+            if (pathMissing(outcome)) return { [DESTINATION_EXISTS]: false };
+            sourceKindOnHost(session.virsh, outcome, news.source, "source");
+            return { [DESTINATION_EXISTS]: true };
+        });
+    } catch {
+        return {};
+    }
+}
+
+interface MoveProbes {
+    destination: Probe;
+    directory: Probe;
+    free: Probe;
+    /** The old image's allocation (qemu-img info actual-size), or a block device's size. */
+    allocation: Probe;
+    capacity: Probe;
+    users: Probe;
+    /** An existing destination's size, read as a file in the new format and as a block device (the one that fits is used). */
+    destinationImage: Probe;
+    destinationBlock: Probe;
+}
+
+export function moveProbes(olds: AttachedDiskOutputs, news: AttachedDiskInputs): MoveProbes {
+    const directory = dirname(news.source);
+    return {
+        destination: { kind: "path", path: news.source },
+        directory: { kind: "path", path: directory },
+        free: { kind: "freeBytes", path: directory },
+        allocation: olds.sourceType === "block" ? { kind: "blockSize", path: olds.source } : { kind: "imageInfo", path: olds.source, format: olds.format },
+        capacity: capacityProbe(olds.target),
+        users: { kind: "diskSources" },
+        destinationImage: { kind: "imageInfo", path: news.source, format: news.format ?? "raw" },
+        destinationBlock: { kind: "blockSize", path: news.source },
+    };
+}
+
+export interface MovePlan {
+    steps: Command[];
+    /** The copy makes the destination (a new file): only then may a failure remove it, and only then does this resource own it. */
+    createsDestination: boolean;
+    sourceType: "file" | "block";
+    format: DiskFormat;
+    running: boolean;
+}
+
+function allocationBytes(virsh: Virsh, olds: AttachedDiskOutputs, outcome: StepOutcome): number {
+    if (olds.sourceType === "block") return blockDeviceBytes(virsh, outcome, olds.source);
+    const parsed = outcome.ran && outcome.exitCode === 0 ? (JSON.parse(outcome.stdout) as Record<string, unknown>)["actual-size"] : undefined;
+    if (typeof parsed !== "number") {
+        throw new VirshError(`cannot read how much of ${olds.source} is allocated (qemu-img info)`, virsh.context(`disk ${olds.target}`, outcome.ran ? outcome.stderr.trim() : undefined),
+            "check that qemu-utils is installed on the host and format names the image's real format", 1);
+    }
+    return parsed;
+}
+
+/** `df -P -B1` of the directory: the Available column. */
+export function freeBytesOf(outcome: StepOutcome): number | undefined {
+    if (!outcome.ran || outcome.exitCode !== 0) return undefined;
+    const fields = outcome.stdout.trim().split("\n").at(-1)?.trim().split(/\s+/) ?? [];
+    const bytes = Number(fields[3]);
+    return Number.isFinite(bytes) ? bytes : undefined;
+}
+
+/** The checks before anything is copied, then the steps. Throws with the fix; nothing has run then. */
+export function planMove(virsh: Virsh, read: Round, olds: AttachedDiskOutputs, news: AttachedDiskInputs, xmlFor: (plan: Omit<MovePlan, "steps">) => string): MovePlan {
+    const probes = moveProbes(olds, news);
+    const device = `disk ${olds.target}`;
+    const running = read.snapshot().running;
+    const dest = news.source;
+    const format = news.format ?? "raw";
+    const destinationOutcome = read.probe(probes.destination);
+    const createsDestination = pathMissing(destinationOutcome);
+    if (!createsDestination && news.moveOntoExisting !== true) {
+        throw unpreviewedChange(virsh.context(device), [`source: the preview found nothing at ${dest} (a move); it exists now, so the change would be a swap to that disk`]);
+    }
+    const sourceType = createsDestination ? "file" : sourceKindOnHost(virsh, destinationOutcome, dest, "source");
+    if (news.sourceType !== undefined && news.sourceType !== sourceType) {
+        throw new InputError(createsDestination ? `source ${dest} does not exist, and a move creates only image files, not block devices`
+            : `source ${dest} is a ${sourceType === "file" ? "regular file" : "block device"}, not a ${news.sourceType === "file" ? "regular file" : "block device"}`,
+        virsh.context(device), createsDestination ? "create the block device first (e.g. lvcreate with the disk's size) and set moveOntoExisting: true" : `set sourceType to "${sourceType}" or leave it unset`);
+    }
+    const users = domainsUsingFile(virsh, read.probe(probes.users), dest);
+    if (users.length > 0) {
+        throw new InputError(`source ${dest} is already a disk of domain${users.length > 1 ? "s" : ""} ${users.map((d) => `'${d}'`).join(", ")}: moving onto it would overwrite that disk; nothing was copied`,
+            virsh.context(device), "pick a path no domain uses (`virsh domblklist DOMAIN` shows each domain's disks)");
+    }
+    const capacity = domblkCapacity(read.probe(probes.capacity)) ?? (running ? null : imageVirtualSize(virsh, read.probe(probes.allocation), olds.source));
+    if (capacity === null) throw new VirshError(`cannot read the capacity of ${device} (virsh domblkinfo)`, virsh.context(device), "run pulumi refresh, then pulumi up again", 1);
+    if (createsDestination) {
+        checkImageDirectory(virsh, read.probe(probes.directory), dirname(dest), dest);
+        const needed = allocationBytes(virsh, olds, read.probe(probes.allocation));
+        const free = freeBytesOf(read.probe(probes.free));
+        if (free === undefined || free < needed) {
+            throw new InputError(`${dirname(dest)} has ${free === undefined ? "an unreadable amount of" : formatBytes(free)} free, and the copy of ${olds.source} needs ${formatBytes(needed)}; nothing was copied`,
+                virsh.context(device), "free space there, or move to another file system (`df -h` on the host)");
+        }
+    } else {
+        const bytes = sourceType === "block" ? blockDeviceBytes(virsh, read.probe(probes.destinationBlock), dest)
+            : imageVirtualSize(virsh, read.probe(probes.destinationImage), dest);
+        if (bytes !== capacity) {
+            throw new InputError(`source ${dest} holds ${formatBytes(bytes)}, and ${device} is ${formatBytes(capacity)}: a copy onto an existing ${sourceType === "block" ? "device" : "image"} needs exactly the disk's size; nothing was copied`,
+                virsh.context(device), bytes > capacity
+                    ? `grow the disk to ${formatBytes(bytes)} first (size: "${bytes}B", its own pulumi up), then move; or make ${sourceType === "block" ? `the device ${formatBytes(capacity)} (lvcreate -L ${capacity}B)` : `the image ${formatBytes(capacity)}`}`
+                    : `make ${dest} ${formatBytes(capacity)} (lvextend -L ${capacity}B, or qemu-img resize), or leave source unset to a new path`);
+        }
+    }
+    const facts = { createsDestination, sourceType, format, running } as const;
+    const bound = news.moveTimeout ?? DEFAULT_MOVE_TIMEOUT_SECONDS;
+    const guard = createsDestination ? [noFileAtStep(dest)] : [];
+    if (!running) {
+        return { ...facts, steps: [...guard,
+            { host: true, args: ["qemu-img", "convert", "-q", "-f", olds.format, "-O", format, ...(createsDestination ? [] : ["-n"]), "--", olds.source, dest], timeoutSeconds: bound },
+            { args: ["update-device", `--domain=${virsh.domain}`, "--file=/dev/stdin", "--config"], stdin: xmlFor(facts) },
+        ] };
+    }
+    return { ...facts, steps: [...guard, {
+        args: ["blockcopy", `--domain=${virsh.domain}`, `--path=${olds.target}`, `--dest=${dest}`, `--format=${format}`, "--transient-job", "--pivot", "--wait", "--verbose",
+            `--timeout=${bound}`, ...(news.copyBandwidth === undefined ? [] : [`--bandwidth=${news.copyBandwidth}`]),
+            ...(createsDestination ? [] : ["--reuse-external"]), ...(sourceType === "block" ? ["--blockdev"] : [])],
+        timeoutSeconds: bound + ABORT_SLACK_SECONDS,
+    }] };
+}
+
+/** After the move: both halves (the live XML while it runs, and the config) name the new source in the new format. */
+export function verifyMoved(virsh: Virsh, snapshot: DomainSnapshot, target: string, dest: string, format: DiskFormat): void {
+    const halves: Array<["live" | "config", string]> = snapshot.running ? [["live", "live XML"], ["config", "persistent config"]] : [["config", "persistent config"]];
+    const wrong = halves.flatMap(([where, name]) => {
+        const disk = diskAt(snapshot, where, target);
+        const seen = disk ? diskSourcePath(disk) : undefined;
+        return seen === dest && (disk?.format ?? "raw") === format ? [] : [`the ${name} has ${seen ?? "no disk"}${disk ? ` (${String(disk.format ?? "raw")})` : ""}`];
+    });
+    if (wrong.length > 0) {
+        throw new VirshError(`the move of disk ${target} to ${dest} reported success, but ${wrong.join(" and ")}`, virsh.context(`disk ${target}`),
+            "run pulumi refresh to see where the disk is, then pulumi up again", 1);
+    }
+}
+
+/** `virsh blockjob --raw`: bytes copied and total of a running job; undefined when none runs. */
+export function blockJobProgress(outcome: StepOutcome): { cur: number; end: number } | undefined {
+    const match = outcome.ran && outcome.exitCode === 0 ? /\bcur=(\d+)\s+end=(\d+)/.exec(outcome.stdout) : null;
+    return match ? { cur: Number(match[1]), end: Number(match[2]) } : undefined;
+}
+
+/** While `copying` runs: the copy's progress (percent, MiB, rate) in the engine's log, every PROGRESS_INTERVAL_MS, on a channel of its own. */
+async function reportProgress<T>(virsh: Virsh, target: string, dest: string, copying: Promise<T>): Promise<T> {
+    const script = buildStepScript([[{ commandLine: probeLine({ kind: "blockJob", device: target }, virsh) }]]);
+    let done = false;
+    const started = Date.now();
+    const poll = (async () => {
+        for (;;) {
+            await new Promise((resolve) => setTimeout(resolve, PROGRESS_INTERVAL_MS));
+            if (done) return;
+            try {
+                const result = await runScript(virsh, script.text, virsh.operationTimeoutSeconds * 1000);
+                const progress = blockJobProgress(script.parse(result.stdout, result.stderr)[0][0]);
+                if (progress && !done && progress.end > 0) {
+                    const seconds = (Date.now() - started) / 1000;
+                    await info(`disk ${target} of domain '${virsh.domain}': copying to ${dest}: ${Math.floor((progress.cur / progress.end) * 100)} % ` +
+                        `(${(progress.cur / MiB).toFixed(1)} of ${(progress.end / MiB).toFixed(1)} MiB, ${(progress.cur / MiB / seconds).toFixed(1)} MiB/s)`);
+                }
+            } catch {
+                // Progress is a courtesy: a lost poll never fails the move.
+            }
+        }
+    })();
+    try {
+        return await copying;
+    } finally {
+        done = true;
+        void poll;
+    }
+}
+
+/** Why a copy failed, as far as the host tells: virsh says only "Copy failed" or "Copy aborted". */
+function causeOf(stderr: string, bound: number, free: number | undefined): string {
+    if (/Copy aborted/i.test(stderr)) return `the copy did not finish within moveTimeout (${bound} s) and was aborted`;
+    if (free !== undefined && free < MiB) return `the destination's file system is full (${formatBytes(free)} free)`;
+    if (/Permission denied/i.test(stderr)) return "permission denied on the destination";
+    return "the copy failed";
+}
+
+/**
+ * After a failed copy: the job is aborted if it still runs, and a destination the copy created is
+ * removed once both XMLs show the guest on the old source and no domain names it. The error says
+ * why, and what was left.
+ */
+async function undoFailedCopy(session: DomainSession, olds: AttachedDiskOutputs, news: AttachedDiskInputs, plan: MovePlan, failed: VirshError): Promise<never> {
+    const { virsh } = session;
+    const device = `disk ${olds.target}`;
+    const dest = news.source;
+    const job: Probe = { kind: "blockJob", device: olds.target };
+    const free: Probe = { kind: "freeBytes", path: dirname(dest) };
+    const users: Probe = { kind: "diskSources" };
+    let read = await session.round({ probes: plan.running ? [job, free, users] : [free, users] });
+    if (plan.running && blockJobProgress(read.probe(job))) {
+        read = await session.round({ steps: [{ args: ["blockjob", `--domain=${virsh.domain}`, `--path=${olds.target}`, "--abort"] }], probes: [free, users], order: ChangeOrder.Resize });
+    }
+    const snapshot = read.snapshot();
+    const onOld = (["live", "config"] as const).filter((w) => w === "config" || snapshot.running)
+        .every((where) => { const d = diskAt(snapshot, where, olds.target); return d !== undefined && diskSourcePath(d) === olds.source; });
+    const cause = causeOf(failed.context.stderr ?? "", news.moveTimeout ?? DEFAULT_MOVE_TIMEOUT_SECONDS, freeBytesOf(read.probe(free)));
+    let left = "";
+    if (plan.createsDestination) {
+        const named = domainsUsingFile(virsh, read.probe(users), dest);
+        if (onOld && named.length === 0) {
+            const request = { steps: [{ host: true, args: ["rm", "-f", "--", dest] }], order: ChangeOrder.Removal };
+            const removed = await session.round(request);
+            left = removed.failure(request) ? `; the partial copy ${dest} could not be removed: remove it by hand` : `; the partial copy ${dest} was removed`;
+        } else {
+            left = `; the partial copy ${dest} was kept (${onOld ? `named by ${named.join(", ")}` : "the disk's XML does not name the old source"}): check, then remove it by hand`;
+        }
+    }
+    throw new VirshError(`moving ${device} from ${olds.source} to ${dest}: ${cause}; the guest ${onOld ? `stays on ${olds.source}, untouched` : "may not be on the old source: run pulumi refresh"}${left}`,
+        virsh.context(device, failed.context.stderr), onOld
+            ? (cause.startsWith("the copy did not finish") ? "raise moveTimeout (or copyBandwidth), then run pulumi up again" : "fix the cause at the destination, then run pulumi up again")
+            : "run pulumi refresh, then pulumi up again", failed.exitCode);
+}
+
+export interface MovedDisk {
+    snapshot: DomainSnapshot;
+    sourceType: "file" | "block";
+    format: DiskFormat;
+    imageCreated: boolean;
+    imageIdentity?: string;
+}
+
+/** One read, the checks, the copy (with progress), the verify; then the old image as afterMove says. */
+export async function moveDisk(session: DomainSession, olds: AttachedDiskOutputs, news: AttachedDiskInputs,
+    xmlFor: (plan: Omit<MovePlan, "steps">) => string): Promise<MovedDisk> {
+    const { virsh } = session;
+    const device = `disk ${olds.target}`;
+    const read = await session.round({ probes: Object.values(moveProbes(olds, news)) });
+    const plan = planMove(virsh, read, olds, news, xmlFor);
+    const identity = identityProbe(news.source);
+    const request = { steps: plan.steps, probes: [identity], order: ChangeOrder.Resize };
+    const round = await reportProgress(virsh, olds.target, news.source, session.round(request));
+    const failure = round.failure(request, { device });
+    if (failure) return undoFailedCopy(session, olds, news, plan, failure);
+    const snapshot = round.snapshot();
+    verifyMoved(virsh, snapshot, olds.target, news.source, plan.format);
+    if (news.afterMove === "delete") {
+        if (olds.imageCreated) await releaseImage(session, { ...olds, deleteImage: true }, false);
+        else await warn(`afterMove "delete" kept ${olds.source}: this disk did not create it`);
+    }
+    const now = plan.createsDestination ? fileIdentityOnHost(virsh, round.probe(identity), news.source) : "missing";
+    return { snapshot, sourceType: plan.sourceType, format: plan.format, imageCreated: plan.createsDestination,
+        imageIdentity: now === "missing" ? undefined : now };
+}
