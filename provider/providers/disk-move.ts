@@ -215,11 +215,19 @@ async function reportProgress<T>(virsh: Virsh, target: string, dest: string, cop
     }
 }
 
+/** virsh blockcopy's progress lines (on stderr, with --verbose): not a cause. */
+const PROGRESS_LINE = /Block Copy: \[[^\]]*\]\s*/g;
+
+/** What virsh said of a failed copy, without its progress lines ("Copy aborted" comes on stdout, errors on stderr). */
+function copySaid(outcome: StepOutcome): string {
+    return outcome.ran ? `${outcome.stderr.replace(PROGRESS_LINE, "")}\n${outcome.stdout.replace(PROGRESS_LINE, "")}`.trim() : "";
+}
+
 /** Why a copy failed, as far as the host tells: virsh says only "Copy failed" or "Copy aborted". */
-function causeOf(stderr: string, bound: number, free: number | undefined): string {
-    if (/Copy aborted/i.test(stderr)) return `the copy did not finish within moveTimeout (${bound} s) and was aborted`;
+function causeOf(said: string, bound: number, free: number | undefined): string {
+    if (/Copy aborted/i.test(said)) return `the copy did not finish within moveTimeout (${bound} s) and was aborted`;
     if (free !== undefined && free < MiB) return `the destination's file system is full (${formatBytes(free)} free)`;
-    if (/Permission denied/i.test(stderr)) return "permission denied on the destination";
+    if (/Permission denied/i.test(said)) return "permission denied on the destination";
     return "the copy failed";
 }
 
@@ -228,7 +236,7 @@ function causeOf(stderr: string, bound: number, free: number | undefined): strin
  * removed once both XMLs show the guest on the old source and no domain names it. The error says
  * why, and what was left.
  */
-async function undoFailedCopy(session: DomainSession, olds: AttachedDiskOutputs, news: AttachedDiskInputs, plan: MovePlan, failed: VirshError): Promise<never> {
+async function undoFailedCopy(session: DomainSession, olds: AttachedDiskOutputs, news: AttachedDiskInputs, plan: MovePlan, failed: VirshError, said: string): Promise<never> {
     const { virsh } = session;
     const device = `disk ${olds.target}`;
     const dest = news.source;
@@ -242,7 +250,7 @@ async function undoFailedCopy(session: DomainSession, olds: AttachedDiskOutputs,
     const snapshot = read.snapshot();
     const onOld = (["live", "config"] as const).filter((w) => w === "config" || snapshot.running)
         .every((where) => { const d = diskAt(snapshot, where, olds.target); return d !== undefined && diskSourcePath(d) === olds.source; });
-    const cause = causeOf(failed.context.stderr ?? "", news.moveTimeout ?? DEFAULT_MOVE_TIMEOUT_SECONDS, freeBytesOf(read.probe(free)));
+    const cause = causeOf(said, news.moveTimeout ?? DEFAULT_MOVE_TIMEOUT_SECONDS, freeBytesOf(read.probe(free)));
     let left = "";
     if (plan.createsDestination) {
         const named = domainsUsingFile(virsh, read.probe(users), dest);
@@ -255,7 +263,7 @@ async function undoFailedCopy(session: DomainSession, olds: AttachedDiskOutputs,
         }
     }
     throw new VirshError(`moving ${device} from ${olds.source} to ${dest}: ${cause}; the guest ${onOld ? `stays on ${olds.source}, untouched` : "may not be on the old source: run pulumi refresh"}${left}`,
-        virsh.context(device, failed.context.stderr), onOld
+        virsh.context(device, said || undefined), onOld
             ? (cause.startsWith("the copy did not finish") ? "raise moveTimeout (or copyBandwidth), then run pulumi up again" : "fix the cause at the destination, then run pulumi up again")
             : "run pulumi refresh, then pulumi up again", failed.exitCode);
 }
@@ -279,7 +287,7 @@ export async function moveDisk(session: DomainSession, olds: AttachedDiskOutputs
     const request = { steps: plan.steps, probes: [identity], order: ChangeOrder.Resize };
     const round = await reportProgress(virsh, olds.target, news.source, session.round(request));
     const failure = round.failure(request, { device });
-    if (failure) return undoFailedCopy(session, olds, news, plan, failure);
+    if (failure) return undoFailedCopy(session, olds, news, plan, failure, copySaid(round.steps.find((o) => o.ran && o.exitCode !== 0) ?? { ran: false }));
     const snapshot = round.snapshot();
     verifyMoved(virsh, snapshot, olds.target, news.source, plan.format);
     if (news.afterMove === "delete") {
