@@ -1,0 +1,72 @@
+/**
+ * Issue 16 through the real CLI, on a throwaway copy of pll-guest2 (pll-t16-engine): an
+ * AttachedDisk's source set to a new path (raw → qcow2) on the running domain. The preview shows
+ * an update, never a replacement; `up` moves the disk (same target, both XMLs on the new file, the
+ * data in it); the next preview has no changes. Before the move (a new source was a replacement),
+ * the preview showed "replace". The throwaway has no OS and never releases a detached disk, so the
+ * stack is removed (not destroyed) and the domain with it.
+ */
+import assert from "node:assert/strict";
+import { execFileSync, spawnSync } from "node:child_process";
+import type * as AutomationModule from "@pulumi/pulumi/automation";
+import { ThrowawayDomain } from "../rig/throwaway-domain";
+import { configXml, createImage, diskByTarget, GUEST2, liveXml, missingPath, removeFiles, RigEnv, rigUp } from "../rig/rig-env";
+import { changed, Consumer, installConsumer, openTestStack, rigStackConnection, TestStack } from "./engine-fixture";
+
+const DOMAIN = "pll-t16-engine";
+const DISK = "moved-data";
+
+describe("engine: a running guest's disk moves to a new source as an update, not a replacement (pll-t16-engine)", function () {
+    this.timeout(600_000);
+    let env: RigEnv;
+    let consumer: Consumer;
+    let stack: TestStack;
+    let domain: ThrowawayDomain;
+    let old = "";
+    let dest = "";
+
+    const programFor = (c: Consumer, source: string, format: "raw" | "qcow2"): AutomationModule.PulumiFn => async () => {
+        const sdk = c.load();
+        const disk = new sdk.AttachedDisk(DISK, { connection: rigStackConnection(c, env), domain: DOMAIN, source, format, target: "vdb" });
+        return { source: disk.source, format: disk.format };
+    };
+
+    before(async function () {
+        env = rigUp();
+        domain = new ThrowawayDomain(env, DOMAIN, GUEST2);
+        domain.create();
+        old = createImage(env, "engine-move", "raw", "16M");
+        execFileSync("qemu-io", ["-f", "raw", "-c", "write -P 0x6b 1M 2M", old], { stdio: "ignore" });
+        dest = missingPath(env, "engine-move-dest").replace(/\.img$/, ".qcow2");
+        consumer = await installConsumer();
+        stack = await openTestStack(consumer, "pll-move-stack", programFor(consumer, old, "raw"));
+    });
+
+    after(async function () {
+        if (stack) await stack.remove();
+        domain?.remove();
+        removeFiles([old, dest]);
+    });
+
+    it("up: attaches the raw disk", async () => {
+        const run = await stack.up();
+        assert.deepEqual(changed(run), { [DISK]: "create" });
+    });
+
+    it("source → a new qcow2 path: the preview shows an update; up moves the disk with its data; then no changes", async () => {
+        stack.setProgram(programFor(consumer, dest, "qcow2"));
+        const preview = await stack.preview();
+        assert.deepEqual(changed(preview), { [DISK]: "update" }, "a move keeps the disk in the guest: an update, not a replacement");
+        const run = await stack.up();
+        assert.deepEqual(changed(run), { [DISK]: "update" });
+        assert.equal(run.outputs.source.value, dest);
+        assert.equal(run.outputs.format.value, "qcow2");
+        for (const xml of [liveXml(DOMAIN), configXml(DOMAIN)]) {
+            const disk = diskByTarget(xml, "vdb");
+            assert.deepEqual([disk?.source, disk?.driverType], [dest, "qcow2"]);
+        }
+        const read = spawnSync("qemu-io", ["-r", "-U", "-f", "qcow2", "-c", "read -P 0x6b 1M 2M", dest], { encoding: "utf8" });
+        assert.ok(read.status === 0 && !/verification failed/.test(read.stdout), `the data moved: ${read.stdout}${read.stderr}`);
+        await stack.preview({ expectNoChanges: true });
+    });
+});
