@@ -1,12 +1,14 @@
 /**
- * Issue 16, moving a running guest's disk (a throwaway copy of pll-guest2, pll-t16-move), through
- * the provider as the engine calls it (check, diff, update): a new source where nothing is yet is
- * an update that copies the data (blockcopy --pivot), raw → qcow2, the same target, both XMLs on
- * the new file; afterMove "delete" removes only the image the disk created. Refused before any
- * copy: a destination on a file system without room, a destination another disk uses. A copy
- * past moveTimeout is aborted. Each failure leaves the guest on the old source and nothing behind.
- * On the code before the move, each fails: a new source was a replacement (apply reports
- * replaced, the old disk is detached, and a missing source fails to attach).
+ * Issue 16, moving a disk (throwaway copies of pll-guest2: pll-t16-move running, pll-t16-move-off
+ * shut off), through the provider as the engine calls it (check, diff, update). A new source where
+ * nothing is yet is an update that copies the data: raw → qcow2 with blockcopy --pivot, the same
+ * target, both XMLs on the new file; afterMove "delete" removes the image the disk created; shut
+ * off, qemu-img convert and the config. Refused before any copy: a destination on a file system
+ * without room, a destination another disk uses. A copy past moveTimeout is aborted. Each failure
+ * leaves the guest on the old source and nothing behind.
+ * On the code before the move every test fails (run on it: 5 of 5): a new source was a replacement
+ * (the diff replaces source and format; the delete detaches the old disk, which this OS-less guest
+ * never releases; shut off, the create of a missing source without size fails).
  * The throwaway has no OS, so it never releases a detached disk: the disks stay until after() removes the domain.
  */
 import assert from "node:assert/strict";
@@ -98,6 +100,25 @@ describe("rig: an AttachedDisk moves live to a new source (pll-t16-move, a copy 
         assert.deepEqual(placeOf(target), { live: again, config: again, liveFormat: "raw", configFormat: "raw" });
         assert.ok(!existsSync(dest), "afterMove delete removed the image the disk created");
         assert.ok(holdsPattern(again, "raw"));
+    });
+
+    it("shut off: qemu-img convert to the new path, then the config names it (an update, the same target, the data in it)", async function () {
+        const off = new ThrowawayDomain(env, `${DOMAIN}-off`, GUEST2);
+        off.create(false);
+        try {
+            const old = image("off", 16);
+            writePattern(old);
+            const created = await provider.create({ ...disk(old), domain: off.name });
+            const dest = nowhere("off-dest", "qcow2");
+            const moved = await provider.apply(created.id, created.outs, { ...disk(dest, { format: "qcow2" }), domain: off.name });
+            assert.equal(moved.replaced, false);
+            const config = diskByTarget(configXml(off.name), created.outs.target);
+            assert.deepEqual([config?.source, config?.driverType], [dest, "qcow2"]);
+            assert.ok(holdsPattern(dest, "qcow2"), "the converted image holds the data");
+            assert.ok(holdsPattern(old, "raw"), "the old image is kept");
+        } finally {
+            off.remove();
+        }
     });
 
     it("a destination on a file system without room for the data is refused before the copy: the guest stays on the old source, nothing is written there", async function () {
