@@ -3,12 +3,14 @@
  * shut off), through the provider as the engine calls it (check, diff, update). A new source where
  * nothing is yet is an update that copies the data: raw → qcow2 with blockcopy --pivot, the same
  * target, both XMLs on the new file; afterMove "delete" removes the image the disk created; shut
- * off, qemu-img convert and the config. Refused before any copy: a destination on a file system
+ * off, qemu-img convert and the config; moveOntoExisting onto an image of exactly the disk's size.
+ * Refused before any copy: an existing image of another size, a destination on a file system
  * without room, a destination another disk uses. A copy past moveTimeout is aborted. Each failure
  * leaves the guest on the old source and nothing behind.
- * On the code before the move every test fails (run on it: 5 of 5): a new source was a replacement
- * (the diff replaces source and format; the delete detaches the old disk, which this OS-less guest
- * never releases; shut off, the create of a missing source without size fails).
+ * On the code before the move the tests fail (run on it: the other five, before the moveOntoExisting
+ * one was added): a new source was a replacement (the diff replaces source and format; the delete
+ * detaches the old disk, which this OS-less guest never releases; shut off, the create of a missing
+ * source without size fails).
  * The throwaway has no OS, so it never releases a detached disk: the disks stay until after() removes the domain.
  */
 import assert from "node:assert/strict";
@@ -138,6 +140,22 @@ describe("rig: an AttachedDisk moves live to a new source (pll-t16-move, a copy 
             execFileSync("umount", [mount]);
             rmSync(mount, { recursive: true, force: true });
         }
+    });
+
+    it("moveOntoExisting: an existing image of another size is refused with the fix; one of exactly the disk's size takes the copy", async function () {
+        const old = image("onto", 16);
+        writePattern(old);
+        const created = await provider.create(disk(old));
+        const [bigger, exact] = [image("onto-32", 32), image("onto-16", 16)];
+        const error = await rejectsWith(provider.apply(created.id, created.outs, disk(bigger, { moveOntoExisting: true })), InputError,
+            [/holds 32 ?MiB, and disk vd\w+ is 16 ?MiB: a copy onto an existing image needs exactly the disk's size; nothing was copied/]);
+        assert.match(error.message, /Fix: grow the disk to 32 ?MiB first/);
+        assert.deepEqual(placeOf(created.outs.target), { live: old, config: old, liveFormat: "raw", configFormat: "raw" });
+        const moved = await provider.apply(created.id, created.outs, disk(exact, { moveOntoExisting: true }));
+        assert.equal(moved.replaced, false);
+        assert.deepEqual(placeOf(created.outs.target), { live: exact, config: exact, liveFormat: "raw", configFormat: "raw" });
+        assert.ok(holdsPattern(exact, "raw"), "the copy went onto the existing image");
+        assert.equal(moved.outs.imageCreated, false, "an image the move did not create is not this disk's to delete");
     });
 
     it("a destination that is another disk (moveOntoExisting) is refused: neither disk changes", async function () {
