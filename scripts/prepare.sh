@@ -1,11 +1,17 @@
 #!/usr/bin/env bash
 # Everything the demo and the tests need on a fresh machine: Node packages, the build, the rig
 # (Debian packages, libvirtd, QEMU guests, sshd on 127.0.0.1:2222) and the Pulumi CLI.
-# Prints, as its last line, the folder holding the pulumi binary and its plugins.
+# Prints, as its last line, a PATH prefix: the folder holding the pulumi binary and its plugins,
+# then the one holding node (Node.js 24 from the cache when the machine's is older than 22).
 set -Eeuo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 start=$SECONDS
 say() { printf '[prepare %4ss] %s\n' "$((SECONDS - start))" "$*" >&2; }
+
+# First: npm ci, the build, mocha, the CLI's language host and the dynamic provider all run on it.
+node_bin=$(bash scripts/node-toolchain.sh | tail -n 1)
+export PATH="$node_bin:$PATH"
+say "node $(node --version)"
 
 # The CLI build (minutes on a fresh machine: module download, then compile) overlaps the steps
 # below; niced, so the guests booting under TCG keep the CPU they need to meet their bounds.
@@ -34,4 +40,4 @@ grep -v '^go: downloading' "$cli_log" >&2 || true
 [ "$cli_status" = 0 ] || { say "ERROR: tools/pulumi-cli/build.sh failed (exit $cli_status); its output is above"; exit 1; }
 bin=$(tail -n 1 "$cli_out")
 say "ready"
-echo "$bin"
+echo "$bin:$node_bin"

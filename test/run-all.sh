@@ -11,6 +11,11 @@ set -Eeuo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 bin=$(bash scripts/prepare.sh | tail -n 1)
 export PATH="$bin:$PATH"
+# The unit suite on the minimum supported Node.js too (seconds), so a break on either shows.
+node_min=$(bash scripts/node-toolchain.sh 22 | tail -n 1)
+echo "[test] unit suite on Node.js $("$node_min/node" --version)"
+PATH="$node_min:$PATH" npx mocha --reporter dot --timeout 600000 'dist/test/unit/**/*.test.js'
+echo "[test] the lanes on Node.js $(node --version)"
 
 # pll-fault1 and the namespace hosts (whose guests no other suite uses), with an own sshd on 2226.
 beside=(
