@@ -10,7 +10,7 @@ import { execFileSync } from "child_process";
 import { existsSync, readFileSync, writeFileSync } from "fs";
 import { join } from "path";
 import { configXml, createImage, diskBySource, liveXml, removeFiles, REPO_ROOT, RigEnv, rigUp } from "../rig/rig-env";
-import { ensureCli, installConsumer, run, scratchDir } from "./engine-fixture";
+import { Consumer, ensureCli, installConsumer, run, scratchDir } from "./engine-fixture";
 import { guestIdentity } from "./guest-facts";
 
 const DOMAIN = "pll-e2e2";
@@ -79,41 +79,58 @@ function seconds(since: number): string {
     return `${((Date.now() - since) / 1000).toFixed(1)} s`;
 }
 
+/**
+ * A fresh project with the package from a git URL of the committed HEAD (as the README's
+ * "Install" says), TypeScript as a user's, installed with the machine's npm cache; its folder.
+ */
+async function installFromGit(manifest: RepoManifest): Promise<string> {
+    const head = execFileSync("git", ["rev-parse", "HEAD"], { cwd: REPO_ROOT, encoding: "utf8" }).trim();
+    const dir = scratchDir("pll-consumer-git-");
+    writeFileSync(join(dir, "package.json"), `${JSON.stringify({
+        name: "pll-consumer", version: "1.0.0", private: true, main: "index.ts",
+        dependencies: { [PACKAGE]: `git+file://${REPO_ROOT}#${head}`, "@pulumi/pulumi": manifest.dependencies["@pulumi/pulumi"] },
+        devDependencies: { typescript: manifest.devDependencies.typescript, "@types/node": manifest.devDependencies["@types/node"] },
+    }, null, 2)}\n`);
+    writeFileSync(join(dir, "index.ts"), program("ts"));
+    const t = Date.now();
+    await run("npm", ["install", "--prefer-offline", "--no-audit", "--no-fund"], dir);
+    console.log(`      npm install git+file://…#${head.slice(0, 12)}: ${seconds(t)}`);
+    return dir;
+}
+
 describe("engine: a consumer project installs the package as the README says and runs the plain CLI (pll-e2e2)", function () {
     this.timeout(600_000);
     let env: RigEnv;
     const images: string[] = [];
-    const repo = JSON.parse(readFileSync(join(REPO_ROOT, "package.json"), "utf8")) as RepoManifest;
+    const started = Date.now();
+    // Both installs at once (mostly waiting on npm's cache and registry): each test awaits its own.
+    let fromGit: Promise<string>;
+    let fromTarball: Promise<Consumer>;
 
     before(() => {
         env = rigUp();
         ensureCli();
+        fromGit = installFromGit(JSON.parse(readFileSync(join(REPO_ROOT, "package.json"), "utf8")) as RepoManifest);
+        fromTarball = installConsumer();
+        for (const install of [fromGit, fromTarball]) install.catch(() => undefined); // awaited (and reported) by its test
     });
 
-    after(() => removeFiles(images));
+    after(() => {
+        removeFiles(images);
+        console.log(`      both ways: ${seconds(started)}`);
+    });
 
     it("from a git URL of the committed HEAD: npm builds dist/ (prepare), and preview, up and destroy attach and detach a disk on the running guest", async () => {
-        const head = execFileSync("git", ["rev-parse", "HEAD"], { cwd: REPO_ROOT, encoding: "utf8" }).trim();
         const source = createImage(env, "consumer");
         images.push(source);
         const before = guestIdentity(DOMAIN);
-        const dir = scratchDir("pll-consumer-git-");
+        const dir = await fromGit;
         assert.ok(!dir.startsWith(REPO_ROOT), "the consumer lives outside the repo");
-        writeFileSync(join(dir, "package.json"), `${JSON.stringify({
-            name: "pll-consumer", version: "1.0.0", private: true, main: "index.ts",
-            dependencies: { [PACKAGE]: `git+file://${REPO_ROOT}#${head}`, "@pulumi/pulumi": repo.dependencies["@pulumi/pulumi"] },
-            devDependencies: { typescript: repo.devDependencies.typescript, "@types/node": repo.devDependencies["@types/node"] },
-        }, null, 2)}\n`);
-        writeFileSync(join(dir, "index.ts"), program("ts"));
-
-        let t = Date.now();
-        await run("npm", ["install", "--prefer-offline", "--no-audit", "--no-fund"], dir);
-        console.log(`      npm install git+file://…#${head.slice(0, 12)}: ${seconds(t)}`);
         assert.ok(existsSync(join(dir, "node_modules", PACKAGE, "dist", "sdk", "index.js")), "the git install holds the build (dist/)");
 
         const project = new PlainCliProject(dir);
         await project.initStack(env, source);
-        t = Date.now();
+        let t = Date.now();
         assert.equal(await project.previewDiskOp(), "create", "preview plans the disk");
         assert.deepEqual(attached(source), { live: false, config: false }, "preview changed nothing");
         console.log(`      pulumi preview: ${seconds(t)}`);
@@ -135,8 +152,7 @@ describe("engine: a consumer project installs the package as the README says and
     });
 
     it("from an npm pack tarball (no dev dependencies): the package requires at once and preview plans the disk", async () => {
-        const t = Date.now();
-        const consumer = await installConsumer();
+        const consumer = await fromTarball;
         const installed = join(consumer.dir, "node_modules", PACKAGE);
         assert.ok(existsSync(join(installed, "dist", "sdk", "index.js")) && existsSync(join(installed, "dist", "provider", "index.js")), "the tarball holds dist/");
         assert.ok(!existsSync(join(consumer.dir, "node_modules", "typescript")), "no dev dependency came along");
@@ -148,9 +164,10 @@ describe("engine: a consumer project installs the package as the README says and
         writeFileSync(join(consumer.dir, "index.js"), program("js"));
         const project = new PlainCliProject(consumer.dir);
         await project.initStack(env, source);
+        const t = Date.now();
         assert.equal(await project.previewDiskOp(), "create", "preview plans the disk");
         assert.deepEqual(attached(source), { live: false, config: false }, "preview changed nothing");
         await project.pulumi("stack", "rm", "--yes");
-        console.log(`      npm pack + install of ${consumer.tarball.split("/").pop() ?? ""}, require, preview: ${seconds(t)}`);
+        console.log(`      ${consumer.tarball.split("/").pop() ?? ""}: require, preview: ${seconds(t)}`);
     });
 });
