@@ -102,7 +102,7 @@ describe("engine: a consumer project installs the package as the README says and
     this.timeout(600_000);
     let env: RigEnv;
     const images: string[] = [];
-    const started = Date.now();
+    let started = 0;
     // Both installs at once (mostly waiting on npm's cache and registry): each test awaits its own.
     let fromGit: Promise<string>;
     let fromTarball: Promise<Consumer>;
@@ -110,6 +110,7 @@ describe("engine: a consumer project installs the package as the README says and
     before(() => {
         env = rigUp();
         ensureCli();
+        started = Date.now();
         fromGit = installFromGit(JSON.parse(readFileSync(join(REPO_ROOT, "package.json"), "utf8")) as RepoManifest);
         fromTarball = installConsumer();
         for (const install of [fromGit, fromTarball]) install.catch(() => undefined); // awaited (and reported) by its test
@@ -117,7 +118,7 @@ describe("engine: a consumer project installs the package as the README says and
 
     after(() => {
         removeFiles(images);
-        console.log(`      both ways: ${seconds(started)}`);
+        console.log(`      both ways, from the installs' start: ${seconds(started)}`);
     });
 
     it("from a git URL of the committed HEAD: npm builds dist/ (prepare), and preview, up and destroy attach and detach a disk on the running guest", async () => {
