@@ -1,19 +1,19 @@
 /**
  * Issue 15, part 3: a consumer project outside the repo installs the package the two ways the
  * README's "Install" section says (a git URL, an `npm pack` tarball) and runs it through the plain
- * `pulumi` CLI (Pulumi.yaml, `runtime: nodejs`, the language host), on pll-e2e2: a disk attached
- * by `up` and detached by `destroy`, the guest left as it was. Run it alone: secrets-config and
- * parallel use pll-e2e2 too.
+ * `pulumi` CLI (Pulumi.yaml, `runtime: nodejs`, the language host), on pll-fault1: a disk attached
+ * by `up` and detached by `destroy`, the guest left as it was. In the test command's lane beside
+ * the others (mostly npm's time), with the other pll-fault1 suites.
  */
 import assert from "node:assert/strict";
 import { execFileSync } from "child_process";
 import { existsSync, readFileSync, writeFileSync } from "fs";
 import { join } from "path";
-import { configXml, createImage, diskBySource, liveXml, removeFiles, REPO_ROOT, RigEnv, rigUp } from "../rig/rig-env";
+import { configXml, createImage, diskBySource, liveXml, removeFiles, REPO_ROOT, resetGuest, resetGuestInBackground, RigEnv, rigUp } from "../rig/rig-env";
 import { Consumer, ensureCli, installConsumer, run, scratchDir } from "./engine-fixture";
 import { guestIdentity } from "./guest-facts";
 
-const DOMAIN = "pll-e2e2";
+const DOMAIN = "pll-fault1";
 const PACKAGE = "pulumi-libvirt-live";
 
 interface RepoManifest {
@@ -98,7 +98,7 @@ async function installFromGit(manifest: RepoManifest): Promise<string> {
     return dir;
 }
 
-describe("engine: a consumer project installs the package as the README says and runs the plain CLI (pll-e2e2)", function () {
+describe(`engine: a consumer project installs the package as the README says and runs the plain CLI (${DOMAIN})`, function () {
     this.timeout(600_000);
     let env: RigEnv;
     const images: string[] = [];
@@ -109,6 +109,7 @@ describe("engine: a consumer project installs the package as the README says and
 
     before(() => {
         env = rigUp();
+        resetGuest(DOMAIN);
         ensureCli();
         started = Date.now();
         fromGit = installFromGit(JSON.parse(readFileSync(join(REPO_ROOT, "package.json"), "utf8")) as RepoManifest);
@@ -118,6 +119,7 @@ describe("engine: a consumer project installs the package as the README says and
 
     after(() => {
         removeFiles(images);
+        resetGuestInBackground(DOMAIN);
         console.log(`      both ways, from the installs' start: ${seconds(started)}`);
     });
 
