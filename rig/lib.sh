@@ -86,7 +86,7 @@ wait_guest_ready() {
   until grep -qa "$RIG_READY_MARK" "$f" 2>/dev/null; do
     # A boot takes 10-90 s under TCG: say every 10 s that it is alive and how far the console got.
     if (( SECONDS >= next )); then
-      log "$name: booting, $((SECONDS - start))s of ${limit}s, console $(wc -l <"$f" 2>/dev/null || echo 0) lines"
+      log "$name: booting, $((SECONDS - start))s of ${limit}s, console $(wc -c <"$f" 2>/dev/null || echo 0) bytes"
       next=$((SECONDS + 10))
     fi
     if grep -qa 'Kernel panic' "$f" 2>/dev/null && (( restarts > 0 )); then
