@@ -74,8 +74,8 @@ if [ "$prepare" -eq 1 ]; then
   step "prepare: npm packages, build, rig (libvirtd, guest $GUEST, sshd on 127.0.0.1), Pulumi CLI"
   PATH="$(bash scripts/prepare.sh --demo | tail -n 1):$PATH"
 else
-  step "no prepare (--no-prepare): the cached Pulumi CLI, the last build"
-  PATH="$(bash tools/pulumi-cli/build.sh | tail -n 1):$PATH"
+  step "no prepare (--no-prepare): the cached Pulumi CLI and Node.js, the last build"
+  PATH="$(bash tools/pulumi-cli/build.sh | tail -n 1):$(bash scripts/node-toolchain.sh | tail -n 1):$PATH"
 fi
 [ -s "$RIG_DIR/rig.env" ] || die "no $RIG_DIR/rig.env: run without --no-prepare (or bash rig/up.sh)"
 . "$RIG_DIR/rig.env"              # PLL_SSH_*, PLL_HOST_KEY_FINGERPRINT, PLL_BRIDGE, PLL_IMAGES…

@@ -491,7 +491,7 @@ ensure_domain() { # NAME: (re)define it if its XML changed, start it if stopped
 # guest's reset lock while guests are checked, started and waited for, so the two never start one
 # twice or clear each other's console log. Released before anything long-lived is started.
 reset_lock_fds=()
-for name in $RIG_GUESTS $RIG_GROW_GUESTS $RIG_DEBIAN_GUESTS $RIG_NOOS; do
+for name in $GUESTS $GROW_GUESTS $DEBIAN_GUESTS $NOOS; do
   exec {fd}>"$RIG_DIR/.reset-$name.lock"
   flock -w 600 "$fd" || die "a reset of $name has held $RIG_DIR/.reset-$name.lock for 10 minutes"
   reset_lock_fds+=("$fd")
