@@ -79,7 +79,7 @@ else
 fi
 [ -s "$RIG_DIR/rig.env" ] || die "no $RIG_DIR/rig.env: run without --no-prepare (or bash rig/up.sh)"
 . "$RIG_DIR/rig.env"              # PLL_SSH_*, PLL_HOST_KEY_FINGERPRINT, PLL_BRIDGE, PLL_IMAGES…
-pulumi version
+echo "pulumi $(pulumi version), Node.js $(node --version)"
 
 step "reset guest $GUEST to its baseline (256MiB, 1 vCPU, empty IDE cdrom hdc, no NIC)"
 bash rig/reset-guest.sh "$GUEST"
