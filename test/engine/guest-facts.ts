@@ -6,7 +6,7 @@
 import { spawn } from "child_process";
 import { existsSync, readFileSync } from "fs";
 import { join } from "path";
-import { domId, REPO_ROOT } from "../rig/rig-env";
+import { backgroundResetsDone, domId, REPO_ROOT } from "../rig/rig-env";
 
 /** The running QEMU's pid, from libvirt's pid file; fails when that process is gone. */
 export function qemuPid(domain: string): number {
@@ -34,6 +34,7 @@ export function guestIdentity(domain: string): GuestIdentity {
 
 /** rig/reset-guest.sh for several guests at once (each takes ~7 s). */
 export async function resetGuests(names: string[]): Promise<void> {
+    await Promise.all(names.map(backgroundResetsDone));
     await Promise.all(names.map((name) => new Promise<void>((resolve, reject) => {
         const child = spawn("bash", [join(REPO_ROOT, "rig", "reset-guest.sh"), name], { cwd: REPO_ROOT, stdio: ["ignore", "pipe", "pipe"] });
         let output = "";
