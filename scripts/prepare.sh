@@ -50,8 +50,18 @@ fi
 # engine's dynamic-provider process require()s `pulumi-libvirt-live/provider` from the project
 # folder: a self-link resolves both to this checkout's build (npm ci removes it, so every run).
 ln -sfn .. node_modules/pulumi-libvirt-live
-say "tsc build ($tsconfig)"
-npx tsc -p "$tsconfig" >&2
+# A checkout built already with this config, and not changed since, is not compiled again (tens of
+# seconds): the stamp is written after a build, and any newer source or config, or a missing
+# entry point, builds again.
+stamp="dist/.built-with-$(basename "$tsconfig" .json)"
+if [ -e "$stamp" ] && [ -e dist/sdk/index.js ] && [ -e dist/provider/index.js ] \
+  && [ -z "$(find provider sdk examples test bench scripts tsconfig.json "$tsconfig" package-lock.json -newer "$stamp" -print -quit)" ]; then
+  say "tsc build ($tsconfig): up to date"
+else
+  say "tsc build ($tsconfig)"
+  npx tsc -p "$tsconfig" >&2
+  touch "$stamp"
+fi
 say "rig up"
 bash rig/up.sh "${rig_args[@]}" >&2
 say "waiting for the pulumi CLI"
