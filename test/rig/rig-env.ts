@@ -117,22 +117,32 @@ const resetsInBackground = new Map<string, BackgroundReset[]>();
  * run on other guests; the next suite that uses NAME waits for it in its own {@link resetGuest}.
  */
 export function resetGuestInBackground(name: string): void {
-    let pid = 0;
-    const exited = new Promise<void>((done) => {
-        const child = execFile("bash", [join(REPO_ROOT, "rig", "reset-guest.sh"), name], { cwd: REPO_ROOT, timeout: RESET_TIMEOUT_MS }, (error, stdout, stderr) => {
-            // Not the suite's failure: the next resetGuest(name) finds the guest off its baseline and resets it again.
-            if (error) console.error(`      (background reset of ${name} failed: ${error.message}\n${`${stdout}${stderr}`.trim().split("\n").slice(-5).join("\n")})`);
-            const left = (resetsInBackground.get(name) ?? []).filter((reset) => reset.pid !== pid);
-            resetsInBackground.set(name, left);
-            done();
-        });
-        pid = child.pid ?? 0;
-    });
+    const { pid, ended } = spawnReset(name);
+    // Not the suite's failure: the next resetGuest(name) finds the guest off its baseline and resets it again.
+    const exited = ended.catch((error: Error) => console.error(`      (background reset failed: ${error.message})`))
+        .finally(() => resetsInBackground.set(name, (resetsInBackground.get(name) ?? []).filter((reset) => reset.pid !== pid)));
     if (pid > 0) resetsInBackground.set(name, [...(resetsInBackground.get(name) ?? []), { pid, exited }]);
 }
 
-/** For an asynchronous reset of NAME (several guests at once): the background resets of NAME are done. */
-export async function backgroundResetsDone(name: string): Promise<void> {
+/** rig/reset-guest.sh NAME without blocking (several guests at once), once NAME's background resets are done. */
+export async function resetGuestAsync(name: string): Promise<void> {
+    await backgroundResetsDone(name);
+    await spawnReset(name).ended;
+}
+
+/** rig/reset-guest.sh NAME as a child process: its pid at once, and its end (rejected with the script's last lines). */
+function spawnReset(name: string): { pid: number; ended: Promise<void> } {
+    let pid = 0;
+    const ended = new Promise<void>((resolve, reject) => {
+        const child = execFile("bash", [join(REPO_ROOT, "rig", "reset-guest.sh"), name], { cwd: REPO_ROOT, timeout: RESET_TIMEOUT_MS }, (error, stdout, stderr) =>
+            error ? reject(new Error(`rig/reset-guest.sh ${name} failed (${error.message}):\n${`${stdout}${stderr}`.trim().split("\n").slice(-15).join("\n")}`)) : resolve());
+        pid = child.pid ?? 0;
+    });
+    return { pid, ended };
+}
+
+/** The background resets of NAME are done. */
+async function backgroundResetsDone(name: string): Promise<void> {
     await Promise.all((resetsInBackground.get(name) ?? []).map((reset) => reset.exited));
 }
 
