@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
-# The README's first command. On a fresh machine: prepares everything (scripts/prepare.sh: npm
-# packages, build, the local rig of QEMU guests + sshd on 127.0.0.1:2222, the Pulumi CLI), then
-# runs the quickstart (root Pulumi.yaml -> examples/quickstart) through the real Pulumi engine in
-# steps against the rig guest pll-demo, printing the engine's own output and, after each step,
-# the guest's devices as virsh sees them. Ends with the rig torn down unless --keep is given.
+# The README's first command. On a fresh machine: prepares what it uses (scripts/prepare.sh --demo:
+# npm packages, build, libvirtd + the one rig guest pll-demo + sshd on 127.0.0.1:2222, the Pulumi
+# CLI), then runs the quickstart (root Pulumi.yaml -> examples/quickstart) through the real Pulumi
+# engine in steps against pll-demo, printing the engine's own output and, after each step, the
+# guest's devices as virsh sees them. Ends by stopping what it started unless --keep is given: the
+# whole rig (rig/down.sh) if no rig guest ran before it and none but pll-demo runs now, else only
+# pll-demo (if it started it), so a rig shared with running tests stays up.
 #
 #   bash examples/demo.sh [--keep] [--no-prepare]
 #
-# --no-prepare skips scripts/prepare.sh (and its build) on a machine prepared already, say a rig
-# shared with running tests, whose guests rig/up.sh would otherwise resume or start.
+# --no-prepare skips scripts/prepare.sh (and its build) on a machine prepared already.
 #
 # State lives in a temp dir (local file backend, passphrase secrets, no network) and the guest is
 # reset first, so every run starts from the same place. Exits non-zero as soon as a step fails.
@@ -21,13 +22,17 @@ for arg in "$@"; do
   case $arg in
     --keep) keep=1 ;;
     --no-prepare) prepare=0 ;;
-    -h|--help) sed -n '2,14s/^# \{0,1\}//p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,15s/^# \{0,1\}//p' "$0"; exit 0 ;;
     *) echo "demo.sh: unknown argument '$arg' (try --help)" >&2; exit 2 ;;
   esac
 done
 
 GUEST=pll-demo
 STACK=demo
+. rig/lib.sh                       # RIG_DIR, RIG_URI, die
+# The rig guests running before the demo (none on a fresh machine): the teardown leaves them be.
+rig_guests_running() { virsh -q -c "$RIG_URI" list --name 2>/dev/null | grep '^pll-' || true; }
+running_before=$(rig_guests_running)
 DEMO_T0=$SECONDS
 timings=()
 current=""
@@ -66,16 +71,15 @@ on_exit() {
 trap on_exit EXIT
 
 if [ "$prepare" -eq 1 ]; then
-  step "prepare: npm packages, build, rig (libvirtd, QEMU guests, sshd on 127.0.0.1), Pulumi CLI"
-  PATH="$(bash scripts/prepare.sh | tail -n 1):$PATH"
+  step "prepare: npm packages, build, rig (libvirtd, guest $GUEST, sshd on 127.0.0.1), Pulumi CLI"
+  PATH="$(bash scripts/prepare.sh --demo | tail -n 1):$PATH"
 else
-  step "no prepare (--no-prepare): the cached Pulumi CLI, the last build"
-  PATH="$(bash tools/pulumi-cli/build.sh | tail -n 1):$PATH"
+  step "no prepare (--no-prepare): the cached Pulumi CLI and Node.js, the last build"
+  PATH="$(bash tools/pulumi-cli/build.sh | tail -n 1):$(bash scripts/node-toolchain.sh | tail -n 1):$PATH"
 fi
-. rig/lib.sh                       # RIG_DIR
 [ -s "$RIG_DIR/rig.env" ] || die "no $RIG_DIR/rig.env: run without --no-prepare (or bash rig/up.sh)"
 . "$RIG_DIR/rig.env"              # PLL_SSH_*, PLL_HOST_KEY_FINGERPRINT, PLL_BRIDGE, PLL_IMAGES…
-pulumi version
+echo "pulumi $(pulumi version), Node.js $(node --version)"
 
 step "reset guest $GUEST to its baseline (256MiB, 1 vCPU, empty IDE cdrom hdc, no NIC)"
 bash rig/reset-guest.sh "$GUEST"
@@ -153,7 +157,10 @@ echo "  $GUEST kept domain id $DOMID from the first step to the last: it never r
 if [ "$keep" -eq 1 ]; then
   end_step
   echo; echo "rig kept running (--keep); bash rig/down.sh tears it down"
-else
+elif [ -z "$running_before" ] && [ -z "$(rig_guests_running | grep -vx "$GUEST")" ]; then
   step "tear down the rig (bash rig/down.sh; --keep leaves it running)"
   bash rig/down.sh
+else
+  step "stop $GUEST only: other rig guests ran before or run now (bash rig/down.sh tears all down)"
+  grep -qx "$GUEST" <<<"$running_before" || virsh -q -c "$RIG_URI" destroy "$GUEST" >/dev/null
 fi

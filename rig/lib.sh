@@ -81,9 +81,14 @@ guest_ready_limit() { if is_debian_guest "$1"; then echo 240; else echo 90; fi; 
 # Under TCG on a loaded host an early boot can panic ("IO-APIC + timer doesn't work", seen in CI
 # with 16 guests booting on 2 cores): such a boot is restarted once, never more.
 wait_guest_ready() {
-  local name=$1 limit=${2:-$(guest_ready_limit "$1")} restarts=${3:-1} start=$SECONDS
+  local name=$1 limit=${2:-$(guest_ready_limit "$1")} restarts=${3:-1} start=$SECONDS next=$((SECONDS + 10))
   local f; f=$(console_log "$name")
   until grep -qa "$RIG_READY_MARK" "$f" 2>/dev/null; do
+    # A boot takes 10-90 s under TCG: say every 10 s that it is alive and how far the console got.
+    if (( SECONDS >= next )); then
+      log "$name: booting, $((SECONDS - start))s of ${limit}s, console $(wc -c <"$f" 2>/dev/null || echo 0) bytes"
+      next=$((SECONDS + 10))
+    fi
     if grep -qa 'Kernel panic' "$f" 2>/dev/null && (( restarts > 0 )); then
       log "$name: the boot panicked ($(grep -a -m1 'Kernel panic' "$f" | tr -d '\r' | cut -c1-120)); restarting it once"
       virsh_q destroy "$name" >/dev/null 2>&1 || true

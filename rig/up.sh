@@ -1,6 +1,11 @@
 #!/usr/bin/env bash
 # Bring the test rig up (idempotent): libvirtd + QEMU (TCG) guests, sshd on 127.0.0.1:2222,
 # bridge pllbr0. Writes $RIG_DIR/rig.env. See rig/README.md.
+#
+#   rig/up.sh [--only NAME]...
+#
+# --only NAME (repeatable) brings up only those guests: no other guest, no Debian image build (unless
+# NAME is a Debian guest), no namespace hosts. The demo uses it; without it everything comes up.
 set -Eeuo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 . "$HERE/lib.sh"
@@ -11,6 +16,19 @@ PACKAGES="libvirt-clients libvirt-daemon libvirt-daemon-driver-qemu qemu-system-
 GUEST_MODULES="virtio_ring virtio virtio_pci_legacy_dev virtio_pci_modern_dev virtio_pci
   virtio_balloon virtio_blk failover net_failover virtio_net scsi_common scsi_mod virtio_scsi
   sd_mod cdrom sr_mod libata ata_piix button evdev"
+
+only=
+while [ $# -gt 0 ]; do
+  case $1 in
+    --only) [ $# -ge 2 ] || die "--only needs a guest name"
+      [[ " $RIG_GUESTS $RIG_GROW_GUESTS $RIG_DEBIAN_GUESTS $RIG_NOOS " == *" $2 "* ]] || die "--only $2: not a rig guest"
+      only="$only $2"; shift 2 ;;
+    *) die "usage: $0 [--only NAME]..." ;;
+  esac
+done
+# The names of a guest list that this run brings up.
+wanted() { local n; for n in "$@"; do { [ -z "$only" ] || [[ " $only " == *" $n "* ]]; } && echo "$n"; done; return 0; }
+GUESTS=$(wanted $RIG_GUESTS) GROW_GUESTS=$(wanted $RIG_GROW_GUESTS) DEBIAN_GUESTS=$(wanted $RIG_DEBIAN_GUESTS) NOOS=$(wanted $RIG_NOOS)
 
 [ "$(id -u)" = 0 ] || die "must run as root"
 mkdir -p "$RIG_DIR" "$RIG_DIR/images"
@@ -46,9 +64,12 @@ log "packages ok"
 # ---------------------------------------------------------------- Debian guest image
 # Built in the background (debootstrap: about 2 minutes on a new machine, cached after) while the
 # daemons start and the other guests boot; the Debian guests start once it is done.
-export RIG_T0
-bash "$HERE/debian-image.sh" 9>&- &
-debian_build_pid=$!
+debian_build_pid=
+if [ -n "$DEBIAN_GUESTS" ]; then
+  export RIG_T0
+  bash "$HERE/debian-image.sh" 9>&- &
+  debian_build_pid=$!
+fi
 
 # ---------------------------------------------------------------- guest kernel
 KROOT=$RIG_DIR/kernel
@@ -470,23 +491,23 @@ ensure_domain() { # NAME: (re)define it if its XML changed, start it if stopped
 # guest's reset lock while guests are checked, started and waited for, so the two never start one
 # twice or clear each other's console log. Released before anything long-lived is started.
 reset_lock_fds=()
-for name in $RIG_GUESTS $RIG_GROW_GUESTS $RIG_DEBIAN_GUESTS $RIG_NOOS; do
+for name in $GUESTS $GROW_GUESTS $DEBIAN_GUESTS $NOOS; do
   exec {fd}>"$RIG_DIR/.reset-$name.lock"
   flock -w 600 "$fd" || die "a reset of $name has held $RIG_DIR/.reset-$name.lock for 10 minutes"
   reset_lock_fds+=("$fd")
 done
 # The Debian guests boot slowest: first when their image is cached (its build is done by now),
 # else after the others, once the build has finished.
-if kill -0 "$debian_build_pid" 2>/dev/null; then
-  for name in $RIG_GUESTS $RIG_GROW_GUESTS $RIG_NOOS; do ensure_domain "$name"; done
+if [ -n "$debian_build_pid" ] && kill -0 "$debian_build_pid" 2>/dev/null; then
+  for name in $GUESTS $GROW_GUESTS $NOOS; do ensure_domain "$name"; done
   log "waiting for the Debian image build"
   debian_image_wait
-  for name in $RIG_DEBIAN_GUESTS; do ensure_domain "$name"; done
+  for name in $DEBIAN_GUESTS; do ensure_domain "$name"; done
 else
-  debian_image_wait
-  for name in $RIG_DEBIAN_GUESTS $RIG_GUESTS $RIG_GROW_GUESTS $RIG_NOOS; do ensure_domain "$name"; done
+  [ -z "$debian_build_pid" ] || debian_image_wait
+  for name in $DEBIAN_GUESTS $GUESTS $GROW_GUESTS $NOOS; do ensure_domain "$name"; done
 fi
-for name in $RIG_GUESTS $RIG_GROW_GUESTS $RIG_DEBIAN_GUESTS; do
+for name in $GUESTS $GROW_GUESTS $DEBIAN_GUESTS; do
   wait_guest_ready "$name"
   log "$name: $(grep -a -m1 "$RIG_READY_MARK" "$(console_log "$name")" | tr -d '\r')"
 done
@@ -525,5 +546,9 @@ export PLL_SSHD_PIDFILE=$SSHD_PID
 EOF
 mv "$RIG_DIR/rig.env.new" "$RIG_DIR/rig.env"
 # Namespace hosts: a bastion and hypervisors behind it (jump-host tests); writes netns.env.
-bash "$HERE/netns-up.sh" 9>&-
-log "rig up; source $RIG_DIR/rig.env"
+if [ -z "$only" ]; then
+  bash "$HERE/netns-up.sh" 9>&-
+  log "rig up; source $RIG_DIR/rig.env"
+else
+  log "rig up for$only (no other guests, no namespace hosts); source $RIG_DIR/rig.env"
+fi

@@ -11,10 +11,11 @@ set -Eeuo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 bin=$(bash scripts/prepare.sh | tail -n 1)
 export PATH="$bin:$PATH"
+node_min=$(bash scripts/node-toolchain.sh 22 | tail -n 1)
 
 # pll-fault1 and the namespace hosts (whose guests no other suite uses), with an own sshd on 2226.
 beside=(
-  rig/half-missing rig/jump-hosts engine/many-hosts
+  engine/consumer-install rig/half-missing rig/jump-hosts engine/many-hosts
   faults/bad-input-engine faults/bad-input faults/security-host-keys faults/security-injection
   faults/security-secrets faults/security-sudo faults/through-jump-host faults/faults-libvirt-lock
   load/attach-detach-cycles
@@ -36,6 +37,14 @@ run_lane() { # LANE FILE-OR-GLOB... : one lane's mocha, its summary to $out/LANE
 }
 
 t0=$SECONDS
+# The unit suite on the minimum supported Node.js too (seconds), so a break on either shows.
+echo "== unit suite on Node.js $("$node_min/node" --version)"
+if PATH="$node_min:$PATH" run_lane unit-node22 'dist/test/unit/**/*.test.js' >"$out/unit-node22.log" 2>&1; then
+  grep -E '^ +[0-9]+ (passing|pending)' "$out/unit-node22.log" || true
+else
+  cat "$out/unit-node22.log"
+fi
+echo "== the lanes on Node.js $(node --version)"
 echo "== lane beside: ${#beside[@]} suites, output when it ends"
 run_lane beside $(files "${beside[@]}") >"$out/beside.log" 2>&1 &
 beside_pid=$!
@@ -49,4 +58,4 @@ cat "$out/beside.log"
 echo "== alone on the rig: ${alone[*]}"
 run_lane alone $(files "${alone[@]}") || true
 echo "== all lanes done after $((SECONDS - t0)) s"
-node dist/test/lane-summary.js main="$out/main.json" beside="$out/beside.json" alone="$out/alone.json"
+node dist/test/lane-summary.js unit-node22="$out/unit-node22.json" main="$out/main.json" beside="$out/beside.json" alone="$out/alone.json"

@@ -19,13 +19,18 @@ export interface LaneSummary {
 
 const minutes = (seconds: number) => `${Math.floor(seconds / 60)} min ${String(Math.round(seconds % 60)).padStart(2, "0")} s`;
 
+/** Below this a suite is counted, not listed (the unit suites: dozens of them, milliseconds each). */
+const LISTED_FROM_SECONDS = 1;
+
 /** Slowest first, so a suite that grew shows at the top; each lane's own wall time below. */
 export function formatSuiteTimes(lanes: LaneSummary[]): string {
-    const rows = lanes.flatMap((lane) => lane.suites.map((suite) => ({ ...suite, lane: lane.lane })))
-        .sort((a, b) => b.seconds - a.seconds);
+    const all = lanes.flatMap((lane) => lane.suites.map((suite) => ({ ...suite, lane: lane.lane })));
+    const rows = all.filter((row) => row.seconds >= LISTED_FROM_SECONDS).sort((a, b) => b.seconds - a.seconds);
+    const quick = all.length - rows.length;
     const withLane = lanes.some((lane) => lane.lane !== undefined);
     const lines = rows.map((row) =>
         `  ${row.seconds.toFixed(1).padStart(7)} s  ${String(row.tests).padStart(3)} tests  ${withLane ? `${(row.lane ?? "").padEnd(6)} ` : ""}${row.title}`);
     const totals = lanes.map((lane) => `  ${lane.lane ?? "run"}: ${minutes(lane.seconds)}, ${lane.suites.length} suites, ${lane.passed} passed, ${lane.failed} failed, ${lane.skipped} skipped`);
-    return ["time per suite (hooks included), slowest first:", ...lines, ...totals].join("\n");
+    const unlisted = quick > 0 ? [`  (${quick} more suites took under ${LISTED_FROM_SECONDS} s each)`] : [];
+    return ["time per suite (hooks included), slowest first:", ...lines, ...unlisted, ...totals].join("\n");
 }

@@ -196,11 +196,11 @@ function create(inputs: AttachedDiskInputs): Promise<{ id: string; outs: Attache
         }
         if (flags.length > 0 && wantBytes !== undefined) verifyCapacity(virsh, label, capacity, wantBytes, sourceType === "block");
         const id = `${domainKey(inputs)}#disk/${target}`;
+        // This instance holds the disk now, before its size and limits converge (a convergence that
+        // fails must not let an older instance's delete, a forced replacement, take the disk away).
+        noteHolder(id, instance);
         // Adopted: its size and limits converge as an update would.
-        const held = flags.length > 0 ? outs : await converge(session, outs, inputs);
-        // This instance holds the disk now: an older instance's delete (a forced replacement) must not take it away.
-        noteHolder(id, instance, inputs.source);
-        return { id, outs: held };
+        return { id, outs: flags.length > 0 ? outs : await converge(session, outs, inputs) };
     });
 }
 
@@ -342,7 +342,7 @@ export const attachedDiskProvider = toDynamicProvider<AttachedDiskInputs, Attach
     update: (_id, olds, news) => update(olds, news),
     delete: async (id, olds) => {
         const replacing = takeReplacement(id);
-        if (heldByAnother(id, olds.instance, olds.source)) {
+        if (heldByAnother(id, olds.instance)) {
             await warn(`disk ${olds.target} of domain '${olds.domain}' is left attached, its image ${olds.source} kept: a resource created in this run ` +
                 "(a forced replacement, or a rename without an alias) took it over");
             return;

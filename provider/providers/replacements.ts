@@ -9,8 +9,8 @@
  */
 
 const replacing = new Set<string>();
-/** Device id → the instance (a create's own token) that made or took over the device last, and its source. */
-const holders = new Map<string, { instance: string; source: string }>();
+/** Device id → the instance (a create's own token) that made or took over the device last. */
+const holders = new Map<string, string>();
 
 export function noteDiff(id: string, replaces: boolean): void {
     if (replaces) replacing.add(id);
@@ -22,15 +22,19 @@ export function takeReplacement(id: string): boolean {
     return replacing.delete(id);
 }
 
-/** The device `id` (with this source) is now held by `instance` (a create of this process made it, or took it over). */
-export function noteHolder(id: string, instance: string, source: string): void {
-    holders.set(id, { instance, source });
+/** The device `id` is now held by `instance` (a create of this process made it, or took it over). */
+export function noteHolder(id: string, instance: string): void {
+    holders.set(id, instance);
 }
 
-/** True when another instance than `instance` holds the very device `id` (the same source) in this process. */
-export function heldByAnother(id: string, instance: unknown, source: string): boolean {
+/**
+ * True when another instance than `instance` holds the device `id` in this process, whatever its
+ * source: a delete detaches by target, so a holder of that target with another source is another
+ * resource's disk, and the delete must leave it alone too.
+ */
+export function heldByAnother(id: string, instance: unknown): boolean {
     const holder = holders.get(id);
-    return holder !== undefined && holder.source === source && holder.instance !== instance;
+    return holder !== undefined && holder !== instance;
 }
 
 /** The device is gone: nobody holds it. */

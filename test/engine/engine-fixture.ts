@@ -35,7 +35,7 @@ let runCounter = 0;
 const PASSPHRASE = "pll-engine-tests";
 const scratch: string[] = [];
 
-function scratchDir(prefix: string): string {
+export function scratchDir(prefix: string): string {
     const dir = mkdtempSync(join(tmpdir(), prefix));
     scratch.push(dir);
     return dir;
@@ -87,17 +87,18 @@ function repoPackageJson(): { name: string; version: string; dependencies: Recor
 const execFileAsync = promisify(execFile);
 
 /** Runs a command without blocking the event loop (guest resets run meanwhile); fails with its stderr. */
-async function run(command: string, args: string[], cwd: string): Promise<string> {
+export async function run(command: string, args: string[], cwd: string, env: Record<string, string> = {}): Promise<string> {
     try {
-        return (await execFileAsync(command, args, { cwd, encoding: "utf8", maxBuffer: 64 * 1024 * 1024, timeout: 10 * 60 * 1000 })).stdout;
+        return (await execFileAsync(command, args, { cwd, env: { ...process.env, ...env }, encoding: "utf8", maxBuffer: 64 * 1024 * 1024, timeout: 10 * 60 * 1000 })).stdout;
     } catch (error) {
         const stderr = (error as { stderr?: string }).stderr ?? "";
         throw new Error(`${command} ${args.join(" ")} in ${cwd} failed: ${(error as Error).message}\n${stderr.slice(-2000)}`);
     }
 }
 
+/** `npm pack` of what is built: its `prepare` (the build, for installs from git) is not run again. */
 async function npmPack(cwd: string, dest: string): Promise<string> {
-    const [info] = JSON.parse(await run("npm", ["pack", "--json", "--pack-destination", dest], cwd)) as Array<{ filename: string }>;
+    const [info] = JSON.parse(await run("npm", ["pack", "--json", "--ignore-scripts", "--pack-destination", dest], cwd)) as Array<{ filename: string }>;
     return join(dest, info.filename);
 }
 

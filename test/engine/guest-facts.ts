@@ -3,10 +3,8 @@
  * on this machine, and `virsh` through rig-env.ts): whether the guest restarted, and resets of
  * several guests at once.
  */
-import { spawn } from "child_process";
 import { existsSync, readFileSync } from "fs";
-import { join } from "path";
-import { domId, REPO_ROOT } from "../rig/rig-env";
+import { domId, resetGuestAsync } from "../rig/rig-env";
 
 /** The running QEMU's pid, from libvirt's pid file; fails when that process is gone. */
 export function qemuPid(domain: string): number {
@@ -34,13 +32,5 @@ export function guestIdentity(domain: string): GuestIdentity {
 
 /** rig/reset-guest.sh for several guests at once (each takes ~7 s). */
 export async function resetGuests(names: string[]): Promise<void> {
-    await Promise.all(names.map((name) => new Promise<void>((resolve, reject) => {
-        const child = spawn("bash", [join(REPO_ROOT, "rig", "reset-guest.sh"), name], { cwd: REPO_ROOT, stdio: ["ignore", "pipe", "pipe"] });
-        let output = "";
-        child.stdout.on("data", (d: Buffer) => { output += d.toString(); });
-        child.stderr.on("data", (d: Buffer) => { output += d.toString(); });
-        child.on("error", reject);
-        child.on("close", (code) => code === 0 ? resolve()
-            : reject(new Error(`rig/reset-guest.sh ${name} failed (exit ${code}):\n${output.trim().split("\n").slice(-15).join("\n")}`)));
-    })));
+    await Promise.all(names.map(resetGuestAsync));
 }

@@ -8,7 +8,8 @@ import assert from "node:assert/strict";
 import { spawnSync } from "child_process";
 import { join } from "path";
 import { acceptedLogins, loadNetnsEnv } from "../rig/netns-env";
-import { REPO_ROOT, rigUp } from "../rig/rig-env";
+import { REPO_ROOT, resetGuest, rigUp } from "../rig/rig-env";
+import { FAULT_GUEST } from "./security-fixtures";
 
 const SUITES = ["dist/test/faults/security-injection.test.js", "dist/test/faults/bad-input.test.js"];
 
@@ -17,6 +18,8 @@ describe("faults: the injection and bad-input suites through a jump host", funct
 
     it(`${SUITES.map((s) => s.split("/").pop()).join(" and ")} pass with every connection through the bastion`, () => {
         const ns = loadNetnsEnv(rigUp());
+        // The child mocha cannot see this process's background resets: the guest it uses is settled here.
+        resetGuest(FAULT_GUEST);
         const [bastion0, hv0] = [acceptedLogins(ns, ns.bastion), acceptedLogins(ns, ns.hypervisors[0])];
         const result = spawnSync(process.execPath, [join(REPO_ROOT, "node_modules", "mocha", "bin", "mocha.js"), "--timeout", "600000", ...SUITES], {
             cwd: REPO_ROOT, encoding: "utf8", env: { ...process.env, PLL_THROUGH_JUMP_HOST: "1" }, timeout: 1_100_000,

@@ -97,33 +97,77 @@ export function rigRestore(): RigEnv {
 
 /**
  * rig/reset-guest.sh NAME: destroy, re-define, start, wait for the guest and its balloon (at once
- * if the guest is unchanged since its last reset). Waits for a reset of NAME still booting from
- * {@link resetGuestInBackground}: the script holds a lock per guest. For a suite's `before`.
+ * if the guest is unchanged since its last reset). Waits first for the resets of NAME still
+ * booting from {@link resetGuestInBackground}: one that took the guest's lock only after this one
+ * would reset it again under the suite that has begun to use it. For a suite's `before`.
  */
 export function resetGuest(name: string): void {
+    for (const child of resetsInBackground.get(name) ?? []) waitUntilExited(child);
     runScript("reset-guest.sh", [name], RESET_TIMEOUT_MS);
 }
 
-const resetsInBackground = new Map<string, Promise<void>>();
+interface BackgroundReset {
+    pid: number;
+    exited: Promise<void>;
+}
+const resetsInBackground = new Map<string, BackgroundReset[]>();
 
 /**
  * For a suite's `after`: the reset starts now and boots (10-40 s under TCG) while the next suites
  * run on other guests; the next suite that uses NAME waits for it in its own {@link resetGuest}.
  */
 export function resetGuestInBackground(name: string): void {
-    const previous = resetsInBackground.get(name) ?? Promise.resolve();
-    resetsInBackground.set(name, previous.then(() => new Promise<void>((done) => {
-        execFile("bash", [join(REPO_ROOT, "rig", "reset-guest.sh"), name], { cwd: REPO_ROOT, timeout: RESET_TIMEOUT_MS }, (error, stdout, stderr) => {
-            // Not the suite's failure: the next resetGuest(name) finds the guest off its baseline and resets it again.
-            if (error) console.error(`      (background reset of ${name} failed: ${error.message}\n${`${stdout}${stderr}`.trim().split("\n").slice(-5).join("\n")})`);
-            done();
-        });
-    })));
+    const { pid, ended } = spawnReset(name);
+    // Not the suite's failure: the next resetGuest(name) finds the guest off its baseline and resets it again.
+    const exited = ended.catch((error: Error) => console.error(`      (background reset failed: ${error.message})`))
+        .finally(() => resetsInBackground.set(name, (resetsInBackground.get(name) ?? []).filter((reset) => reset.pid !== pid)));
+    if (pid > 0) resetsInBackground.set(name, [...(resetsInBackground.get(name) ?? []), { pid, exited }]);
+}
+
+/** rig/reset-guest.sh NAME without blocking (several guests at once), once NAME's background resets are done. */
+export async function resetGuestAsync(name: string): Promise<void> {
+    await backgroundResetsDone(name);
+    await spawnReset(name).ended;
+}
+
+/** rig/reset-guest.sh NAME as a child process: its pid at once, and its end (rejected with the script's last lines). */
+function spawnReset(name: string): { pid: number; ended: Promise<void> } {
+    let pid = 0;
+    const ended = new Promise<void>((resolve, reject) => {
+        const child = execFile("bash", [join(REPO_ROOT, "rig", "reset-guest.sh"), name], { cwd: REPO_ROOT, timeout: RESET_TIMEOUT_MS }, (error, stdout, stderr) =>
+            error ? reject(new Error(`rig/reset-guest.sh ${name} failed (${error.message}):\n${`${stdout}${stderr}`.trim().split("\n").slice(-15).join("\n")}`)) : resolve());
+        pid = child.pid ?? 0;
+    });
+    return { pid, ended };
+}
+
+/** The background resets of NAME are done. */
+async function backgroundResetsDone(name: string): Promise<void> {
+    await Promise.all((resetsInBackground.get(name) ?? []).map((reset) => reset.exited));
+}
+
+/** Blocks (a suite's synchronous `before`) until the process has exited; its zombie counts as gone. */
+function waitUntilExited(reset: BackgroundReset): void {
+    const deadline = Date.now() + RESET_TIMEOUT_MS;
+    const pause = new Int32Array(new SharedArrayBuffer(4));
+    while (processRuns(reset.pid)) {
+        assert.ok(Date.now() < deadline, `the background reset (pid ${reset.pid}) still runs after ${RESET_TIMEOUT_MS / 1000} s`);
+        Atomics.wait(pause, 0, 0, 200);
+    }
+}
+
+function processRuns(pid: number): boolean {
+    try {
+        // Field 3 of /proc/PID/stat, after the parenthesised command name: Z for a zombie.
+        return !/\)\s+Z\s/.test(readFileSync(`/proc/${pid}/stat`, "utf8"));
+    } catch {
+        return false;
+    }
 }
 
 /** Waits for every background reset (the run's end; a guest left booting would hold its lock). */
 async function settleResetsInBackground(): Promise<void> {
-    await Promise.all(resetsInBackground.values());
+    await Promise.all([...resetsInBackground.values()].flat().map((reset) => reset.exited));
     resetsInBackground.clear();
 }
 

@@ -22,6 +22,32 @@ START=$SECONDS
 
 log() { printf '[pulumi-cli %4ss] %s\n' "$((SECONDS - START))" "$*" >&2; }
 
+# Reads the stderr of `go build -v` and shows how far the build is: modules fetched (go's
+# "go: downloading" lines), packages compiled (-v names each), elapsed time. On a terminal one
+# updating line, otherwise (a log) a plain line every 10 s; whatever else go prints (errors) passes.
+go_progress() { # WHAT
+  local mods=0 pkgs=0 line msg tty= next=$((SECONDS + 10))
+  [ -t 2 ] && tty=1
+  while :; do
+    if IFS= read -r -t 1 line; then
+      case $line in
+        "go: downloading "*) mods=$((mods + 1)) ;;
+        ""|*" "*) [ -z "$tty" ] || printf '\r\033[K' >&2; printf '%s\n' "$line" >&2 ;;
+        *) pkgs=$((pkgs + 1)) ;;
+      esac
+    elif (( $? <= 128 )); then
+      break   # end of go's output (a timeout is > 128)
+    fi
+    printf -v msg '[pulumi-cli %4ss] %s: %d modules fetched, %d packages compiled' "$((SECONDS - START))" "$1" "$mods" "$pkgs"
+    if [ -n "$tty" ]; then
+      printf '\r%s\033[K' "$msg" >&2
+    elif (( SECONDS >= next )); then
+      printf '%s\n' "$msg" >&2; next=$((SECONDS + 10))
+    fi
+  done
+  [ -n "$tty" ] && printf '\n' >&2 || printf '%s\n' "$msg" >&2
+}
+
 mkdir -p "$BIN_DIR"
 
 # One build at a time per cache folder (parallel test workers may all call this script).
@@ -42,10 +68,10 @@ else
   (
     cd "$HERE"
     GOFLAGS="${GOFLAGS:+$GOFLAGS }-mod=readonly" \
-      go build -trimpath -tags osusergo,grpcnotrace \
+      go build -v -trimpath -tags osusergo,grpcnotrace \
       -ldflags "-w -s -X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=$PULUMI_VERSION" \
       -o "$tmp" github.com/pulumi/pulumi/pkg/v3/cmd/pulumi
-  ) >&2
+  ) 2>&1 | go_progress "pulumi $PULUMI_VERSION"
   chmod 0755 "$tmp"
   mv -f "$tmp" "$BIN_DIR/pulumi"
   trap - EXIT
@@ -98,8 +124,8 @@ else
   (
     cd "$LH_SRC"
     GOFLAGS="${GOFLAGS:+$GOFLAGS }-mod=readonly" \
-      go build -trimpath -ldflags "-w -s -X main.Version=${PULUMI_VERSION#v}" -o "$tmp" .
-  ) >&2
+      go build -v -trimpath -ldflags "-w -s -X main.Version=${PULUMI_VERSION#v}" -o "$tmp" .
+  ) 2>&1 | go_progress pulumi-language-nodejs
   chmod 0755 "$tmp"
   mv -f "$tmp" "$BIN_DIR/pulumi-language-nodejs"
   trap - EXIT
