@@ -1,5 +1,5 @@
 /**
- * Issue 16 through the real CLI, on a throwaway copy of pll-guest2 (pll-t16-engine): an
+ * Issue 16 through the real CLI, on a throwaway copy of pll-guest2 (pll-mv-engine): an
  * AttachedDisk's source set to a new path (raw → qcow2) on the running domain. The preview shows
  * an update, never a replacement; `up` moves the disk (same target, both XMLs on the new file, the
  * data in it); the next preview has no changes. Before the move (a new source was a replacement),
@@ -13,10 +13,10 @@ import { ThrowawayDomain } from "../rig/throwaway-domain";
 import { configXml, createImage, diskByTarget, GUEST2, liveXml, missingPath, removeFiles, RigEnv, rigUp } from "../rig/rig-env";
 import { changed, Consumer, installConsumer, openTestStack, rigStackConnection, TestStack } from "./engine-fixture";
 
-const DOMAIN = "pll-t16-engine";
+const DOMAIN = "pll-mv-engine";
 const DISK = "moved-data";
 
-describe("engine: a running guest's disk moves to a new source as an update, not a replacement (pll-t16-engine)", function () {
+describe("engine: a running guest's disk moves to a new source as an update, not a replacement (pll-mv-engine)", function () {
     this.timeout(600_000);
     let env: RigEnv;
     let consumer: Consumer;

@@ -1,0 +1,70 @@
+/**
+ * Issue 16, what a move keeps (a throwaway copy of pll-guest2 without an OS, pll-mv-keeps):
+ * the disk's I/O limits, serial, cache and io mode are in both XMLs after a live move, and QEMU
+ * still applies the limits (blkdeviotune); a size and a source changed together do both, the copy
+ * first and the grow on the copy, so the data is there at the new size and the old image is
+ * untouched at its own.
+ */
+import assert from "node:assert/strict";
+import { blkdeviotuneOf, iotuneIn } from "./grow-env";
+import { holdsPattern, MiB, MoveFixture, on, writePattern } from "./disk-move-env";
+import { configXml, diskByTarget, imageInfo, liveXml, virshLocal } from "./rig-env";
+
+const DOMAIN = "pll-mv-keeps";
+
+describe("rig: a live move keeps the disk's settings, and a size changed with it (pll-mv-keeps)", function () {
+    this.timeout(300_000);
+    const kit = new MoveFixture(DOMAIN);
+    const { provider } = kit;
+
+    before(function () {
+        kit.setUp();
+    });
+
+    after(function () {
+        kit.tearDown();
+    });
+
+    it("iotune, serial, cache and io survive a live raw → qcow2 move: in the live XML, the config and QEMU's own limits", async () => {
+        const old = kit.image("keeps", 16);
+        const settings = { iotune: { totalIopsSec: 500, readBytesSec: 4 * MiB }, serial: "PLL-MV-KEEP", cache: "none", io: "native" } as const;
+        const created = await provider.create(kit.disk(old, settings));
+        const target = created.outs.target;
+        const limits = { total_iops_sec: 500, read_bytes_sec: 4 * MiB };
+        assert.deepEqual(iotuneIn(liveXml(DOMAIN), target), limits, "the limits before the move (what the test compares with)");
+        const dest = kit.nowhere("keeps-dest", "qcow2");
+        const moved = await provider.apply(created.id, created.outs, kit.disk(dest, { ...settings, format: "qcow2" }));
+        assert.equal(moved.replaced, false);
+        assert.deepEqual(kit.place(target), on(dest, "qcow2"));
+        for (const [half, xml] of [["live", liveXml(DOMAIN)], ["config", configXml(DOMAIN)]]) {
+            const disk = diskByTarget(xml, target);
+            assert.deepEqual(iotuneIn(xml, target), limits, `${half} <iotune>`);
+            assert.match(disk?.xml ?? "", /<serial>PLL-MV-KEEP<\/serial>/, `${half} <serial>`);
+            assert.deepEqual([disk?.cache, disk?.io], ["none", "native"], `${half} cache and io`);
+        }
+        const qemu = blkdeviotuneOf(virshLocal, DOMAIN, target);
+        assert.deepEqual([qemu.total_iops_sec, qemu.read_bytes_sec], [500, 4 * MiB], "QEMU applies the limits on the new image");
+        assert.deepEqual([moved.outs.iotune, moved.outs.serial, moved.outs.cache, moved.outs.io], [settings.iotune, settings.serial, "none", "native"]);
+        assert.equal((await provider.diff(moved.id, moved.outs, kit.disk(dest, { ...settings, format: "qcow2" }))).changes, false, "nothing left to change");
+    });
+
+    it("size 16 → 32 MiB with a new source: copied at 16, then the copy grown; the data at the new size, the old image untouched at 16", async () => {
+        const old = kit.image("grow", 16);
+        writePattern(old);
+        const created = await provider.create(kit.disk(old, { size: "16MiB" }));
+        const target = created.outs.target;
+        const dest = kit.nowhere("grow-dest");
+        const news = kit.disk(dest, { size: "32MiB" });
+        const diff = await provider.diff(created.id, created.outs, news);
+        assert.deepEqual([diff.changes, diff.replaces], [true, []], "an update of source and size");
+        const moved = await provider.apply(created.id, created.outs, news);
+        assert.equal(moved.replaced, false);
+        assert.deepEqual(kit.place(target), on(dest));
+        assert.match(virshLocal(["domblkinfo", DOMAIN, target]), new RegExp(`^Capacity:\\s*${32 * MiB}$`, "m"), "QEMU sees 32 MiB");
+        assert.deepEqual([imageInfo(dest).virtualSize, imageInfo(old).virtualSize], [32 * MiB, 16 * MiB], "the copy grew; the old image kept its size");
+        assert.ok(holdsPattern(dest, "raw"), "the data is in the grown copy");
+        assert.ok(holdsPattern(dest, "raw", { byte: "0", offset: 16 * MiB, length: 16 * MiB }), "the grown part reads as zeros");
+        assert.ok(holdsPattern(old, "raw"), "the old image is untouched");
+        assert.equal(moved.outs.capacityBytes, 32 * MiB);
+    });
+});
