@@ -13,9 +13,11 @@ bin=$(bash scripts/prepare.sh | tail -n 1)
 export PATH="$bin:$PATH"
 node_min=$(bash scripts/node-toolchain.sh 22 | tail -n 1)
 
-# pll-fault1 and the namespace hosts (whose guests no other suite uses), with an own sshd on 2226.
+# pll-fault1 and the namespace hosts (whose guests no other suite uses), with an own sshd on 2226;
+# the disk moves on throwaway domains of their own (pll-mv-*).
 beside=(
   engine/consumer-install rig/half-missing rig/jump-hosts engine/many-hosts
+  rig/disk-move rig/disk-move-keeps rig/disk-move-by-hand engine/disk-move
   faults/bad-input-engine faults/bad-input faults/security-host-keys faults/security-injection
   faults/security-secrets faults/security-sudo faults/through-jump-host faults/faults-libvirt-lock
   load/attach-detach-cycles
