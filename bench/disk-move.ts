@@ -32,12 +32,12 @@ function timedCopy(args: [string, ...string[]], dest: string): () => Promise<voi
 }
 
 export async function diskMoveWorkload(env: RigEnv, connection: ConnectionInputs, mib: number, measure: MeasureStep): Promise<MoveWorkload> {
-    const { createImage, missingPath, removeFiles, typed } = await import("../test/rig/rig-env");
+    const { createImage, GUEST2, missingPath, removeFiles, typed } = await import("../test/rig/rig-env");
     const { ThrowawayDomain } = await import("../test/rig/throwaway-domain");
     const { fillRandom } = await import("../test/rig/disk-move-env");
     const { providers } = await import("../provider/index");
     const disks = typed<AttachedDiskInputs, AttachedDiskOutputs>(providers.attachedDisk);
-    const domain = new ThrowawayDomain(env, MOVE_DOMAIN, "pll-guest2");
+    const domain = new ThrowawayDomain(env, MOVE_DOMAIN, GUEST2);
     const files: string[] = [];
     const nowhere = (label: string) => {
         const path = missingPath(env, `bench-move-${label}-${files.length}`);
