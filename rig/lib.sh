@@ -140,8 +140,9 @@ clean_marker() { echo "$RIG_DIR/.clean-$1"; }
 mark_clean() { guest_fingerprint "$1" >"$(clean_marker "$1")"; }
 is_unchanged_since_clean() { [ "$(guest_fingerprint "$1")" = "$(cat "$(clean_marker "$1")" 2>/dev/null)" ]; }
 
-# Define a stopped (or undefined) domain from the rig's XML, then start it with a fresh console
-# log (and, for a Debian guest, a fresh copy of the image). Always re-defined: a run cut off mid-test (a session that ended, CI on the same machine) can
+# Define a stopped (or undefined) domain from the rig's XML, then start it: restored from its saved
+# baseline, or booted with a fresh console log (and, for a Debian guest, a fresh copy of the image),
+# without waiting (see settle_boot). Always re-defined: a run cut off mid-test (a session that ended, CI on the same machine) can
 # leave setmem/setvcpus/attach --config in libvirt's copy.
 start_from_rig_definition() {
   local name=$1
@@ -150,8 +151,67 @@ start_from_rig_definition() {
     cp --reflink=auto --sparse=always "$RIG_DEBIAN_DIR/base.raw" "$(debian_disk "$name").new" \
       && mv "$(debian_disk "$name").new" "$(debian_disk "$name")" || die "$name: cannot copy $RIG_DEBIAN_DIR/base.raw"
   fi
-  rm -f "$(console_log "$name")"
-  virsh_q start "$name" >/dev/null 2>&1 || [ "$(domstate "$name")" = running ] || die "virsh start $name failed"
+  start_or_restore "$name" "$RIG_DIR/$name.xml"
+}
+
+# Saved baselines. A busybox guest's TCG boot costs ~10 s of host CPU (30 s of wall time on the
+# loaded 2-core host); restoring the memory image saved once it reached its baseline costs 0.4 s.
+# The image belongs to the domain's definition and the QEMU binary: either changed, it boots again.
+# Its console log up to then is kept with it (the serial source has append='on'), so the ready line
+# and the guest's view lines are there as after a boot. Not for a domain with a disk (the Debian
+# guests: the image would have to be saved with the memory) or without an OS (nothing to save).
+saved_baseline() { # NAME XMLFILE: the path prefix of NAME's saved baseline for that definition
+  echo "$RIG_DIR/saved/$1-$( { cat "$2"; stat -L -c '%s %Y' "$(command -v qemu-system-x86_64)"; } | sha256sum | cut -c1-16)"
+}
+can_save_baseline() { grep -q '<kernel>' "$1" && ! grep -q "<disk type='file' device='disk'>" "$1"; } # XMLFILE
+
+# NAME, defined from XMLFILE and shut off, restored from its saved baseline; false (nothing done) when it has none.
+restore_baseline() { # NAME XMLFILE
+  local name=$1 saved
+  can_save_baseline "$2" || return 1
+  saved=$(saved_baseline "$1" "$2")
+  [ -s "$saved.save" ] && [ -e "$saved.console" ] || return 1
+  cp "$saved.console" "$(console_log "$name")"
+  virsh_q restore "$saved.save" >/dev/null 2>&1 && return 0
+  log "$name: restoring $saved.save failed; it boots instead"
+  rm -f "$saved.save" "$saved.console"
+  return 1
+}
+
+# Keep running NAME's state (at its baseline now) as its saved baseline: saved, then restored at once.
+save_baseline() { # NAME XMLFILE
+  local name=$1 saved
+  can_save_baseline "$2" || return 0
+  saved=$(saved_baseline "$1" "$2")
+  mkdir -p "$RIG_DIR/saved"
+  rm -f "$RIG_DIR/saved/$name"-*
+  virsh_q save "$name" "$saved.save.tmp" >/dev/null || die "$name: virsh save $saved.save.tmp failed"
+  cp "$(console_log "$name")" "$saved.console"
+  mv "$saved.save.tmp" "$saved.save"
+  restore_baseline "$name" "$2" || die "$name: cannot restore the baseline just saved ($saved.save)"
+}
+
+# Start NAME (defined from XMLFILE, shut off) without waiting: restored from its saved baseline when
+# it has one (RIG_RESTORED=yes then), else booted with an empty console log (console_log NAME).
+start_or_restore() { # NAME XMLFILE
+  RIG_RESTORED=
+  if restore_baseline "$1" "$2"; then
+    RIG_RESTORED=yes
+    log "$1: restored from its saved baseline"
+    return 0
+  fi
+  rm -f "$(console_log "$1")"
+  virsh_q start "$1" >/dev/null 2>&1 || [ "$(domstate "$1")" = running ] || die "virsh start $1 failed"
+}
+
+# After start_or_restore booted NAME: wait for its ready line and balloon, then save that baseline.
+# RESTARTS: how often a panicked boot may be restarted (only a rig domain: from its rig definition).
+settle_boot() { # NAME XMLFILE RESTARTS
+  local name=$1 xml=$2
+  grep -q '<kernel>' "$xml" || return 0
+  wait_guest_ready "$name" "$(guest_ready_limit "$name")" "$3"
+  wait_balloon "$name" "$(sed -n "s/.*<currentMemory unit='KiB'>\([0-9]*\)<.*/\1/p" "$xml")" 30
+  save_baseline "$name" "$xml"
 }
 
 # What every rig sshd shares: keys only, from the authorized_keys in folder $1, no PAM.

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Bring one rig domain back to its baseline: destroy, re-define from $RIG_DIR/NAME.xml (a Debian
-# guest also gets a fresh copy of its image), start,
-# wait for PLL-GUEST-READY and the baseline balloon (Linux guests). Usage: rig/reset-guest.sh NAME
+# Bring one rig domain back to its baseline: destroy, re-define from $RIG_DIR/NAME.xml, then restore
+# its saved baseline (rig/lib.sh) or boot it (a Debian guest from a fresh copy of its image), wait
+# for PLL-GUEST-READY and the baseline balloon, and save that baseline. Usage: rig/reset-guest.sh NAME
 set -Eeuo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 . "$HERE/lib.sh"
@@ -23,9 +23,6 @@ if virsh_q dominfo "$name" >/dev/null 2>&1 && [ "$(domstate "$name")" != "shut o
   virsh_q destroy "$name" >/dev/null
 fi
 start_from_rig_definition "$name"
-if is_linux_guest "$name"; then
-  wait_guest_ready "$name"
-  wait_balloon "$name" "$RIG_BASE_MEM_KIB" 30
-fi
+[ -n "$RIG_RESTORED" ] || settle_boot "$name" "$RIG_DIR/$name.xml" 1
 mark_clean "$name"
 log "$name reset to baseline"

@@ -132,10 +132,22 @@ export async function resetGuestAsync(name: string): Promise<void> {
 
 /** rig/reset-guest.sh NAME as a child process: its pid at once, and its end (rejected with the script's last lines). */
 function spawnReset(name: string): { pid: number; ended: Promise<void> } {
+    return spawnScript("reset-guest.sh", [name]);
+}
+
+/**
+ * A test's own domain NAME, defined from XMLFILE and shut off, started at its baseline: restored from
+ * the baseline saved for that definition, or booted (ready line, balloon) and then saved (rig/lib.sh).
+ */
+export async function startAtBaseline(name: string, xmlFile: string): Promise<void> {
+    await spawnScript("start-at-baseline.sh", [name, xmlFile]).ended;
+}
+
+function spawnScript(script: string, args: string[]): { pid: number; ended: Promise<void> } {
     let pid = 0;
     const ended = new Promise<void>((resolve, reject) => {
-        const child = execFile("bash", [join(REPO_ROOT, "rig", "reset-guest.sh"), name], { cwd: REPO_ROOT, timeout: RESET_TIMEOUT_MS }, (error, stdout, stderr) =>
-            error ? reject(new Error(`rig/reset-guest.sh ${name} failed (${error.message}):\n${`${stdout}${stderr}`.trim().split("\n").slice(-15).join("\n")}`)) : resolve());
+        const child = execFile("bash", [join(REPO_ROOT, "rig", script), ...args], { cwd: REPO_ROOT, timeout: RESET_TIMEOUT_MS }, (error, stdout, stderr) =>
+            error ? reject(new Error(`rig/${script} ${args.join(" ")} failed (${error.message}):\n${`${stdout}${stderr}`.trim().split("\n").slice(-15).join("\n")}`)) : resolve());
         pid = child.pid ?? 0;
     });
     return { pid, ended };
