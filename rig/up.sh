@@ -122,7 +122,7 @@ write_conf /etc/libvirt/qemu.conf 'user = "root"
 group = "root"
 dynamic_ownership = 0
 remember_owner = 0
-cgroup_controllers = [ ]
+cgroup_controllers = [ "cpu", "cpuacct", "cpuset", "memory", "blkio" ]
 namespaces = [ ]
 security_driver = "none"'
 # No D-Bus, so no polkit: without this a non-root user (pllpass) gets "Unable to get system bus
@@ -486,6 +486,13 @@ ensure_domain() { # NAME: (re)define it if its XML changed, start it if stopped
     mv "$RIG_DIR/$name.xml.new" "$RIG_DIR/$name.xml"
   else
     rm -f "$RIG_DIR/$name.xml.new"
+  fi
+  # A guest started before cgroup_controllers was set keeps no cgroups (schedinfo, memtune and
+  # blkiotune then fail: "cgroup CPU controller is not mounted"; schedinfo answers only with them):
+  # it is restarted once from the rig's definition, as a reset does.
+  if [ "$(domstate "$name")" = running ] && ! virsh_q schedinfo "$name" >/dev/null 2>&1; then
+    log "$name: runs without cgroups (started before cgroup_controllers was set): restarting it"
+    virsh_q destroy "$name" >/dev/null 2>&1 || [ "$(domstate "$name")" = "shut off" ] || die "virsh destroy $name failed"
   fi
   # Tests may pause, stop or reboot their own guest at this moment: act only on a settled state,
   # and accept that the guest is running by the time virsh gets to it.
