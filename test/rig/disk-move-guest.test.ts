@@ -63,7 +63,7 @@ describe("rig: a live move seen from inside a Debian guest writing to the disk (
         const created = await disks.create(inputs);
         const target = created.outs.target;
         const byId = `/dev/disk/by-id/virtio-${SERIAL}`;
-        const name = await waitFor(`${byId} in the guest`, async () => (await guestExec(DEB_AGENT, "/bin/readlink", ["-f", byId])).trim() || undefined, { timeoutMs: 60_000, intervalMs: 500 });
+        const name = await waitFor(`${byId} in the guest`, async () => (await guestExec(DEB_AGENT, "/bin/readlink", ["-e", byId])).trim() || undefined, { timeoutMs: 60_000, intervalMs: 500 });
         assert.match(name, /^\/dev\/vd[a-z]+$/);
 
         startInGuest(`exec timeout 600 stdbuf -oL udevadm monitor --kernel --subsystem-match=block > ${UDEV_LOG} 2>&1`);
@@ -89,7 +89,7 @@ describe("rig: a live move seen from inside a Debian guest writing to the disk (
         assert.equal(status.exitcode, 0, "every write succeeded");
         const total = await chunksWritten();
         await guestExec(DEB_AGENT, "/bin/sync", []);
-        assert.equal((await guestExec(DEB_AGENT, "/bin/readlink", ["-f", byId])).trim(), name, "the same /dev name after the move");
+        assert.equal((await guestExec(DEB_AGENT, "/bin/readlink", ["-e", byId])).trim(), name, "the same /dev name after the move");
         const events = await guestExec(DEB_AGENT, "/bin/cat", [UDEV_LOG]);
         assert.doesNotMatch(events, /\bremove\b/, `no udev remove event during the move: ${events}`);
         console.log(`      ${before} MiB written before the copy, ${atPivot - before} during it (${copyMs} ms, copyBandwidth 8), ${total - atPivot} after the pivot`);
