@@ -35,20 +35,20 @@ const PROGRESS_INTERVAL_MS = 5000;
 const ABORT_SLACK_SECONDS = 60;
 const MiB = 1024 * 1024;
 
-/** The diff's fact: is something at the new source? Absent when it cannot be told (preview offline, unknown source): then a replacement, as before moves. */
+/**
+ * The diff's fact: is something at the new source? Absent only when the preview cannot know the
+ * path or host yet (unknown values). A read that fails (SSH, sudo, EACCES, a hung mount) fails the
+ * diff: falling back to a replacement would unplug a live disk that the preview showed moving.
+ */
 export async function moveFacts(olds: AttachedDiskOutputs, news: AttachedDiskInputs): Promise<Values> {
     if (news.source === olds.source || typeof news.source !== "string" || news.source === UNKNOWN_VALUE || JSON.stringify(news.connection ?? {}).includes(UNKNOWN_VALUE)) return {};
     const probe: Probe = { kind: "path", path: news.source };
-    try {
-        return await inDomainBatch(news, async (session) => {
-            const outcome = (await session.round({ probes: [probe] })).probe(probe);
-            if (pathMissing(outcome)) return { [DESTINATION_EXISTS]: false };
-            sourceKindOnHost(session.virsh, outcome, news.source, "source");
-            return { [DESTINATION_EXISTS]: true };
-        });
-    } catch {
-        return {};
-    }
+    return inDomainBatch(news, async (session) => {
+        const outcome = (await session.round({ probes: [probe] })).probe(probe);
+        if (pathMissing(outcome)) return { [DESTINATION_EXISTS]: false };
+        sourceKindOnHost(session.virsh, outcome, news.source, "source");
+        return { [DESTINATION_EXISTS]: true };
+    });
 }
 
 interface MoveProbes {

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { blockJobProgress, freeBytesOf } from "../../provider/providers/disk-move";
+import { blockJobProgress, freeBytesOf, moveFacts } from "../../provider/providers/disk-move";
 
 const ran = (stdout: string, exitCode = 0) => ({ ran: true as const, exitCode, stdout, stderr: "" });
 
@@ -14,5 +14,13 @@ describe("disk move: what the host says", () => {
         const df = "Filesystem     1-blocks  Used Available Capacity Mounted on\npll-t16 4194304 0 4194304 0% /var/tmp/pll-rig/t16-small\n";
         assert.equal(freeBytesOf(ran(df)), 4194304);
         assert.equal(freeBytesOf(ran("", 1)), undefined);
+    });
+});
+
+describe("disk move: the diff's fact", () => {
+    it("a host that cannot be read fails the diff (never a replacement of a disk the preview showed moving)", async () => {
+        const olds = { domain: "g", target: "vdb", source: "/images/a.img", connection: { host: "127.0.0.1", port: 1, sshConfig: false, password: "x" } } as never;
+        const news = { ...(olds as object), source: "/images/b.img" } as never;
+        await assert.rejects(moveFacts(olds, news));
     });
 });
