@@ -13,18 +13,18 @@ import { runScript } from "../batch/batch-exec";
 import { ChangeOrder, Round } from "../batch/round";
 import { info, warn } from "../engine-log";
 import { InputError, VirshError } from "../errors";
-import { blockDeviceBytes, checkImageDirectory, domainsUsingFile, domblkCapacity, fileIdentityOnHost, imageVirtualSize, pathMissing, sourceKindOnHost } from "../host-checks";
+import { blockDeviceBytes, checkImageDirectory, domainsUsingFile, domblkCapacity, imageVirtualSize, pathMissing, sourceKindOnHost } from "../host-checks";
 import { DESTINATION_EXISTS } from "../rules/attached-disk-rules";
 import { UNKNOWN_VALUE, Values } from "../rules/rule-table";
 import { formatBytes } from "../units";
 import type { DomainSnapshot } from "../virsh/domain-snapshot";
-import { Probe, probeLine } from "../virsh/probes";
+import { FILE_IDENTITY_FORMAT, Probe, probeLine } from "../virsh/probes";
 import { buildStepScript, StepOutcome } from "../virsh/step-script";
 import type { Command, Virsh } from "../virsh/virsh";
 import { diskSourcePath } from "../xml/disk-xml";
 import { diskAt } from "./device-lookup";
-import { capacityProbe, noFileAtStep } from "./disk-size";
-import { identityProbe, releaseImage } from "./disk-image-ownership";
+import { capacityProbe } from "./disk-size";
+import { releaseImage } from "./disk-image-ownership";
 import { unpreviewedChange } from "./provider-kit";
 
 /** Default bound of a copy (moveTimeout), in seconds. */
@@ -150,19 +150,35 @@ export function planMove(virsh: Virsh, read: Round, olds: AttachedDiskOutputs, n
     }
     const facts = { createsDestination, sourceType, format, running } as const;
     const bound = news.moveTimeout ?? DEFAULT_MOVE_TIMEOUT_SECONDS;
-    const guard = createsDestination ? [noFileAtStep(dest)] : [];
+    // A created destination is made here, empty and of the disk's size, so the copy always goes onto an existing file.
+    const create = createsDestination ? [exclusiveCreateStep(dest), { host: true, args: ["qemu-img", "create", "-q", "-f", format, "--", dest, String(capacity)] }] : [];
     if (!running) {
-        return { ...facts, steps: [...guard,
-            { host: true, args: ["qemu-img", "convert", "-q", "-f", olds.format, "-O", format, ...(createsDestination ? [] : ["-n"]), "--", olds.source, dest], timeoutSeconds: bound },
+        return { ...facts, steps: [...create,
+            { host: true, args: ["qemu-img", "convert", "-q", "-n", "-f", olds.format, "-O", format, "--", olds.source, dest], timeoutSeconds: bound },
             { args: ["update-device", `--domain=${virsh.domain}`, "--file=/dev/stdin", "--config"], stdin: xmlFor(facts) },
         ] };
     }
-    return { ...facts, steps: [...guard, {
+    return { ...facts, steps: [...create, {
         args: ["blockcopy", `--domain=${virsh.domain}`, `--path=${olds.target}`, `--dest=${dest}`, `--format=${format}`, "--transient-job", "--pivot", "--wait", "--verbose",
             `--timeout=${bound}`, ...(news.copyBandwidth === undefined ? [] : [`--bandwidth=${news.copyBandwidth}`]),
-            ...(createsDestination ? [] : ["--reuse-external"]), ...(sourceType === "block" ? ["--blockdev"] : [])],
+            "--reuse-external", ...(sourceType === "block" ? ["--blockdev"] : [])],
         timeoutSeconds: bound + ABORT_SLACK_SECONDS,
     }] };
+}
+
+/**
+ * Creates the destination only if nothing is there (not even a dangling link: the shell's noclobber
+ * opens with O_EXCL) and prints the new file's identity in the same step: the proof, for a cleanup,
+ * that the file at the path is the one this move made. Another move to the same path, or a file
+ * made there since the read, makes it fail, and then nothing at the path is ever removed.
+ */
+export function exclusiveCreateStep(path: string): Command {
+    return { host: true, args: ["sh", "-c", `set -C; : >"$1" && stat -c '${FILE_IDENTITY_FORMAT}' -- "$1"`, "sh", path] };
+}
+
+/** Removes the path only while it still holds the file of that identity: the compare and the rm in one host step. */
+export function removeIfSameFileStep(path: string, identity: string): Command {
+    return { host: true, args: ["sh", "-c", `[ "$(stat -c '${FILE_IDENTITY_FORMAT}' -- "$1")" = "$2" ] && rm -f -- "$1"`, "sh", path, identity] };
 }
 
 /** After the move: both halves (the live XML while it runs, and the config) name the new source in the new format. */
@@ -231,12 +247,26 @@ function causeOf(said: string, bound: number, free: number | undefined): string 
     return "the copy failed";
 }
 
+/** The identity the exclusive create printed (the plan's first step); undefined when it did not create the file (something was there) or its answer is lost. */
+export function createdByMove(plan: MovePlan, steps: readonly StepOutcome[]): string | undefined {
+    const made = plan.createsDestination ? steps[0] : undefined;
+    return made?.ran && made.exitCode === 0 && made.stdout.trim() !== "" ? made.stdout.trim() : undefined;
+}
+
+/** Why a destination is kept after a failed copy; undefined when it may be removed (by removeIfSameFileStep). */
+export function keepReason(facts: { created: string | undefined; onOld: boolean; users: readonly string[] }): string | undefined {
+    if (facts.created === undefined) return "this move did not create it (something was at the path when the copy began, or the create's answer was lost)";
+    if (!facts.onOld) return "the disk's XML does not name the old source";
+    if (facts.users.length > 0) return `named by ${facts.users.join(", ")}`;
+    return undefined;
+}
+
 /**
- * After a failed copy: the job is aborted if it still runs, and a destination the copy created is
- * removed once both XMLs show the guest on the old source and no domain names it. The error says
- * why, and what was left.
+ * After a failed copy: the job is aborted if it still runs, and a destination this move created
+ * (its identity printed by the create) is removed once both XMLs show the guest on the old source,
+ * no domain names it, and it is still that file. The error says why, and what was left.
  */
-async function undoFailedCopy(session: DomainSession, olds: AttachedDiskOutputs, news: AttachedDiskInputs, plan: MovePlan, failed: VirshError, said: string): Promise<never> {
+async function undoFailedCopy(session: DomainSession, olds: AttachedDiskOutputs, news: AttachedDiskInputs, plan: MovePlan, failed: VirshError, said: string, created: string | undefined): Promise<never> {
     const { virsh } = session;
     const device = `disk ${olds.target}`;
     const dest = news.source;
@@ -253,13 +283,13 @@ async function undoFailedCopy(session: DomainSession, olds: AttachedDiskOutputs,
     const cause = causeOf(said, news.moveTimeout ?? DEFAULT_MOVE_TIMEOUT_SECONDS, freeBytesOf(read.probe(free)));
     let left = "";
     if (plan.createsDestination) {
-        const named = domainsUsingFile(virsh, read.probe(users), dest);
-        if (onOld && named.length === 0) {
-            const request = { steps: [{ host: true, args: ["rm", "-f", "--", dest] }], order: ChangeOrder.Removal };
+        const keep = keepReason({ created, onOld, users: created === undefined ? [] : domainsUsingFile(virsh, read.probe(users), dest) });
+        if (keep === undefined && created !== undefined) {
+            const request = { steps: [removeIfSameFileStep(dest, created)], order: ChangeOrder.Removal };
             const removed = await session.round(request);
-            left = removed.failure(request) ? `; the partial copy ${dest} could not be removed: remove it by hand` : `; the partial copy ${dest} was removed`;
+            left = removed.failure(request) ? `; the partial copy ${dest} was not removed (it is no longer the file this move created, or rm failed): check, then remove it by hand` : `; the partial copy ${dest} was removed`;
         } else {
-            left = `; the partial copy ${dest} was kept (${onOld ? `named by ${named.join(", ")}` : "the disk's XML does not name the old source"}): check, then remove it by hand`;
+            left = created === undefined ? `; ${dest} was left as it is: ${keep}` : `; the partial copy ${dest} was kept (${keep}): check, then remove it by hand`;
         }
     }
     throw new VirshError(`moving ${device} from ${olds.source} to ${dest}: ${cause}; the guest ${onOld ? `stays on ${olds.source}, untouched` : "may not be on the old source: run pulumi refresh"}${left}`,
@@ -283,18 +313,22 @@ export async function moveDisk(session: DomainSession, olds: AttachedDiskOutputs
     const device = `disk ${olds.target}`;
     const read = await session.round({ probes: Object.values(moveProbes(olds, news)) });
     const plan = planMove(virsh, read, olds, news, xmlFor);
-    const identity = identityProbe(news.source);
-    const request = { steps: plan.steps, probes: [identity], order: ChangeOrder.Resize };
+    const request = { steps: plan.steps, order: ChangeOrder.Resize };
     const round = await reportProgress(virsh, olds.target, news.source, session.round(request));
+    const created = createdByMove(plan, round.steps);
+    const refused = plan.createsDestination && round.steps[0]?.ran === true && round.steps[0].exitCode !== 0;
+    if (refused) {
+        throw new InputError(`source ${news.source} exists on the host now (a file, or a symbolic link whose target is missing), although the read a moment before found nothing there: ` +
+            "nothing was copied, and it was left as it is", virsh.context(device, round.steps[0].ran ? round.steps[0].stderr.trim() : undefined),
+        "check what is there (another move to the same path?); remove it if nothing needs it, or set moveOntoExisting: true onto an image of the disk's size");
+    }
     const failure = round.failure(request, { device });
-    if (failure) return undoFailedCopy(session, olds, news, plan, failure, copySaid(round.steps.find((o) => o.ran && o.exitCode !== 0) ?? { ran: false }));
+    if (failure) return undoFailedCopy(session, olds, news, plan, failure, copySaid(round.steps.find((o) => o.ran && o.exitCode !== 0) ?? { ran: false }), created);
     const snapshot = round.snapshot();
     verifyMoved(virsh, snapshot, olds.target, news.source, plan.format);
     if (news.afterMove === "delete") {
         if (olds.imageCreated) await releaseImage(session, { ...olds, deleteImage: true }, false);
         else await warn(`afterMove "delete" kept ${olds.source}: this disk did not create it`);
     }
-    const now = plan.createsDestination ? fileIdentityOnHost(virsh, round.probe(identity), news.source) : "missing";
-    return { snapshot, sourceType: plan.sourceType, format: plan.format, imageCreated: plan.createsDestination,
-        imageIdentity: now === "missing" ? undefined : now };
+    return { snapshot, sourceType: plan.sourceType, format: plan.format, imageCreated: plan.createsDestination, imageIdentity: created };
 }

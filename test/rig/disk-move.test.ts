@@ -16,7 +16,7 @@
  */
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { existsSync, mkdirSync, rmSync } from "node:fs";
+import { existsSync, lstatSync, mkdirSync, rmSync, symlinkSync } from "node:fs";
 import { join } from "node:path";
 import { InputError, VirshError } from "../../provider/index";
 import { fillRandom, holdsPattern, MoveFixture, on, writePattern } from "./disk-move-env";
@@ -154,6 +154,22 @@ describe("rig: an AttachedDisk moves live to a new source (pll-mv-move, a copy o
         assert.deepEqual(kit.place(created.outs.target), on(mine));
         assert.deepEqual(kit.place(second.outs.target), on(other));
         assert.ok(holdsPattern(other, "raw"), "the other disk's data is untouched");
+    });
+
+    it("review finding 1: a dangling symbolic link at the destination (stat -L finds nothing: a move) is refused by the exclusive create and left as it is; the guest stays on the old source", async function () {
+        const old = kit.image("link", 16);
+        writePattern(old);
+        const created = await provider.create(kit.disk(old));
+        const dest = kit.nowhere("link-dest");
+        symlinkSync(`${dest}.missing-target`, dest);
+        try {
+            await rejectsWith(provider.apply(created.id, created.outs, kit.disk(dest)), InputError,
+                [/exists on the host now \(a file, or a symbolic link whose target is missing\)/, /nothing was copied, and it was left as it is/]);
+            assert.ok(lstatSync(dest).isSymbolicLink(), "the link someone else made is still there");
+            assert.deepEqual(kit.place(created.outs.target), on(old));
+        } finally {
+            rmSync(dest, { force: true });
+        }
     });
 
     it("a copy past moveTimeout (copyBandwidth 1) is aborted: the guest stays on the old source, no block job, the partial copy removed; progress was logged", async function () {

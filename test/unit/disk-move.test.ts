@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import { blockJobProgress, freeBytesOf, moveFacts } from "../../provider/providers/disk-move";
+import { blockJobProgress, createdByMove, exclusiveCreateStep, freeBytesOf, keepReason, moveFacts, MovePlan, removeIfSameFileStep } from "../../provider/providers/disk-move";
+import { Virsh } from "../../provider/virsh/virsh";
 
 const ran = (stdout: string, exitCode = 0) => ({ ran: true as const, exitCode, stdout, stderr: "" });
 
@@ -22,5 +23,28 @@ describe("disk move: the diff's fact", () => {
         const olds = { domain: "g", target: "vdb", source: "/images/a.img", connection: { host: "127.0.0.1", port: 1, sshConfig: false, password: "x" } } as never;
         const news = { ...(olds as object), source: "/images/b.img" } as never;
         await assert.rejects(moveFacts(olds, news));
+    });
+});
+
+describe("disk move: what a failed copy may remove", () => {
+    const plan = { createsDestination: true } as MovePlan;
+    it("only a file this move's exclusive create made (its identity printed): a refused create, a lost answer or a move onto an existing file made nothing", () => {
+        assert.equal(createdByMove(plan, [ran("2049:77 2026-12-01 17:50:00.1 +0000\n"), ran("")]), "2049:77 2026-12-01 17:50:00.1 +0000");
+        assert.equal(createdByMove(plan, [{ ran: true, exitCode: 2, stdout: "", stderr: "sh: 1: cannot create /x: File exists" }]), undefined);
+        assert.equal(createdByMove(plan, [{ ran: false }]), undefined);
+        assert.equal(createdByMove({ createsDestination: false } as MovePlan, [ran("2049:77 -\n")]), undefined);
+    });
+
+    it("keepReason: kept unless this move made it, the guest is on the old source and no domain names it", () => {
+        assert.match(keepReason({ created: undefined, onOld: true, users: [] }) ?? "", /did not create it/);
+        assert.match(keepReason({ created: "1:2 -", onOld: false, users: [] }) ?? "", /does not name the old source/);
+        assert.match(keepReason({ created: "1:2 -", onOld: true, users: ["other"] }) ?? "", /named by other/);
+        assert.equal(keepReason({ created: "1:2 -", onOld: true, users: [] }), undefined);
+    });
+
+    it("the create refuses anything at the path (noclobber) and prints the identity; the removal compares it in the same step", () => {
+        const virsh = new Virsh({ label: "hv1" } as never, "qemu:///system", "g", false, 30);
+        assert.match(virsh.commandLine(exclusiveCreateStep("/i/d.img")), /'set -C; : >"\$1" && stat -c '.*' -- "\$1"' 'sh' '\/i\/d\.img'/);
+        assert.match(virsh.commandLine(removeIfSameFileStep("/i/d.img", "1:2 -")), /= "\$2" \] && rm -f -- "\$1".* '\/i\/d\.img' '1:2 -'/);
     });
 });
