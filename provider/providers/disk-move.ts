@@ -201,6 +201,14 @@ export function blockJobProgress(outcome: StepOutcome): { cur: number; end: numb
     return match ? { cur: Number(match[1]), end: Number(match[2]) } : undefined;
 }
 
+/** A disk's block job as `blockjob --raw` tells it: "unknown" when that read failed (never taken for "none"). */
+export type JobState = "none" | "running" | "unknown";
+
+export function blockJobState(outcome: StepOutcome): JobState {
+    if (!outcome.ran || outcome.exitCode !== 0) return "unknown";
+    return blockJobProgress(outcome) ? "running" : "none";
+}
+
 /** While `copying` runs: the copy's progress (percent, MiB, rate) in the engine's log, every PROGRESS_INTERVAL_MS, on a channel of its own. */
 async function reportProgress<T>(virsh: Virsh, target: string, dest: string, copying: Promise<T>): Promise<T> {
     const script = buildStepScript([[{ commandLine: probeLine({ kind: "blockJob", device: target }, virsh) }]]);
@@ -254,8 +262,9 @@ export function createdByMove(plan: MovePlan, steps: readonly StepOutcome[]): st
 }
 
 /** Why a destination is kept after a failed copy; undefined when it may be removed (by removeIfSameFileStep). */
-export function keepReason(facts: { created: string | undefined; onOld: boolean; users: readonly string[] }): string | undefined {
+export function keepReason(facts: { created: string | undefined; job: JobState; onOld: boolean; users: readonly string[] }): string | undefined {
     if (facts.created === undefined) return "this move did not create it (something was at the path when the copy began, or the create's answer was lost)";
+    if (facts.job !== "none") return facts.job === "running" ? "the block job still runs after blockjob --abort" : "the block job could not be read (blockjob --raw failed), so it may still write there";
     if (!facts.onOld) return "the disk's XML does not name the old source";
     if (facts.users.length > 0) return `named by ${facts.users.join(", ")}`;
     return undefined;
@@ -274,8 +283,12 @@ async function undoFailedCopy(session: DomainSession, olds: AttachedDiskOutputs,
     const free: Probe = { kind: "freeBytes", path: dirname(dest) };
     const users: Probe = { kind: "diskSources" };
     let read = await session.round({ probes: plan.running ? [job, free, users] : [free, users] });
-    if (plan.running && blockJobProgress(read.probe(job))) {
-        read = await session.round({ steps: [{ args: ["blockjob", `--domain=${virsh.domain}`, `--path=${olds.target}`, "--abort"] }], probes: [free, users], order: ChangeOrder.Resize });
+    let jobState: JobState = plan.running ? blockJobState(read.probe(job)) : "none";
+    if (jobState !== "none") {
+        // The abort's own answer is not trusted (a job mid-pivot refuses it): the job is read again after it.
+        await session.round({ steps: [{ args: ["blockjob", `--domain=${virsh.domain}`, `--path=${olds.target}`, "--abort"] }], order: ChangeOrder.Resize });
+        read = await session.round({ probes: [job, free, users] });
+        jobState = blockJobState(read.probe(job));
     }
     const snapshot = read.snapshot();
     const onOld = (["live", "config"] as const).filter((w) => w === "config" || snapshot.running)
@@ -283,7 +296,7 @@ async function undoFailedCopy(session: DomainSession, olds: AttachedDiskOutputs,
     const cause = causeOf(said, news.moveTimeout ?? DEFAULT_MOVE_TIMEOUT_SECONDS, freeBytesOf(read.probe(free)));
     let left = "";
     if (plan.createsDestination) {
-        const keep = keepReason({ created, onOld, users: created === undefined ? [] : domainsUsingFile(virsh, read.probe(users), dest) });
+        const keep = keepReason({ created, job: jobState, onOld, users: created === undefined ? [] : domainsUsingFile(virsh, read.probe(users), dest) });
         if (keep === undefined && created !== undefined) {
             const request = { steps: [removeIfSameFileStep(dest, created)], order: ChangeOrder.Removal };
             const removed = await session.round(request);
@@ -292,8 +305,9 @@ async function undoFailedCopy(session: DomainSession, olds: AttachedDiskOutputs,
             left = created === undefined ? `; ${dest} was left as it is: ${keep}` : `; the partial copy ${dest} was kept (${keep}): check, then remove it by hand`;
         }
     }
-    throw new VirshError(`moving ${device} from ${olds.source} to ${dest}: ${cause}; the guest ${onOld ? `stays on ${olds.source}, untouched` : "may not be on the old source: run pulumi refresh"}${left}`,
-        virsh.context(device, said || undefined), onOld
+    const settled = onOld && jobState === "none";
+    throw new VirshError(`moving ${device} from ${olds.source} to ${dest}: ${cause}; the guest ${settled ? `stays on ${olds.source}, untouched` : "may not be on the old source: run pulumi refresh"}${left}`,
+        virsh.context(device, said || undefined), settled
             ? (cause.startsWith("the copy did not finish") ? "raise moveTimeout (or copyBandwidth), then run pulumi up again" : "fix the cause at the destination, then run pulumi up again")
             : "run pulumi refresh, then pulumi up again", failed.exitCode);
 }

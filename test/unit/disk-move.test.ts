@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { blockJobProgress, createdByMove, exclusiveCreateStep, freeBytesOf, keepReason, moveFacts, MovePlan, removeIfSameFileStep } from "../../provider/providers/disk-move";
+import { blockJobProgress, blockJobState, createdByMove, exclusiveCreateStep, freeBytesOf, keepReason, moveFacts, MovePlan, removeIfSameFileStep } from "../../provider/providers/disk-move";
 import { Virsh } from "../../provider/virsh/virsh";
 
 const ran = (stdout: string, exitCode = 0) => ({ ran: true as const, exitCode, stdout, stderr: "" });
@@ -36,10 +36,21 @@ describe("disk move: what a failed copy may remove", () => {
     });
 
     it("keepReason: kept unless this move made it, the guest is on the old source and no domain names it", () => {
-        assert.match(keepReason({ created: undefined, onOld: true, users: [] }) ?? "", /did not create it/);
-        assert.match(keepReason({ created: "1:2 -", onOld: false, users: [] }) ?? "", /does not name the old source/);
-        assert.match(keepReason({ created: "1:2 -", onOld: true, users: ["other"] }) ?? "", /named by other/);
-        assert.equal(keepReason({ created: "1:2 -", onOld: true, users: [] }), undefined);
+        const mine = { created: "1:2 -", job: "none", onOld: true, users: [] } as const;
+        assert.match(keepReason({ ...mine, created: undefined }) ?? "", /did not create it/);
+        assert.match(keepReason({ ...mine, onOld: false }) ?? "", /does not name the old source/);
+        assert.match(keepReason({ ...mine, users: ["other"] }) ?? "", /named by other/);
+        assert.equal(keepReason(mine), undefined);
+    });
+
+    it("review finding 3: a job that still runs after the abort, or whose read failed, keeps the destination (it may still be written, or pivoted onto)", () => {
+        const mine = { created: "1:2 -", onOld: true, users: [] } as const;
+        assert.equal(blockJobState(ran(" type=Block Copy\n cur=1\n end=2\n")), "running");
+        assert.equal(blockJobState(ran("")), "none");
+        assert.equal(blockJobState({ ran: true, exitCode: 1, stdout: "", stderr: "error: failed to get domain" }), "unknown");
+        assert.equal(blockJobState({ ran: false }), "unknown");
+        assert.match(keepReason({ ...mine, job: "running" }) ?? "", /still runs after blockjob --abort/);
+        assert.match(keepReason({ ...mine, job: "unknown" }) ?? "", /could not be read/);
     });
 
     it("the create refuses anything at the path (noclobber) and prints the identity; the removal compares it in the same step", () => {
