@@ -181,14 +181,19 @@ export function removeIfSameFileStep(path: string, identity: string): Command {
     return { host: true, args: ["sh", "-c", `[ "$(stat -c '${FILE_IDENTITY_FORMAT}' -- "$1")" = "$2" ] && rm -f -- "$1"`, "sh", path, identity] };
 }
 
-/** After the move: both halves (the live XML while it runs, and the config) name the new source in the new format. */
-export function verifyMoved(virsh: Virsh, snapshot: DomainSnapshot, target: string, dest: string, format: DiskFormat): void {
+/** The halves (the live XML while it runs, and the config) that do not name the new source in the new format, as the error says them. */
+function halvesNotMoved(snapshot: DomainSnapshot, target: string, dest: string, format: DiskFormat): string[] {
     const halves: Array<["live" | "config", string]> = snapshot.running ? [["live", "live XML"], ["config", "persistent config"]] : [["config", "persistent config"]];
-    const wrong = halves.flatMap(([where, name]) => {
+    return halves.flatMap(([where, name]) => {
         const disk = diskAt(snapshot, where, target);
         const seen = disk ? diskSourcePath(disk) : undefined;
         return seen === dest && (disk?.format ?? "raw") === format ? [] : [`the ${name} has ${seen ?? "no disk"}${disk ? ` (${String(disk.format ?? "raw")})` : ""}`];
     });
+}
+
+/** After the move: both halves name the new source in the new format. */
+export function verifyMoved(virsh: Virsh, snapshot: DomainSnapshot, target: string, dest: string, format: DiskFormat): void {
+    const wrong = halvesNotMoved(snapshot, target, dest, format);
     if (wrong.length > 0) {
         throw new VirshError(`the move of disk ${target} to ${dest} reported success, but ${wrong.join(" and ")}`, virsh.context(`disk ${target}`),
             "run pulumi refresh to see where the disk is, then pulumi up again", 1);
@@ -236,6 +241,29 @@ async function reportProgress<T>(virsh: Virsh, target: string, dest: string, cop
     } finally {
         done = true;
         void poll;
+    }
+}
+
+/** How often the block job is read after the copy's answer was lost. */
+const LOST_ANSWER_POLL_MS = 2000;
+
+/**
+ * The copy's answer was lost (the connection dropped): the job may still run. Its disk is read
+ * until no job runs (or the copy's own bound has passed), so that the move is then verified or
+ * undone from what the host shows, never left mirroring or with a partial copy behind.
+ */
+export async function awaitJobGone(session: DomainSession, target: string, running: boolean, boundSeconds: number): Promise<Round> {
+    const job: Probe = { kind: "blockJob", device: target };
+    const deadline = Date.now() + (boundSeconds + ABORT_SLACK_SECONDS) * 1000;
+    for (;;) {
+        try {
+            const read = await session.round({ probes: running ? [job] : [] });
+            if (!read.answerLost && (!running || blockJobState(read.probe(job)) === "none")) return read;
+            if (Date.now() > deadline) return read;
+        } catch (error) {
+            if (Date.now() > deadline) throw error;
+        }
+        await session.sleep(LOST_ANSWER_POLL_MS);
     }
 }
 
@@ -336,9 +364,20 @@ export async function moveDisk(session: DomainSession, olds: AttachedDiskOutputs
             "nothing was copied, and it was left as it is", virsh.context(device, round.steps[0].ran ? round.steps[0].stderr.trim() : undefined),
         "check what is there (another move to the same path?); remove it if nothing needs it, or set moveOntoExisting: true onto an image of the disk's size");
     }
+    if (round.answerLost) {
+        const after = await awaitJobGone(session, olds.target, plan.running, news.moveTimeout ?? DEFAULT_MOVE_TIMEOUT_SECONDS);
+        const lost = new VirshError("the answer of the copy was lost (the connection dropped while it ran)", virsh.context(device), "run pulumi refresh, then pulumi up again", 1);
+        if (halvesNotMoved(after.snapshot(), olds.target, news.source, plan.format).length > 0) return undoFailedCopy(session, olds, news, plan, lost, lost.summary, created);
+        return finishMove(session, olds, news, plan, after.snapshot(), created);
+    }
     const failure = round.failure(request, { device });
     if (failure) return undoFailedCopy(session, olds, news, plan, failure, copySaid(round.steps.find((o) => o.ran && o.exitCode !== 0) ?? { ran: false }), created);
-    const snapshot = round.snapshot();
+    return finishMove(session, olds, news, plan, round.snapshot(), created);
+}
+
+/** The copy is done: both XMLs checked, then the old image as afterMove says. */
+async function finishMove(session: DomainSession, olds: AttachedDiskOutputs, news: AttachedDiskInputs, plan: MovePlan, snapshot: DomainSnapshot, created: string | undefined): Promise<MovedDisk> {
+    const { virsh } = session;
     verifyMoved(virsh, snapshot, olds.target, news.source, plan.format);
     if (news.afterMove === "delete") {
         if (olds.imageCreated) await releaseImage(session, { ...olds, deleteImage: true }, false);

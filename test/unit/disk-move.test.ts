@@ -1,6 +1,9 @@
 import assert from "node:assert/strict";
-import { blockJobProgress, blockJobState, createdByMove, exclusiveCreateStep, freeBytesOf, keepReason, moveFacts, MovePlan, removeIfSameFileStep } from "../../provider/providers/disk-move";
+import { awaitJobGone, blockJobProgress, blockJobState, createdByMove, exclusiveCreateStep, freeBytesOf, keepReason, moveFacts, MovePlan, removeIfSameFileStep } from "../../provider/providers/disk-move";
 import { Virsh } from "../../provider/virsh/virsh";
+import { Round } from "../../provider/batch/round";
+import type { DomainSession } from "../../provider/batch/domain-batch";
+import { probeKey } from "../../provider/virsh/probes";
 
 const ran = (stdout: string, exitCode = 0) => ({ ran: true as const, exitCode, stdout, stderr: "" });
 
@@ -57,5 +60,22 @@ describe("disk move: what a failed copy may remove", () => {
         const virsh = new Virsh({ label: "hv1" } as never, "qemu:///system", "g", false, 30);
         assert.match(virsh.commandLine(exclusiveCreateStep("/i/d.img")), /'set -C; : >"\$1" && stat -c '.*' -- "\$1"' 'sh' '\/i\/d\.img'/);
         assert.match(virsh.commandLine(removeIfSameFileStep("/i/d.img", "1:2 -")), /= "\$2" \] && rm -f -- "\$1".* '\/i\/d\.img' '1:2 -'/);
+    });
+});
+
+describe("disk move: after the copy's answer was lost", () => {
+    it("review finding 2: the disk's block job is read until none runs; only then is the move verified or undone", async () => {
+        const virsh = new Virsh({ label: "hv1" } as never, "qemu:///system", "g", false, 30);
+        const job = { kind: "blockJob", device: "vdb" } as const;
+        const answers = [ran(" cur=1\n end=4\n"), { ran: true as const, exitCode: 1, stdout: "", stderr: "error: lost" }, ran(" cur=3\n end=4\n"), ran("")];
+        let reads = 0;
+        const session = {
+            virsh, claimed: new Set<string>(),
+            round: async () => new Round(virsh, [], undefined, [], new Map([[probeKey(job), answers[reads++]]]), undefined),
+            sleep: async () => undefined,
+        } as DomainSession;
+        const last = await awaitJobGone(session, "vdb", true, 3600);
+        assert.equal(reads, 4, "it read until the job was gone (a failed read is not \"no job\")");
+        assert.equal(blockJobState(last.probe(job)), "none");
     });
 });
