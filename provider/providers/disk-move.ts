@@ -13,7 +13,7 @@ import { runScript } from "../batch/batch-exec";
 import { ChangeOrder, Round } from "../batch/round";
 import { info, warn } from "../engine-log";
 import { InputError, VirshError } from "../errors";
-import { blockDeviceBytes, checkImageDirectory, domainsUsingFile, domblkCapacity, imageVirtualSize, pathMissing, sourceKindOnHost } from "../host-checks";
+import { blockDeviceBytes, checkImageDirectory, domainsUsingFile, domainsUsingSameFile, domblkCapacity, imageVirtualSize, pathMissing, sourceKindOnHost } from "../host-checks";
 import { DESTINATION_EXISTS } from "../rules/attached-disk-rules";
 import { UNKNOWN_VALUE, Values } from "../rules/rule-table";
 import { formatBytes } from "../units";
@@ -59,6 +59,9 @@ interface MoveProbes {
     allocation: Probe;
     capacity: Probe;
     users: Probe;
+    /** The same, as the files they are: another path to the destination's file is a user too. */
+    userFiles: Probe;
+    destinationFile: Probe;
     /** An existing destination's size, read as a file in the new format and as a block device (the one that fits is used). */
     destinationImage: Probe;
     destinationBlock: Probe;
@@ -73,6 +76,8 @@ export function moveProbes(olds: AttachedDiskOutputs, news: AttachedDiskInputs):
         allocation: olds.sourceType === "block" ? { kind: "blockSize", path: olds.source } : { kind: "imageInfo", path: olds.source, format: olds.format },
         capacity: capacityProbe(olds.target),
         users: { kind: "diskSources" },
+        userFiles: { kind: "diskSourceIdentities" },
+        destinationFile: { kind: "sourceIdentity", path: news.source },
         destinationImage: { kind: "imageInfo", path: news.source, format: news.format ?? "raw" },
         destinationBlock: { kind: "blockSize", path: news.source },
     };
@@ -123,7 +128,8 @@ export function planMove(virsh: Virsh, read: Round, olds: AttachedDiskOutputs, n
             : `source ${dest} is a ${sourceType === "file" ? "regular file" : "block device"}, not a ${news.sourceType === "file" ? "regular file" : "block device"}`,
         virsh.context(device), createsDestination ? "create the block device first (e.g. lvcreate with the disk's size) and set moveOntoExisting: true" : `set sourceType to "${sourceType}" or leave it unset`);
     }
-    const users = domainsUsingFile(virsh, read.probe(probes.users), dest);
+    const users = [...new Set([...domainsUsingFile(virsh, read.probe(probes.users), dest),
+        ...(createsDestination ? [] : domainsUsingSameFile(virsh, read.probe(probes.userFiles), read.probe(probes.destinationFile), dest))])];
     if (users.length > 0) {
         throw new InputError(`source ${dest} is already a disk of domain${users.length > 1 ? "s" : ""} ${users.map((d) => `'${d}'`).join(", ")}: moving onto it would overwrite that disk; nothing was copied`,
             virsh.context(device), "pick a path no domain uses (`virsh domblklist DOMAIN` shows each domain's disks)");

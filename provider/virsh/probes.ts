@@ -26,6 +26,13 @@ export type Probe =
     | { kind: "fileIdentity"; path: string }
     /** Every domain's disk sources, live and in the config (`domblklist` of each), to tell who uses a file. */
     | { kind: "diskSources" }
+    /**
+     * Every domain's disk sources (live and config) as the files they are (`stat -L`, SOURCE_IDENTITY_FORMAT
+     * a line), so that another path to the same file (a symbolic link, /dev/mapper vs /dev/vg) is seen.
+     */
+    | { kind: "diskSourceIdentities" }
+    /** A path's file as SOURCE_IDENTITY_FORMAT tells it (`stat -L`). */
+    | { kind: "sourceIdentity"; path: string }
     /** The bytes free to an unprivileged writer in the file system holding a directory (`df -P -B1`). */
     | { kind: "freeBytes"; path: string }
     /** A disk's block job, raw (`virsh blockjob --raw`: cur and end in bytes; nothing when none runs). */
@@ -52,6 +59,8 @@ export function probeKey(probe: Probe): string {
 export const MAC_OWNER_MARK = "@@domain ";
 /** `stat -c` format of a file's identity: st_dev:st_ino, then the birth time to the nanosecond ("-" where the file system keeps none). */
 export const FILE_IDENTITY_FORMAT = "%d:%i %w";
+/** `stat -L -c` format of what a disk source is: its type, st_dev:st_ino, and the device number a block device names. */
+export const SOURCE_IDENTITY_FORMAT = "%F|%d:%i|%t:%T";
 /** A guest's balloon may stop a page table short of the target; within this it has followed. */
 export const BALLOON_TOLERANCE_KIB = 1024;
 /** A guest agent answers at once or not at all: a silent one must not hold the exec for operationTimeout. */
@@ -80,6 +89,16 @@ export function probeLine(probe: Probe, virsh: Virsh): string {
         case "domblkinfo": return virsh.commandLine({ args: ["domblkinfo", `--domain=${virsh.domain}`, `--device=${probe.device}`] });
         case "imageInfo": return virsh.commandLine({ host: true, args: ["qemu-img", "info", "-f", probe.format, "-U", "--output=json", "--", probe.path] });
         case "fileIdentity": return virsh.commandLine({ host: true, args: ["stat", "-c", FILE_IDENTITY_FORMAT, "--", probe.path] });
+        case "sourceIdentity": return virsh.commandLine({ host: true, args: ["stat", "-L", "-c", SOURCE_IDENTITY_FORMAT, "--", probe.path] });
+        case "diskSourceIdentities": {
+            // As diskSources; a source that cannot be stat'ed (gone, a network disk) prints nothing.
+            const [live, config] = [["domblklist"], ["domblklist", "--inactive"]].map((args) => virsh.commandLine({ args }));
+            const stat = virsh.commandLine({ host: true, args: ["stat", "-L", "-c", SOURCE_IDENTITY_FORMAT, "--"] });
+            const each = (list: string) => `out=$(${list} --domain="$d" </dev/null) || exit $?; printf '%s\\n' "$out" | tail -n +3 | ` +
+                `while read -r t src; do [ -n "$src" ] && [ "$src" != "-" ] && ${stat} "$src" </dev/null 2>/dev/null || :; done`;
+            return `( names=$(${virsh.commandLine({ args: ["list", "--all", "--name"] })}) || exit $?; printf '%s\\n' "$names" | ` +
+                `while IFS= read -r d; do [ -n "$d" ] || continue; printf '%s%s\\n' '${MAC_OWNER_MARK}' "$d"; ${each(live)}; ${each(config)}; done )`;
+        }
         case "freeBytes": return virsh.commandLine({ host: true, args: ["df", "-P", "-B1", "--", probe.path] });
         case "blockJob": return virsh.commandLine({ args: ["blockjob", `--domain=${virsh.domain}`, `--path=${probe.device}`, "--raw"] });
         case "blockSize": return virsh.commandLine({ host: true, args: ["blockdev", "--getsize64", probe.path] });

@@ -172,6 +172,20 @@ describe("rig: an AttachedDisk moves live to a new source (pll-mv-move, a copy o
         }
     });
 
+    it("review finding 5: a symbolic link naming another disk's file (moveOntoExisting) is refused by the file it names, not the path: neither disk changes", async function () {
+        const [mine, other] = [kit.image("mine-link", 16), kit.image("other-link", 16)];
+        writePattern(other);
+        const created = await provider.create(kit.disk(mine));
+        const second = await provider.create(kit.disk(other));
+        const link = kit.nowhere("other-link-alias");
+        symlinkSync(other, link);
+        await rejectsWith(provider.apply(created.id, created.outs, kit.disk(link, { moveOntoExisting: true })), InputError,
+            [new RegExp(`already a disk of domain '${DOMAIN}'`), /nothing was copied/]);
+        assert.deepEqual(kit.place(created.outs.target), on(mine));
+        assert.deepEqual(kit.place(second.outs.target), on(other));
+        assert.ok(holdsPattern(other, "raw"), "the other disk's data is untouched");
+    });
+
     it("a copy past moveTimeout (copyBandwidth 1) is aborted: the guest stays on the old source, no block job, the partial copy removed; progress was logged", async function () {
         const old = kit.image("slow", 128);
         fillRandom(old, 128);

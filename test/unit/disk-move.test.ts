@@ -1,9 +1,10 @@
 import assert from "node:assert/strict";
 import { awaitJobGone, blockJobProgress, blockJobState, createdByMove, exclusiveCreateStep, freeBytesOf, keepReason, moveFacts, MovePlan, removeIfSameFileStep } from "../../provider/providers/disk-move";
 import { Virsh } from "../../provider/virsh/virsh";
+import { domainsUsingSameFile, sourceIdentityKey } from "../../provider/host-checks";
 import { Round } from "../../provider/batch/round";
 import type { DomainSession } from "../../provider/batch/domain-batch";
-import { probeKey } from "../../provider/virsh/probes";
+import { MAC_OWNER_MARK, probeKey } from "../../provider/virsh/probes";
 
 const ran = (stdout: string, exitCode = 0) => ({ ran: true as const, exitCode, stdout, stderr: "" });
 
@@ -77,5 +78,23 @@ describe("disk move: after the copy's answer was lost", () => {
         const last = await awaitJobGone(session, "vdb", true, 3600);
         assert.equal(reads, 4, "it read until the job was gone (a failed read is not \"no job\")");
         assert.equal(blockJobState(last.probe(job)), "none");
+    });
+});
+
+describe("disk move: the same file by another path", () => {
+    it("review finding 5: a block device by its device number (/dev/vg/lv and /dev/mapper/vg-lv), anything else by dev:inode", () => {
+        assert.equal(sourceIdentityKey("block special file|5:321|fd:3\n"), "block fd:3");
+        assert.equal(sourceIdentityKey("block special file|5:999|fd:3"), sourceIdentityKey("block special file|5:321|fd:3"));
+        assert.equal(sourceIdentityKey("regular file|65024:12|0:0"), "file 65024:12");
+        assert.equal(sourceIdentityKey(""), undefined);
+    });
+
+    it("domainsUsingSameFile: the domains whose source is that file, whatever path it had", () => {
+        const virsh = new Virsh({ label: "hv1" } as never, "qemu:///system", "g", false, 30);
+        const answer = `${MAC_OWNER_MARK}g\nregular file|1:2|0:0\n${MAC_OWNER_MARK}other\nregular file|1:3|0:0\nblock special file|5:9|fd:3\n`;
+        assert.deepEqual(domainsUsingSameFile(virsh, ran(answer), ran("regular file|1:3|0:0"), "/link"), ["other"]);
+        assert.deepEqual(domainsUsingSameFile(virsh, ran(answer), ran("block special file|5:1|fd:3"), "/dev/mapper/vg-lv"), ["other"]);
+        assert.deepEqual(domainsUsingSameFile(virsh, ran(answer), ran("regular file|1:4|0:0"), "/new"), []);
+        assert.throws(() => domainsUsingSameFile(virsh, ran("", 1), ran("regular file|1:3|0:0"), "/link"), /cannot tell which domains use \/link/);
     });
 });
