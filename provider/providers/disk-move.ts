@@ -5,6 +5,7 @@
  * (moveProbes), the checks and the steps (planMove), the verify (verifyMoved); moveDisk calls each
  * once, in that order, and on a failure leaves the guest on the old source with nothing behind.
  */
+import { createHash } from "node:crypto";
 import { dirname } from "node:path";
 import type { AttachedDiskInputs, AttachedDiskOutputs, DiskFormat } from "../contract";
 import type { DomainSession } from "../batch/domain-batch";
@@ -110,6 +111,27 @@ export function freeBytesOf(outcome: StepOutcome): number | undefined {
     return Number.isFinite(bytes) ? bytes : undefined;
 }
 
+/** What `virsh domstate` prints for a shut-off domain. */
+const SHUT_OFF_ANSWER = "shut off\n\n";
+
+/** Succeeds only while the domain is shut off (its domstate compared on the host). */
+export function stillShutOffStep(domain: string): Command {
+    return { args: ["domstate", `--domain=${domain}`], outputSha256: createHash("sha256").update(SHUT_OFF_ANSWER, "utf8").digest("hex") };
+}
+
+export function isStillShutOffStep(command: Command | undefined): boolean {
+    return command?.args[0] === "domstate" && command.outputSha256 !== undefined;
+}
+
+/**
+ * A shut-off move: the created destination, then the convert and the config's update, each only
+ * while the domain is still shut off. A domain started meanwhile runs on the old source and would
+ * boot next time from a stale copy: then the copy is undone (it is this move's) and the move refused.
+ */
+export function offlineMoveSteps(domain: string, create: Command[], convert: Command, update: Command): Command[] {
+    return [...create, stillShutOffStep(domain), convert, stillShutOffStep(domain), update];
+}
+
 /** The checks before anything is copied, then the steps. Throws with the fix; nothing has run then. */
 export function planMove(virsh: Virsh, read: Round, olds: AttachedDiskOutputs, news: AttachedDiskInputs, xmlFor: (plan: Omit<MovePlan, "steps">) => string): MovePlan {
     const probes = moveProbes(olds, news);
@@ -159,10 +181,9 @@ export function planMove(virsh: Virsh, read: Round, olds: AttachedDiskOutputs, n
     // A created destination is made here, empty and of the disk's size, so the copy always goes onto an existing file.
     const create = createsDestination ? [exclusiveCreateStep(dest), { host: true, args: ["qemu-img", "create", "-q", "-f", format, "--", dest, String(capacity)] }] : [];
     if (!running) {
-        return { ...facts, steps: [...create,
+        return { ...facts, steps: offlineMoveSteps(virsh.domain, create,
             { host: true, args: ["qemu-img", "convert", "-q", "-n", "-f", olds.format, "-O", format, "--", olds.source, dest], timeoutSeconds: bound },
-            { args: ["update-device", `--domain=${virsh.domain}`, "--file=/dev/stdin", "--config"], stdin: xmlFor(facts) },
-        ] };
+            { args: ["update-device", `--domain=${virsh.domain}`, "--file=/dev/stdin", "--config"], stdin: xmlFor(facts) }) };
     }
     return { ...facts, steps: [...create, {
         args: ["blockcopy", `--domain=${virsh.domain}`, `--path=${olds.target}`, `--dest=${dest}`, `--format=${format}`, "--transient-job", "--pivot", "--wait", "--verbose",
@@ -281,8 +302,11 @@ function copySaid(outcome: StepOutcome): string {
     return outcome.ran ? `${outcome.stderr.replace(PROGRESS_LINE, "")}\n${outcome.stdout.replace(PROGRESS_LINE, "")}`.trim() : "";
 }
 
+const STARTED_DURING_MOVE = "the domain is no longer shut off";
+
 /** Why a copy failed, as far as the host tells: virsh says only "Copy failed" or "Copy aborted". */
 function causeOf(said: string, bound: number, free: number | undefined): string {
+    if (said === STARTED_DURING_MOVE) return "the domain was started while it was being moved shut off (qemu-img convert), so the copy is stale";
     if (/Copy aborted/i.test(said)) return `the copy did not finish within moveTimeout (${bound} s) and was aborted`;
     if (free !== undefined && free < MiB) return `the destination's file system is full (${formatBytes(free)} free)`;
     if (/Permission denied/i.test(said)) return "permission denied on the destination";
@@ -342,7 +366,8 @@ async function undoFailedCopy(session: DomainSession, olds: AttachedDiskOutputs,
     const settled = onOld && jobState === "none";
     throw new VirshError(`moving ${device} from ${olds.source} to ${dest}: ${cause}; the guest ${settled ? `stays on ${olds.source}, untouched` : "may not be on the old source: run pulumi refresh"}${left}`,
         virsh.context(device, said || undefined), settled
-            ? (cause.startsWith("the copy did not finish") ? "raise moveTimeout (or copyBandwidth), then run pulumi up again" : "fix the cause at the destination, then run pulumi up again")
+            ? (cause.startsWith("the copy did not finish") ? "raise moveTimeout (or copyBandwidth), then run pulumi up again"
+                : said === STARTED_DURING_MOVE ? "run pulumi up again: a running domain's disk moves live (blockcopy)" : "fix the cause at the destination, then run pulumi up again")
             : "run pulumi refresh, then pulumi up again", failed.exitCode);
 }
 
@@ -377,7 +402,9 @@ export async function moveDisk(session: DomainSession, olds: AttachedDiskOutputs
         return finishMove(session, olds, news, plan, after.snapshot(), created);
     }
     const failure = round.failure(request, { device });
-    if (failure) return undoFailedCopy(session, olds, news, plan, failure, copySaid(round.steps.find((o) => o.ran && o.exitCode !== 0) ?? { ran: false }), created);
+    const failedAt = round.steps.findIndex((o) => o.ran && o.exitCode !== 0);
+    const said = isStillShutOffStep(plan.steps[failedAt]) ? STARTED_DURING_MOVE : copySaid(round.steps[failedAt] ?? { ran: false });
+    if (failure) return undoFailedCopy(session, olds, news, plan, failure, said, created);
     return finishMove(session, olds, news, plan, round.snapshot(), created);
 }
 

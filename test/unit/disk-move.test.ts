@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { awaitJobGone, blockJobProgress, blockJobState, createdByMove, exclusiveCreateStep, freeBytesOf, keepReason, moveFacts, MovePlan, removeIfSameFileStep } from "../../provider/providers/disk-move";
+import { awaitJobGone, blockJobProgress, blockJobState, createdByMove, exclusiveCreateStep, freeBytesOf, isStillShutOffStep, keepReason, moveFacts, MovePlan, offlineMoveSteps, removeIfSameFileStep, stillShutOffStep } from "../../provider/providers/disk-move";
 import { Virsh } from "../../provider/virsh/virsh";
 import { domainsUsingSameFile, sourceIdentityKey } from "../../provider/host-checks";
 import { Round } from "../../provider/batch/round";
@@ -96,5 +96,16 @@ describe("disk move: the same file by another path", () => {
         assert.deepEqual(domainsUsingSameFile(virsh, ran(answer), ran("block special file|5:1|fd:3"), "/dev/mapper/vg-lv"), ["other"]);
         assert.deepEqual(domainsUsingSameFile(virsh, ran(answer), ran("regular file|1:4|0:0"), "/new"), []);
         assert.throws(() => domainsUsingSameFile(virsh, ran("", 1), ran("regular file|1:3|0:0"), "/link"), /cannot tell which domains use \/link/);
+    });
+});
+
+describe("disk move: shut off", () => {
+    it("review finding 6: the convert and the config's update each run only while the domain is still shut off", () => {
+        const [create, convert, update] = [{ host: true, args: ["sh"] }, { host: true, args: ["qemu-img", "convert"] }, { args: ["update-device"] }];
+        const steps = offlineMoveSteps("g", [create], convert, update);
+        assert.deepEqual(steps.map((c) => isStillShutOffStep(c)), [false, true, false, true, false]);
+        assert.deepEqual([steps[0], steps[2], steps[4]], [create, convert, update]);
+        const virsh = new Virsh({ label: "hv1" } as never, "qemu:///system", "g", false, 30);
+        assert.match(virsh.commandLine(stillShutOffStep("g")), /^\[ "\$\(.*'domstate' '--domain=g'.* \| sha256sum\)" = '[0-9a-f]{64}  -' \]$/);
     });
 });
