@@ -28,7 +28,7 @@ import type { Probe } from "../virsh/probes";
 import type { Command, Virsh } from "../virsh/virsh";
 import { buildDiskXml, diskSourcePath, DiskValues } from "../xml/disk-xml";
 import { toDynamicProvider } from "./provider-kit";
-import { moveDisk, moveFacts } from "./disk-move";
+import { moveDisk, moveFacts, moveTimeoutProblem } from "./disk-move";
 import { diskAt, readHotPlugged, usedTargets } from "./device-lookup";
 import { DeviceLookup, removeDevice } from "./device-removal";
 import { attachMissingHalves, explainPartialAttach, missingHalves, Presence } from "./partial-attach";
@@ -328,7 +328,7 @@ export const attachedDiskProvider = toDynamicProvider<AttachedDiskInputs, Attach
         .field("detachTimeout", integerAtLeast(1))
         .field("moveOntoExisting", isBoolean)
         .field("afterMove", oneOf("keep", "delete"))
-        .field("moveTimeout", integerAtLeast(1))
+        .field("moveTimeout", moveTimeoutProblem)
         .field("copyBandwidth", integerAtLeast(1))
         .failures)),
     diffFacts: moveFacts,

@@ -18,6 +18,7 @@ import { blockDeviceBytes, checkImageDirectory, domainsUsingFile, domainsUsingSa
 import { DESTINATION_EXISTS } from "../rules/attached-disk-rules";
 import { UNKNOWN_VALUE, Values } from "../rules/rule-table";
 import { formatBytes } from "../units";
+import { integerAtLeast } from "../validation";
 import type { DomainSnapshot } from "../virsh/domain-snapshot";
 import { FILE_IDENTITY_FORMAT, Probe, probeLine } from "../virsh/probes";
 import { buildStepScript, StepOutcome } from "../virsh/step-script";
@@ -30,6 +31,12 @@ import { unpreviewedChange } from "./provider-kit";
 
 /** Default bound of a copy (moveTimeout), in seconds. */
 export const DEFAULT_MOVE_TIMEOUT_SECONDS = 3600;
+/** The longest moveTimeout: the timers that enforce it (setTimeout) fire at once past 2^31 ms (about 24.8 days). */
+export const MAX_MOVE_TIMEOUT_SECONDS = 7 * 24 * 3600;
+
+export const moveTimeoutProblem = (v: unknown): string | undefined => integerAtLeast(1)(v)
+    ?? (Number(v) > MAX_MOVE_TIMEOUT_SECONDS ? `must be at most ${MAX_MOVE_TIMEOUT_SECONDS} (7 days; got ${String(v)}): a longer bound would overflow the timer that enforces it` : undefined);
+
 /** How often a running copy's progress goes to the engine's log. */
 const PROGRESS_INTERVAL_MS = 5000;
 /** Slack of the host's bound over virsh's own --timeout (which aborts the job itself). */

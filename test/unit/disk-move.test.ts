@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
-import { awaitJobGone, blockJobProgress, blockJobState, createdByMove, exclusiveCreateStep, freeBytesOf, isStillShutOffStep, keepReason, moveFacts, MovePlan, offlineMoveSteps, removeIfSameFileStep, stillShutOffStep } from "../../provider/providers/disk-move";
+import { awaitJobGone, blockJobProgress, blockJobState, createdByMove, exclusiveCreateStep, freeBytesOf, isStillShutOffStep, keepReason, MAX_MOVE_TIMEOUT_SECONDS, moveFacts, MovePlan, moveTimeoutProblem, offlineMoveSteps, removeIfSameFileStep, stillShutOffStep } from "../../provider/providers/disk-move";
 import { Virsh } from "../../provider/virsh/virsh";
+import { providers } from "../../provider/index";
 import { domainsUsingSameFile, sourceIdentityKey } from "../../provider/host-checks";
 import { Round } from "../../provider/batch/round";
 import type { DomainSession } from "../../provider/batch/domain-batch";
@@ -107,5 +108,17 @@ describe("disk move: shut off", () => {
         assert.deepEqual([steps[0], steps[2], steps[4]], [create, convert, update]);
         const virsh = new Virsh({ label: "hv1" } as never, "qemu:///system", "g", false, 30);
         assert.match(virsh.commandLine(stillShutOffStep("g")), /^\[ "\$\(.*'domstate' '--domain=g'.* \| sha256sum\)" = '[0-9a-f]{64}  -' \]$/);
+    });
+});
+
+describe("disk move: the check", () => {
+    it("review finding 9: moveTimeout is at most 7 days (a longer bound overflowed setTimeout, which then fired at once)", async () => {
+        assert.equal(moveTimeoutProblem(3600), undefined);
+        assert.equal(moveTimeoutProblem(MAX_MOVE_TIMEOUT_SECONDS), undefined);
+        assert.match(moveTimeoutProblem(MAX_MOVE_TIMEOUT_SECONDS + 1) ?? "", /must be at most 604800 \(7 days/);
+        assert.match(moveTimeoutProblem(0) ?? "", /at least 1/);
+        const inputs = { connection: { host: "hv1" }, domain: "g", source: "/i/a.img", moveTimeout: 3_000_000 };
+        const checked = await providers.attachedDisk.check!(inputs, inputs);
+        assert.ok(checked.failures?.some((f) => f.property === "moveTimeout" && /at most 604800/.test(f.reason)), JSON.stringify(checked.failures));
     });
 });
