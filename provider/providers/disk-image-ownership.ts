@@ -12,14 +12,19 @@ import { ChangeOrder } from "../batch/round";
 import { warn } from "../engine-log";
 import { domainsUsingFile, fileIdentityOnHost } from "../host-checks";
 import { placementOf } from "../rules/connection-rules";
-import type { Probe } from "../virsh/probes";
+import { FILE_IDENTITY_FORMAT, Probe } from "../virsh/probes";
 import type { StepOutcome } from "../virsh/step-script";
-import type { Virsh } from "../virsh/virsh";
+import type { Command, Virsh } from "../virsh/virsh";
 
 export interface ImageOwnership {
     imageCreated: boolean;
     /** FILE_IDENTITY_FORMAT of the created file; absent in states written before it was recorded. */
     imageIdentity?: string;
+}
+
+/** Removes the path only while it still holds the file of that identity: the compare and the rm in one host step. */
+export function removeIfSameFileStep(path: string, identity: string): Command {
+    return { host: true, args: ["sh", "-c", `[ "$(stat -c '${FILE_IDENTITY_FORMAT}' -- "$1")" = "$2" ] && rm -f -- "$1"`, "sh", path, identity] };
 }
 
 export function identityProbe(path: string): Probe {
@@ -93,8 +98,14 @@ export async function releaseImage(session: DomainSession, olds: AttachedDiskOut
         await warn(`deleteImage kept ${where}: domain${users.length > 1 ? "s" : ""} ${users.map((d) => `'${d}'`).join(", ")} still use${users.length > 1 ? "" : "s"} it as a disk; ${byHand}`);
         return;
     }
-    const request = { steps: [{ host: true, args: ["rm", "-f", "--", olds.source] }], order: ChangeOrder.Removal };
+    // The identity is compared again in the rm's own step: the path may have changed since the read.
+    const request = { steps: [removeIfSameFileStep(olds.source, olds.imageIdentity)], order: ChangeOrder.Removal };
     const round = await session.round(request);
+    const [removal] = round.steps;
+    if (removal?.ran && removal.exitCode === 1 && removal.stderr.trim() === "") {
+        await warn(`deleteImage kept ${where}: the path changed to another file between the read and the removal; ${byHand}`);
+        return;
+    }
     const failure = round.failure(request, { device: `disk ${olds.target}`, hint: `remove ${olds.source} by hand; the disk is already detached` });
     if (failure) throw failure;
 }

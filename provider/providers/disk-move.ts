@@ -26,7 +26,7 @@ import type { Command, Virsh } from "../virsh/virsh";
 import { diskSourcePath } from "../xml/disk-xml";
 import { diskAt } from "./device-lookup";
 import { capacityProbe } from "./disk-size";
-import { releaseImage } from "./disk-image-ownership";
+import { releaseImage, removeIfSameFileStep } from "./disk-image-ownership";
 import { unpreviewedChange } from "./provider-kit";
 
 /** Default bound of a copy (moveTimeout), in seconds. */
@@ -208,11 +208,6 @@ export function planMove(virsh: Virsh, read: Round, olds: AttachedDiskOutputs, n
  */
 export function exclusiveCreateStep(path: string): Command {
     return { host: true, args: ["sh", "-c", `set -C; : >"$1" && stat -c '${FILE_IDENTITY_FORMAT}' -- "$1"`, "sh", path] };
-}
-
-/** Removes the path only while it still holds the file of that identity: the compare and the rm in one host step. */
-export function removeIfSameFileStep(path: string, identity: string): Command {
-    return { host: true, args: ["sh", "-c", `[ "$(stat -c '${FILE_IDENTITY_FORMAT}' -- "$1")" = "$2" ] && rm -f -- "$1"`, "sh", path, identity] };
 }
 
 /** The halves (the live XML while it runs, and the config) that do not name the new source in the new format, as the error says them. */

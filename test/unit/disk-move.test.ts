@@ -1,11 +1,16 @@
 import assert from "node:assert/strict";
-import { awaitJobGone, blockJobProgress, blockJobState, createdByMove, exclusiveCreateStep, freeBytesOf, isStillShutOffStep, keepReason, MAX_MOVE_TIMEOUT_SECONDS, moveFacts, MovePlan, moveTimeoutProblem, offlineMoveSteps, removeIfSameFileStep, stillShutOffStep } from "../../provider/providers/disk-move";
+import { awaitJobGone, blockJobProgress, blockJobState, createdByMove, exclusiveCreateStep, freeBytesOf, isStillShutOffStep, keepReason, MAX_MOVE_TIMEOUT_SECONDS, moveFacts, MovePlan, moveTimeoutProblem, offlineMoveSteps, stillShutOffStep } from "../../provider/providers/disk-move";
+import { removeIfSameFileStep } from "../../provider/providers/disk-image-ownership";
 import { Virsh } from "../../provider/virsh/virsh";
 import { providers } from "../../provider/index";
 import { domainsUsingSameFile, sourceIdentityKey } from "../../provider/host-checks";
 import { Round } from "../../provider/batch/round";
 import type { DomainSession } from "../../provider/batch/domain-batch";
-import { MAC_OWNER_MARK, probeKey } from "../../provider/virsh/probes";
+import { FILE_IDENTITY_FORMAT, MAC_OWNER_MARK, probeKey } from "../../provider/virsh/probes";
+import { execFileSync, spawnSync } from "node:child_process";
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 
 const ran = (stdout: string, exitCode = 0) => ({ ran: true as const, exitCode, stdout, stderr: "" });
 
@@ -120,5 +125,27 @@ describe("disk move: the check", () => {
         const inputs = { connection: { host: "hv1" }, domain: "g", source: "/i/a.img", moveTimeout: 3_000_000 };
         const checked = await providers.attachedDisk.check!(inputs, inputs);
         assert.ok(checked.failures?.some((f) => f.property === "moveTimeout" && /at most 604800/.test(f.reason)), JSON.stringify(checked.failures));
+    });
+});
+
+describe("disk image removal", () => {
+    it("review finding 13: the identity compare and the rm run in one step: a path that holds another file by then is kept", () => {
+        const virsh = new Virsh({ label: "hv1" } as never, "qemu:///system", "g", false, 30);
+        const dir = mkdtempSync(join(tmpdir(), "pll-mv-rm-"));
+        try {
+            const path = join(dir, "image.img");
+            const identityOf = () => execFileSync("stat", ["-c", FILE_IDENTITY_FORMAT, "--", path], { encoding: "utf8" }).trim();
+            const remove = (identity: string) => spawnSync("sh", ["-c", virsh.commandLine(removeIfSameFileStep(path, identity))]).status;
+            writeFileSync(path, "mine");
+            const mine = identityOf();
+            rmSync(path);
+            writeFileSync(path, "someone else's");
+            assert.equal(remove(mine), 1);
+            assert.ok(existsSync(path), "another file at the path is kept");
+            assert.equal(remove(identityOf()), 0);
+            assert.ok(!existsSync(path), "the file of that identity is removed");
+        } finally {
+            rmSync(dir, { recursive: true, force: true });
+        }
     });
 });
