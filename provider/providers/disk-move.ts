@@ -63,6 +63,7 @@ interface MoveProbes {
     destination: Probe;
     directory: Probe;
     free: Probe;
+    fileSystem: Probe;
     /** The old image's allocation (qemu-img info actual-size), or a block device's size. */
     allocation: Probe;
     capacity: Probe;
@@ -81,6 +82,7 @@ export function moveProbes(olds: AttachedDiskOutputs, news: AttachedDiskInputs):
         destination: { kind: "path", path: news.source },
         directory: { kind: "path", path: directory },
         free: { kind: "freeBytes", path: directory },
+        fileSystem: { kind: "fileSystemType", path: directory },
         allocation: olds.sourceType === "block" ? { kind: "blockSize", path: olds.source } : { kind: "imageInfo", path: olds.source, format: olds.format },
         capacity: capacityProbe(olds.target),
         users: { kind: "diskSources" },
@@ -139,6 +141,18 @@ export function offlineMoveSteps(domain: string, create: Command[], convert: Com
     return [...create, stillShutOffStep(domain), convert, stillShutOffStep(domain), update];
 }
 
+/** The last line of `df --output=fstype`; undefined when df failed. */
+export function fileSystemTypeOf(outcome: StepOutcome): string | undefined {
+    return outcome.ran && outcome.exitCode === 0 ? outcome.stdout.trim().split("\n").at(-1)?.trim() : undefined;
+}
+
+/** A created destination is an image file: under /dev (devtmpfs) it would be a file in RAM, gone at the next boot. */
+function refuseDeviceFileSystem(virsh: Virsh, outcome: StepOutcome, dest: string, device: string): void {
+    if (fileSystemTypeOf(outcome) !== "devtmpfs") return;
+    throw new InputError(`source ${dest} does not exist, and its directory is on devtmpfs (/dev): a move would create an image file there, in RAM, lost at the next boot; nothing was copied`,
+        virsh.context(device), "create the block device first (e.g. lvcreate with the disk's size), then set sourceType: \"block\" and moveOntoExisting: true");
+}
+
 /** The checks before anything is copied, then the steps. Throws with the fix; nothing has run then. */
 export function planMove(virsh: Virsh, read: Round, olds: AttachedDiskOutputs, news: AttachedDiskInputs, xmlFor: (plan: Omit<MovePlan, "steps">) => string): MovePlan {
     const probes = moveProbes(olds, news);
@@ -167,6 +181,7 @@ export function planMove(virsh: Virsh, read: Round, olds: AttachedDiskOutputs, n
     if (capacity === null) throw new VirshError(`cannot read the capacity of ${device} (virsh domblkinfo)`, virsh.context(device), "run pulumi refresh, then pulumi up again", 1);
     if (createsDestination) {
         checkImageDirectory(virsh, read.probe(probes.directory), dirname(dest), dest);
+        refuseDeviceFileSystem(virsh, read.probe(probes.fileSystem), dest, device);
         const needed = allocationBytes(virsh, olds, read.probe(probes.allocation));
         const free = freeBytesOf(read.probe(probes.free));
         if (free === undefined || free < needed) {

@@ -33,6 +33,8 @@ export type Probe =
     | { kind: "diskSourceIdentities" }
     /** A path's file as SOURCE_IDENTITY_FORMAT tells it (`stat -L`). */
     | { kind: "sourceIdentity"; path: string }
+    /** The type of the file system holding a directory (`df --output=fstype`: devtmpfs, ext4, …). */
+    | { kind: "fileSystemType"; path: string }
     /** The bytes free to an unprivileged writer in the file system holding a directory (`df -P -B1`). */
     | { kind: "freeBytes"; path: string }
     /** A disk's block job, raw (`virsh blockjob --raw`: cur and end in bytes; nothing when none runs). */
@@ -99,6 +101,7 @@ export function probeLine(probe: Probe, virsh: Virsh): string {
             return `( names=$(${virsh.commandLine({ args: ["list", "--all", "--name"] })}) || exit $?; printf '%s\\n' "$names" | ` +
                 `while IFS= read -r d; do [ -n "$d" ] || continue; printf '%s%s\\n' '${MAC_OWNER_MARK}' "$d"; ${each(live)}; ${each(config)}; done )`;
         }
+        case "fileSystemType": return virsh.commandLine({ host: true, args: ["df", "--output=fstype", "--", probe.path] });
         case "freeBytes": return virsh.commandLine({ host: true, args: ["df", "-P", "-B1", "--", probe.path] });
         case "blockJob": return virsh.commandLine({ args: ["blockjob", `--domain=${virsh.domain}`, `--path=${probe.device}`, "--raw"] });
         case "blockSize": return virsh.commandLine({ host: true, args: ["blockdev", "--getsize64", probe.path] });

@@ -106,6 +106,19 @@ describe("rig: an AttachedDisk moves live to a new source (pll-mv-move, a copy o
         }
     });
 
+    it("review finding 8: a new path under /dev (devtmpfs) is refused before the copy (an image file there lives in RAM): nothing is created there", async function () {
+        const old = kit.image("to-dev", 16);
+        const created = await provider.create(kit.disk(old));
+        const dest = `/dev/pll-mv-${process.pid}.img`;
+        try {
+            await rejectsWith(provider.apply(created.id, created.outs, kit.disk(dest)), InputError, [/its directory is on devtmpfs \(\/dev\)/, /nothing was copied/]);
+            assert.ok(!existsSync(dest), "nothing was created under /dev");
+            assert.deepEqual(kit.place(created.outs.target), on(old));
+        } finally {
+            rmSync(dest, { force: true });
+        }
+    });
+
     it("moveOntoExisting: an existing image of another size is refused with the fix; one of exactly the disk's size takes the copy", async function () {
         const old = kit.image("onto", 16);
         writePattern(old);

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { awaitJobGone, blockJobProgress, blockJobState, createdByMove, exclusiveCreateStep, freeBytesOf, isStillShutOffStep, keepReason, MAX_MOVE_TIMEOUT_SECONDS, moveFacts, MovePlan, moveTimeoutProblem, offlineMoveSteps, stillShutOffStep } from "../../provider/providers/disk-move";
+import { awaitJobGone, blockJobProgress, blockJobState, createdByMove, exclusiveCreateStep, fileSystemTypeOf, freeBytesOf, isStillShutOffStep, keepReason, MAX_MOVE_TIMEOUT_SECONDS, moveFacts, MovePlan, moveTimeoutProblem, offlineMoveSteps, stillShutOffStep } from "../../provider/providers/disk-move";
 import { removeIfSameFileStep } from "../../provider/providers/disk-image-ownership";
 import { Virsh } from "../../provider/virsh/virsh";
 import { providers } from "../../provider/index";
@@ -147,5 +147,12 @@ describe("disk image removal", () => {
         } finally {
             rmSync(dir, { recursive: true, force: true });
         }
+    });
+});
+
+describe("disk move: the destination's file system", () => {
+    it("df --output=fstype: the type on the last line; undefined when df failed", () => {
+        assert.equal(fileSystemTypeOf(ran("Type\ndevtmpfs\n")), "devtmpfs");
+        assert.equal(fileSystemTypeOf(ran("", 1)), undefined);
     });
 });
