@@ -64,8 +64,10 @@ interface MoveProbes {
     directory: Probe;
     free: Probe;
     fileSystem: Probe;
-    /** The old image's allocation (qemu-img info actual-size), or a block device's size. */
+    /** The old image's virtual size (qemu-img info), or a block device's size. */
     allocation: Probe;
+    /** The old image's chain (qemu-img info --backing-chain): the copy flattens it, so it needs the room of every layer. */
+    chain: Probe;
     capacity: Probe;
     users: Probe;
     /** The same, as the files they are: another path to the destination's file is a user too. */
@@ -84,6 +86,7 @@ export function moveProbes(olds: AttachedDiskOutputs, news: AttachedDiskInputs):
         free: { kind: "freeBytes", path: directory },
         fileSystem: { kind: "fileSystemType", path: directory },
         allocation: olds.sourceType === "block" ? { kind: "blockSize", path: olds.source } : { kind: "imageInfo", path: olds.source, format: olds.format },
+        chain: { kind: "imageChain", path: olds.source, format: olds.format },
         capacity: capacityProbe(olds.target),
         users: { kind: "diskSources" },
         userFiles: { kind: "diskSourceIdentities" },
@@ -102,11 +105,28 @@ export interface MovePlan {
     running: boolean;
 }
 
+/** Room a copy's new file may take beyond the data: qcow2 metadata and the file system's own, 1 % of the disk, at least 1 MiB. */
+export function copyMarginBytes(capacity: number): number {
+    return Math.max(MiB, Math.ceil(capacity / 100));
+}
+
+/** The sum of every layer's allocation (`actual-size`) in a `qemu-img info --backing-chain --output=json` answer; undefined when it cannot be read. */
+export function chainAllocationBytes(outcome: StepOutcome): number | undefined {
+    if (!outcome.ran || outcome.exitCode !== 0) return undefined;
+    try {
+        const layers = JSON.parse(outcome.stdout) as unknown;
+        const sizes = Array.isArray(layers) ? layers.map((layer) => (layer as Record<string, unknown>)["actual-size"]) : [];
+        return sizes.length > 0 && sizes.every((n) => typeof n === "number") ? (sizes as number[]).reduce((a, b) => a + b, 0) : undefined;
+    } catch {
+        return undefined;
+    }
+}
+
 function allocationBytes(virsh: Virsh, olds: AttachedDiskOutputs, outcome: StepOutcome): number {
     if (olds.sourceType === "block") return blockDeviceBytes(virsh, outcome, olds.source);
-    const parsed = outcome.ran && outcome.exitCode === 0 ? (JSON.parse(outcome.stdout) as Record<string, unknown>)["actual-size"] : undefined;
-    if (typeof parsed !== "number") {
-        throw new VirshError(`cannot read how much of ${olds.source} is allocated (qemu-img info)`, virsh.context(`disk ${olds.target}`, outcome.ran ? outcome.stderr.trim() : undefined),
+    const parsed = chainAllocationBytes(outcome);
+    if (parsed === undefined) {
+        throw new VirshError(`cannot read how much of ${olds.source} and its backing files is allocated (qemu-img info --backing-chain)`, virsh.context(`disk ${olds.target}`, outcome.ran ? outcome.stderr.trim() : undefined),
             "check that qemu-utils is installed on the host and format names the image's real format", 1);
     }
     return parsed;
@@ -182,7 +202,7 @@ export function planMove(virsh: Virsh, read: Round, olds: AttachedDiskOutputs, n
     if (createsDestination) {
         checkImageDirectory(virsh, read.probe(probes.directory), dirname(dest), dest);
         refuseDeviceFileSystem(virsh, read.probe(probes.fileSystem), dest, device);
-        const needed = allocationBytes(virsh, olds, read.probe(probes.allocation));
+        const needed = allocationBytes(virsh, olds, read.probe(olds.sourceType === "block" ? probes.allocation : probes.chain)) + copyMarginBytes(capacity);
         const free = freeBytesOf(read.probe(probes.free));
         if (free === undefined || free < needed) {
             throw new InputError(`${dirname(dest)} has ${free === undefined ? "an unreadable amount of" : formatBytes(free)} free, and the copy of ${olds.source} needs ${formatBytes(needed)}; nothing was copied`,

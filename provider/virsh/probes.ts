@@ -33,6 +33,8 @@ export type Probe =
     | { kind: "diskSourceIdentities" }
     /** A path's file as SOURCE_IDENTITY_FORMAT tells it (`stat -L`). */
     | { kind: "sourceIdentity"; path: string }
+    /** An image and its backing files (`qemu-img info --backing-chain`, a JSON array, top first). */
+    | { kind: "imageChain"; path: string; format: string }
     /** The type of the file system holding a directory (`df --output=fstype`: devtmpfs, ext4, …). */
     | { kind: "fileSystemType"; path: string }
     /** The bytes free to an unprivileged writer in the file system holding a directory (`df -P -B1`). */
@@ -101,6 +103,7 @@ export function probeLine(probe: Probe, virsh: Virsh): string {
             return `( names=$(${virsh.commandLine({ args: ["list", "--all", "--name"] })}) || exit $?; printf '%s\\n' "$names" | ` +
                 `while IFS= read -r d; do [ -n "$d" ] || continue; printf '%s%s\\n' '${MAC_OWNER_MARK}' "$d"; ${each(live)}; ${each(config)}; done )`;
         }
+        case "imageChain": return virsh.commandLine({ host: true, args: ["qemu-img", "info", "-f", probe.format, "-U", "--backing-chain", "--output=json", "--", probe.path] });
         case "fileSystemType": return virsh.commandLine({ host: true, args: ["df", "--output=fstype", "--", probe.path] });
         case "freeBytes": return virsh.commandLine({ host: true, args: ["df", "-P", "-B1", "--", probe.path] });
         case "blockJob": return virsh.commandLine({ args: ["blockjob", `--domain=${virsh.domain}`, `--path=${probe.device}`, "--raw"] });

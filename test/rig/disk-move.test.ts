@@ -96,7 +96,7 @@ describe("rig: an AttachedDisk moves live to a new source (pll-mv-move, a copy o
             fillRandom(old, 16);
             const created = await provider.create(kit.disk(old));
             const dest = join(mount, "moved.img");
-            const error = await rejectsWith(provider.apply(created.id, created.outs, kit.disk(dest)), InputError, [/has 4 ?MiB free, and the copy of .* needs 16 ?MiB/, /nothing was copied/]);
+            const error = await rejectsWith(provider.apply(created.id, created.outs, kit.disk(dest)), InputError, [/has 4 ?MiB free, and the copy of .* needs 17 ?MiB/, /nothing was copied/]);
             assert.match(error.message, /Fix: free space there/);
             assert.deepEqual(kit.place(created.outs.target), on(old));
             assert.ok(!existsSync(dest), "nothing was left at the destination");
@@ -116,6 +116,26 @@ describe("rig: an AttachedDisk moves live to a new source (pll-mv-move, a copy o
             assert.deepEqual(kit.place(created.outs.target), on(old));
         } finally {
             rmSync(dest, { force: true });
+        }
+    });
+
+    it("review finding 7: the room check counts the whole backing chain (the copy flattens it): an overlay on a full base is refused before the copy", async function () {
+        const mount = join(env.PLL_RIG_DIR, "mv-chain");
+        mkdirSync(mount, { recursive: true });
+        execFileSync("mount", ["-t", "tmpfs", "-o", "size=8m", "pll-mv", mount]);
+        try {
+            const base = kit.image("chain-base", 16);
+            fillRandom(base, 16);
+            const overlay = kit.nowhere("chain-top", "qcow2");
+            execFileSync("qemu-img", ["create", "-q", "-f", "qcow2", "-b", base, "-F", "raw", overlay]);
+            const created = await provider.create(kit.disk(overlay, { format: "qcow2" }));
+            const dest = join(mount, "moved.img");
+            await rejectsWith(provider.apply(created.id, created.outs, kit.disk(dest)), InputError, [/has 8 ?MiB free, and the copy of .* needs \d+ ?[KM]iB;/, /nothing was copied/]);
+            assert.deepEqual(kit.place(created.outs.target), on(overlay, "qcow2"));
+            assert.ok(!existsSync(dest), "nothing was left at the destination");
+        } finally {
+            execFileSync("umount", [mount]);
+            rmSync(mount, { recursive: true, force: true });
         }
     });
 

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { awaitJobGone, blockJobProgress, blockJobState, createdByMove, exclusiveCreateStep, fileSystemTypeOf, freeBytesOf, isStillShutOffStep, keepReason, MAX_MOVE_TIMEOUT_SECONDS, moveFacts, MovePlan, moveTimeoutProblem, offlineMoveSteps, stillShutOffStep } from "../../provider/providers/disk-move";
+import { awaitJobGone, blockJobProgress, blockJobState, chainAllocationBytes, copyMarginBytes, createdByMove, exclusiveCreateStep, fileSystemTypeOf, freeBytesOf, isStillShutOffStep, keepReason, MAX_MOVE_TIMEOUT_SECONDS, moveFacts, MovePlan, moveTimeoutProblem, offlineMoveSteps, stillShutOffStep } from "../../provider/providers/disk-move";
 import { removeIfSameFileStep } from "../../provider/providers/disk-image-ownership";
 import { Virsh } from "../../provider/virsh/virsh";
 import { providers } from "../../provider/index";
@@ -12,6 +12,7 @@ import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
+const MiB = 1024 * 1024;
 const ran = (stdout: string, exitCode = 0) => ({ ran: true as const, exitCode, stdout, stderr: "" });
 
 describe("disk move: what the host says", () => {
@@ -154,5 +155,16 @@ describe("disk move: the destination's file system", () => {
     it("df --output=fstype: the type on the last line; undefined when df failed", () => {
         assert.equal(fileSystemTypeOf(ran("Type\ndevtmpfs\n")), "devtmpfs");
         assert.equal(fileSystemTypeOf(ran("", 1)), undefined);
+    });
+});
+
+describe("disk move: the room a copy needs", () => {
+    it("review finding 7: every layer of the chain (the copy flattens it), plus a margin of 1 % of the disk, at least 1 MiB", () => {
+        const chain = JSON.stringify([{ filename: "top.qcow2", "actual-size": 2 * MiB }, { filename: "base.img", "actual-size": 30 * MiB }]);
+        assert.equal(chainAllocationBytes(ran(chain)), 32 * MiB);
+        assert.equal(chainAllocationBytes(ran("[]")), undefined);
+        assert.equal(chainAllocationBytes(ran("", 1)), undefined);
+        assert.equal(copyMarginBytes(16 * MiB), MiB);
+        assert.equal(copyMarginBytes(10 * 1024 * MiB), Math.ceil(10 * 1024 * MiB / 100));
     });
 });
