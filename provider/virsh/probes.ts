@@ -101,7 +101,8 @@ export function probeLine(probe: Probe, virsh: Virsh): string {
             const read = `names=$(${virsh.commandLine({ args: ["list", "--all", "--name"] })}) || exit $?; printf '%s\\n' "$names" | ` +
                 `while IFS= read -r d; do [ -n "$d" ] || continue; printf '%s%s\\n' '${MAC_OWNER_MARK}' "$d"; ` +
                 `${live} --domain="$d" </dev/null || exit $?; ${config} --domain="$d" </dev/null || exit $?; done`;
-            return `( n=1; while :; do out=$(${read}) && break; rc=$?; [ "$n" -ge ${DISK_SOURCES_READS} ] && exit "$rc"; n=$((n+1)); sleep 0.5; done; ` +
+            // Only virsh's own failure (exit 1: "failed to get domain") is read again; a timeout or a kill fails at once.
+            return `( n=1; while :; do out=$(${read}) && break; rc=$?; { [ "$rc" -ne 1 ] || [ "$n" -ge ${DISK_SOURCES_READS} ]; } && exit "$rc"; n=$((n+1)); sleep 0.5; done; ` +
                 `printf '%s\\n' "$out" )`;
         }
     }
