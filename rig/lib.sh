@@ -195,13 +195,13 @@ save_baseline() { # NAME XMLFILE
   mkdir -p "$RIG_DIR/saved"
   rm -f "$RIG_DIR/saved/$name"-*
   virsh_q save "$name" "$saved.save.tmp" >/dev/null || die "$name: virsh save $saved.save.tmp failed"
-  local log xml; log=$(console_log "$name")
+  local console xml; console=$(console_log "$name")
   xml=$(virsh_q save-image-dumpxml --security-info "$saved.save.tmp") || die "$name: virsh save-image-dumpxml failed"
-  xml=${xml//"<source path='$log'/>"/"<source path='$log' append='on'/>"}
-  [[ "$xml" == *"<source path='$log' append='on'/>"* ]] || die "$name: the saved image's XML has no console $log"
+  xml=${xml//"<source path='$console'/>"/"<source path='$console' append='on'/>"}
+  [[ "$xml" == *"<source path='$console' append='on'/>"* ]] || die "$name: the saved image's XML has no console $console"
   virsh_q save-image-define "$saved.save.tmp" <(printf '%s\n' "$xml") >/dev/null || die "$name: virsh save-image-define failed"
   if is_debian_guest "$name"; then copy_image "$(debian_disk "$name")" "$saved.raw" || die "$name: cannot keep its disk as $saved.raw"; fi
-  cp "$(console_log "$name")" "$saved.console"
+  cp "$console" "$saved.console"
   mv "$saved.save.tmp" "$saved.save"
   restore_baseline "$name" "$2" || die "$name: cannot restore the baseline just saved ($saved.save)"
 }
