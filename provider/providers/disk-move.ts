@@ -183,7 +183,10 @@ export function planMove(virsh: Virsh, read: Round, olds: AttachedDiskOutputs, n
     const destinationOutcome = read.probe(probes.destination);
     const createsDestination = pathMissing(destinationOutcome);
     if (!createsDestination && news.moveOntoExisting !== true) {
-        throw unpreviewedChange(virsh.context(device), [`source: the preview found nothing at ${dest} (a move); it exists now, so the change would be a swap to that disk`]);
+        // The diff that chose this update found nothing there; a file made since then holds data of its own.
+        throw unpreviewedChange(virsh.context(device), [`source: the preview found nothing at ${dest}, so it showed a move (an update); ${dest} exists now, ` +
+            "so the change would be a swap to that file (a replacement), which the preview did not show"],
+        `remove ${dest} if nothing needs it, then run pulumi up again (the move creates it); or set moveOntoExisting: true to copy the disk onto it (an image or device of exactly the disk's size)`);
     }
     const sourceType = createsDestination ? "file" : sourceKindOnHost(virsh, destinationOutcome, dest, "source");
     if (news.sourceType !== undefined && news.sourceType !== sourceType) {

@@ -38,10 +38,10 @@ function shownAs(kind: ChangeKind | undefined): number {
  * The refusal of a change that would do more than the preview showed, naming each such change.
  * The preview diffed the stored state; a refresh makes it diff the domain as it is now.
  */
-export function unpreviewedChange(context: ErrorContext, changes: readonly string[]): InputError {
+export function unpreviewedChange(context: ErrorContext, changes: readonly string[],
+    fix = "run `pulumi preview --refresh` to see what the change does to the domain as it is now, then `pulumi up --refresh`"): InputError {
     return new InputError(`the change would do more than the preview showed, which was computed from the state stored at the last read:\n  ` +
-        `${changes.join("\n  ")}\nNothing was changed`, context,
-    "run `pulumi preview --refresh` to see what the change does to the domain as it is now, then `pulumi up --refresh`");
+        `${changes.join("\n  ")}\nNothing was changed`, context, fix);
 }
 
 /**

@@ -16,7 +16,7 @@
  */
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { existsSync, lstatSync, mkdirSync, rmSync, symlinkSync } from "node:fs";
+import { existsSync, lstatSync, mkdirSync, rmSync, statSync, symlinkSync } from "node:fs";
 import { join } from "node:path";
 import { InputError, VirshError } from "../../provider/index";
 import { fillRandom, holdsPattern, MoveFixture, on, writePattern } from "./disk-move-env";
@@ -203,6 +203,23 @@ describe("rig: an AttachedDisk moves live to a new source (pll-mv-move, a copy o
         } finally {
             rmSync(dest, { force: true });
         }
+    });
+
+    it("review finding 4: a file made at the destination after the diff showed a move is refused by the update (never an unpreviewed swap): nothing changes, the file is left", async function () {
+        const old = kit.image("appeared", 16);
+        writePattern(old);
+        const created = await provider.create(kit.disk(old));
+        const dest = kit.nowhere("appeared-dest");
+        const diff = await provider.diff(created.id, created.outs, kit.disk(dest));
+        assert.deepEqual(diff.replaces, [], "nothing at the destination yet: the diff shows a move");
+        execFileSync("qemu-img", ["create", "-q", "-f", "raw", dest, "16M"]);
+        const identity = `${statSync(dest).dev}:${statSync(dest).ino}`;
+        const error = await rejectsWith(provider.update(created.id, created.outs, kit.disk(dest)), InputError,
+            [new RegExp(`the preview found nothing at ${dest}, so it showed a move`), /Nothing was changed/, new RegExp(`domain '?${DOMAIN}`), /disk vd/]);
+        assert.match(error.message, new RegExp(`Fix: remove ${dest} if nothing needs it.*or set moveOntoExisting: true`));
+        assert.deepEqual(kit.place(created.outs.target), on(old));
+        assert.equal(`${statSync(dest).dev}:${statSync(dest).ino}`, identity, "the file made meanwhile is left as it is");
+        assert.ok(holdsPattern(old, "raw"));
     });
 
     it("review finding 5: a symbolic link naming another disk's file (moveOntoExisting) is refused by the file it names, not the path: neither disk changes", async function () {
