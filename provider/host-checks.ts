@@ -135,15 +135,16 @@ export function sourceIdentityKey(line: string): string | undefined {
 
 /**
  * The domains with a disk source that is the same file or device as `identity` (a sourceIdentity
- * answer), whatever path names it (the diskSourceIdentities probe); throws when it could not read them all.
+ * answer), whatever path names it, as a source, a base in a backing chain or a block copy's mirror (the
+ * domainFileIdentities probe); throws when it could not read them all.
  */
-export function domainsUsingSameFile(virsh: Virsh, outcome: StepOutcome, identity: StepOutcome, path: string): string[] {
+export function domainsUsingSameFile(virsh: Virsh, outcome: StepOutcome, identity: StepOutcome, path: string, consequence = "nothing was copied"): string[] {
     const key = sourceIdentityKey(answered(virsh, "stat", identity).stdout);
     if (key === undefined) return [];
-    const result = answered(virsh, "virsh domblklist", outcome);
+    const result = answered(virsh, "virsh dumpxml", outcome);
     if (result.exitCode !== 0) {
         const stderr = result.stderr.trim();
-        throw new VirshError(`cannot tell which domains use ${path} (virsh list or domblklist failed, exit ${result.exitCode}); nothing was copied`,
+        throw new VirshError(`cannot tell which domains use ${path} (virsh list or dumpxml failed, exit ${result.exitCode}); ${consequence}`,
             virsh.context("source", stderr), hintFor(stderr, "run the same pulumi command again"), result.exitCode);
     }
     const users = new Set<string>();

@@ -89,7 +89,7 @@ export function moveProbes(olds: AttachedDiskOutputs, news: AttachedDiskInputs):
         chain: { kind: "imageChain", path: olds.source, format: olds.format },
         capacity: capacityProbe(olds.target),
         users: { kind: "diskSources" },
-        userFiles: { kind: "diskSourceIdentities" },
+        userFiles: { kind: "domainFileIdentities" },
         destinationFile: { kind: "sourceIdentity", path: news.source },
         destinationImage: { kind: "imageInfo", path: news.source, format: news.format ?? "raw" },
         destinationBlock: { kind: "blockSize", path: news.source },
@@ -197,7 +197,8 @@ export function planMove(virsh: Virsh, read: Round, olds: AttachedDiskOutputs, n
     const users = [...new Set([...domainsUsingFile(virsh, read.probe(probes.users), dest),
         ...(createsDestination ? [] : domainsUsingSameFile(virsh, read.probe(probes.userFiles), read.probe(probes.destinationFile), dest))])];
     if (users.length > 0) {
-        throw new InputError(`source ${dest} is already a disk of domain${users.length > 1 ? "s" : ""} ${users.map((d) => `'${d}'`).join(", ")}: moving onto it would overwrite that disk; nothing was copied`,
+        throw new InputError(`source ${dest} is already in use by domain${users.length > 1 ? "s" : ""} ${users.map((d) => `'${d}'`).join(", ")} (a disk's source, an overlay's backing file or a block copy's destination): ` +
+            "moving onto it would overwrite that data; nothing was copied",
             virsh.context(device), "pick a path no domain uses (`virsh domblklist DOMAIN` shows each domain's disks)");
     }
     const capacity = domblkCapacity(read.probe(probes.capacity)) ?? (running ? null : imageVirtualSize(virsh, read.probe(probes.allocation), olds.source));
@@ -360,12 +361,28 @@ export function createdByMove(plan: MovePlan, steps: readonly StepOutcome[]): st
 }
 
 /** Why a destination is kept after a failed copy; undefined when it may be removed (by removeIfSameFileStep). */
-export function keepReason(facts: { created: string | undefined; job: JobState; onOld: boolean; users: readonly string[] }): string | undefined {
+export function keepReason(facts: { created: string | undefined; job: JobState; onOld: boolean; users: readonly string[] | undefined }): string | undefined {
     if (facts.created === undefined) return "this move did not create it (something was at the path when the copy began, or the create's answer was lost)";
     if (facts.job !== "none") return facts.job === "running" ? "the block job still runs after blockjob --abort" : "the block job could not be read (blockjob --raw failed), so it may still write there";
     if (!facts.onOld) return "the disk's XML does not name the old source";
-    if (facts.users.length > 0) return `named by ${facts.users.join(", ")}`;
+    if (facts.users === undefined) return "which domains name it could not be read (virsh list or dumpxml failed)";
+    if (facts.users.length > 0) return `a domain's XML names it (as a disk, a backing file or a block copy's mirror): ${facts.users.map((d) => `'${d}'`).join(", ")}`;
     return undefined;
+}
+
+/** The domains whose XML names `path` (by path, or as the same file: a source, a base, a block copy's mirror); undefined when that cannot be read. */
+function namedByAnyDomain(virsh: Virsh, read: Round, path: string): string[] | undefined {
+    const { users, files, file } = userProbes(path);
+    try {
+        return [...new Set([...domainsUsingFile(virsh, read.probe(users), path), ...domainsUsingSameFile(virsh, read.probe(files), read.probe(file), path)])];
+    } catch {
+        return undefined;
+    }
+}
+
+/** What tells who uses a path: every domain's sources by path, every file their XML names, the path's own file. */
+function userProbes(path: string): { users: Probe; files: Probe; file: Probe } {
+    return { users: { kind: "diskSources" }, files: { kind: "domainFileIdentities" }, file: { kind: "sourceIdentity", path } };
 }
 
 /**
@@ -379,13 +396,13 @@ async function undoFailedCopy(session: DomainSession, olds: AttachedDiskOutputs,
     const dest = news.source;
     const job: Probe = { kind: "blockJob", device: olds.target };
     const free: Probe = { kind: "freeBytes", path: dirname(dest) };
-    const users: Probe = { kind: "diskSources" };
-    let read = await session.round({ probes: plan.running ? [job, free, users] : [free, users] });
+    const users = Object.values(userProbes(dest));
+    let read = await session.round({ probes: plan.running ? [job, free, ...users] : [free, ...users] });
     let jobState: JobState = plan.running ? blockJobState(read.probe(job)) : "none";
     if (jobState !== "none") {
         // The abort's own answer is not trusted (a job mid-pivot refuses it): the job is read again after it.
         await session.round({ steps: [{ args: ["blockjob", `--domain=${virsh.domain}`, `--path=${olds.target}`, "--abort"] }], order: ChangeOrder.Resize });
-        read = await session.round({ probes: [job, free, users] });
+        read = await session.round({ probes: [job, free, ...users] });
         jobState = blockJobState(read.probe(job));
     }
     const snapshot = read.snapshot();
@@ -394,7 +411,7 @@ async function undoFailedCopy(session: DomainSession, olds: AttachedDiskOutputs,
     const cause = causeOf(said, news.moveTimeout ?? DEFAULT_MOVE_TIMEOUT_SECONDS, freeBytesOf(read.probe(free)));
     let left = "";
     if (plan.createsDestination) {
-        const keep = keepReason({ created, job: jobState, onOld, users: created === undefined ? [] : domainsUsingFile(virsh, read.probe(users), dest) });
+        const keep = keepReason({ created, job: jobState, onOld, users: created === undefined ? [] : namedByAnyDomain(virsh, read, dest) });
         if (keep === undefined && created !== undefined) {
             const request = { steps: [removeIfSameFileStep(dest, created)], order: ChangeOrder.Removal };
             const removed = await session.round(request);

@@ -27,10 +27,12 @@ export type Probe =
     /** Every domain's disk sources, live and in the config (`domblklist` of each), to tell who uses a file. */
     | { kind: "diskSources" }
     /**
-     * Every domain's disk sources (live and config) as the files they are (`stat -L`, SOURCE_IDENTITY_FORMAT
-     * a line), so that another path to the same file (a symbolic link, /dev/mapper vs /dev/vg) is seen.
+     * Every file a domain's XML names (live and config: disk sources, their <backingStore> chains, a
+     * block job's <mirror>; a shut-off domain's chains from qemu-img, as libvirt lists none then), as
+     * the files they are (`stat -L`, SOURCE_IDENTITY_FORMAT a line), so that another path to the same
+     * file (a symbolic link, /dev/mapper vs /dev/vg), an overlay's base or a copy's destination is seen.
      */
-    | { kind: "diskSourceIdentities" }
+    | { kind: "domainFileIdentities" }
     /** A path's file as SOURCE_IDENTITY_FORMAT tells it (`stat -L`). */
     | { kind: "sourceIdentity"; path: string }
     /** An image and its backing files (`qemu-img info --backing-chain`, a JSON array, top first). */
@@ -96,15 +98,7 @@ export function probeLine(probe: Probe, virsh: Virsh): string {
         case "imageInfo": return virsh.commandLine({ host: true, args: ["qemu-img", "info", "-f", probe.format, "-U", "--output=json", "--", probe.path] });
         case "fileIdentity": return virsh.commandLine({ host: true, args: ["stat", "-c", FILE_IDENTITY_FORMAT, "--", probe.path] });
         case "sourceIdentity": return virsh.commandLine({ host: true, args: ["stat", "-L", "-c", SOURCE_IDENTITY_FORMAT, "--", probe.path] });
-        case "diskSourceIdentities": {
-            // As diskSources; a source that cannot be stat'ed (gone, a network disk) prints nothing.
-            const [live, config] = [["domblklist"], ["domblklist", "--inactive"]].map((args) => virsh.commandLine({ args }));
-            const stat = virsh.commandLine({ host: true, args: ["stat", "-L", "-c", SOURCE_IDENTITY_FORMAT, "--"] });
-            const each = (list: string) => `out=$(${list} --domain="$d" </dev/null) || exit $?; printf '%s\\n' "$out" | tail -n +3 | ` +
-                `while read -r t src; do [ -n "$src" ] && [ "$src" != "-" ] && ${stat} "$src" </dev/null 2>/dev/null || :; done`;
-            return `( names=$(${virsh.commandLine({ args: ["list", "--all", "--name"] })}) || exit $?; printf '%s\\n' "$names" | ` +
-                `while IFS= read -r d; do [ -n "$d" ] || continue; printf '%s%s\\n' '${MAC_OWNER_MARK}' "$d"; ${each(live)}; ${each(config)}; done )`;
-        }
+        case "domainFileIdentities": return domainFileIdentitiesLine(virsh);
         case "imageChain": return virsh.commandLine({ host: true, args: ["qemu-img", "info", "-f", probe.format, "-U", "--backing-chain", "--output=json", "--", probe.path] });
         case "fileSystemType": return virsh.commandLine({ host: true, args: ["df", "--output=fstype", "--", probe.path] });
         case "freeBytes": return virsh.commandLine({ host: true, args: ["df", "-P", "-B1", "--", probe.path] });
@@ -132,11 +126,41 @@ export function probeLine(probe: Probe, virsh: Virsh): string {
             const read = `names=$(${virsh.commandLine({ args: ["list", "--all", "--name"] })}) || exit $?; printf '%s\\n' "$names" | ` +
                 `while IFS= read -r d; do [ -n "$d" ] || continue; printf '%s%s\\n' '${MAC_OWNER_MARK}' "$d"; ` +
                 `${live} --domain="$d" </dev/null || exit $?; ${config} --domain="$d" </dev/null || exit $?; done`;
-            // Only virsh's own failure (exit 1: "failed to get domain") is read again; a timeout or a kill fails at once.
-            return `( n=1; while :; do out=$(${read}) && break; rc=$?; { [ "$rc" -ne 1 ] || [ "$n" -ge ${DISK_SOURCES_READS} ]; } && exit "$rc"; n=$((n+1)); sleep 0.5; done; ` +
-                `printf '%s\\n' "$out" )`;
+            return wholeReadRetried(read);
         }
     }
+}
+
+/** Only virsh's own failure (exit 1: "failed to get domain") is read again; a timeout or a kill fails at once. */
+function wholeReadRetried(read: string): string {
+    return `( n=1; while :; do out=$(${read}) && break; rc=$?; { [ "$rc" -ne 1 ] || [ "$n" -ge ${DISK_SOURCES_READS} ]; } && exit "$rc"; n=$((n+1)); sleep 0.5; done; ` +
+        `printf '%s\\n' "$out" )`;
+}
+
+/** XML's five entities, as libvirt writes them in an attribute, back to their characters. */
+const XML_ENTITIES_SED = ["-e", "s/&apos;/'/g", "-e", "s/&quot;/\"/g", "-e", "s/&lt;/</g", "-e", "s/&gt;/>/g", "-e", "s/&amp;/\\&/g"];
+
+/**
+ * The domainFileIdentities probe: as diskSources, each domain under a MAC_OWNER_MARK line, any failed
+ * virsh read fails it (read again as a whole, like diskSources). A named file that cannot be stat'ed
+ * (gone, a network disk) prints nothing.
+ */
+function domainFileIdentitiesLine(virsh: Virsh): string {
+    const virshLine = (args: string[]) => virsh.commandLine({ args });
+    const host = (...args: string[]) => virsh.commandLine({ host: true, args });
+    const stat = `${host("stat", "-L", "-c", SOURCE_IDENTITY_FORMAT, "--")} "$f" </dev/null 2>/dev/null || :`;
+    const statEach = `while IFS= read -r f; do case $f in /*) ${stat} ;; esac; done`;
+    // Every <source file|dev=…> (disks, backing stores, a mirror's) and a <mirror file=…>, entities decoded.
+    const named = `printf '%s\\n' "$live" "$config" | ${host("grep", "-oE", "<(source|mirror) [^>]*")} | ${host("sed", "-nE", "s/.* (file|dev)='([^']*)'.*/\\2/p")} | ` +
+        `${host("sed", ...XML_ENTITIES_SED)} | ${host("sort", "-u")}`;
+    const chains = `while IFS= read -r src; do case $src in /*) printf '%s\\n' "$src"; ${host("qemu-img", "info", "-U", "--backing-chain", "--")} "$src" </dev/null 2>/dev/null | ` +
+        `${host("sed", "-n", "s/^image: //p")} ;; esac; done`;
+    const read = `names=$(${virshLine(["list", "--all", "--name"])}) || exit $?; running=$(${virshLine(["list", "--name"])}) || exit $?; printf '%s\\n' "$names" | ` +
+        `while IFS= read -r d; do [ -n "$d" ] || continue; printf '%s%s\\n' '${MAC_OWNER_MARK}' "$d"; ` +
+        `live=$(${virshLine(["dumpxml"])} --domain="$d" </dev/null) || exit $?; config=$(${virshLine(["dumpxml", "--inactive"])} --domain="$d" </dev/null) || exit $?; ` +
+        `if printf '%s\\n' "$running" | grep -Fqx -- "$d"; then ${named} | ${statEach}; ` +
+        `else ${named} | ${chains} | ${statEach}; fi; done`;
+    return wholeReadRetried(read);
 }
 
 /** `virsh qemu-agent-command` with the agent's own bound; the JSON is one quoted argument after `--`. */

@@ -22,8 +22,9 @@ import { InputError, VirshError } from "../../provider/index";
 import { fillRandom, holdsPattern, MoveFixture, on, writePattern } from "./disk-move-env";
 import { ThrowawayDomain } from "./throwaway-domain";
 import {
-    configXml, diskByTarget, GUEST2, liveXml, rejectsWith, RigEnv, virshLocalResult,
+    configXml, diskByTarget, GUEST2, liveXml, rejectsWith, RigEnv, virshLocal, virshLocalResult,
 } from "./rig-env";
+import { withWarnings } from "./grow-env";
 
 const DOMAIN = "pll-mv-move";
 
@@ -182,7 +183,7 @@ describe("rig: an AttachedDisk moves live to a new source (pll-mv-move, a copy o
         const created = await provider.create(kit.disk(mine));
         const second = await provider.create(kit.disk(other));
         const error = await rejectsWith(provider.apply(created.id, created.outs, kit.disk(other, { moveOntoExisting: true })), InputError,
-            [new RegExp(`already a disk of domain '${DOMAIN}'`), /nothing was copied/]);
+            [new RegExp(`already in use by domain '${DOMAIN}'`), /nothing was copied/]);
         assert.match(error.message, /Fix: pick a path no domain uses/);
         assert.deepEqual(kit.place(created.outs.target), on(mine));
         assert.deepEqual(kit.place(second.outs.target), on(other));
@@ -230,10 +231,47 @@ describe("rig: an AttachedDisk moves live to a new source (pll-mv-move, a copy o
         const link = kit.nowhere("other-link-alias");
         symlinkSync(other, link);
         await rejectsWith(provider.apply(created.id, created.outs, kit.disk(link, { moveOntoExisting: true })), InputError,
-            [new RegExp(`already a disk of domain '${DOMAIN}'`), /nothing was copied/]);
+            [new RegExp(`already in use by domain '${DOMAIN}'`), /nothing was copied/]);
         assert.deepEqual(kit.place(created.outs.target), on(mine));
         assert.deepEqual(kit.place(second.outs.target), on(other));
         assert.ok(holdsPattern(other, "raw"), "the other disk's data is untouched");
+    });
+
+    it("review finding 5: a file a block copy writes to (the job's <mirror>, in no domblklist) is in use: a move onto it is refused; the job and both disks untouched", async function () {
+        const [mine, other] = [kit.image("mirror-mine", 16), kit.image("mirror-other", 16)];
+        const created = await provider.create(kit.disk(mine));
+        const second = await provider.create(kit.disk(other));
+        const copy = kit.image("mirror-dest", 16);
+        virshLocal(["blockcopy", DOMAIN, second.outs.target, "--dest", copy, "--format", "raw", "--reuse-external", "--transient-job"]);
+        try {
+            await rejectsWith(provider.apply(created.id, created.outs, kit.disk(copy, { moveOntoExisting: true })), InputError,
+                [new RegExp(`${copy} is already in use by domain '${DOMAIN}' \\(a disk's source, an overlay's backing file or a block copy's destination\\)`), /nothing was copied/]);
+            assert.deepEqual(kit.place(created.outs.target), on(mine));
+            assert.match(virshLocal(["dumpxml", DOMAIN]), new RegExp(`<mirror [^>]*file='${copy}'`), "the other disk's copy still runs");
+        } finally {
+            virshLocal(["blockjob", DOMAIN, second.outs.target, "--abort"]);
+        }
+        assert.deepEqual(kit.place(second.outs.target), on(other));
+    });
+
+    it("review finding 5: afterMove delete keeps the old image while a shut-off domain's overlay has it as its backing file (read by qemu-img: libvirt lists no chain then)", async function () {
+        const old = kit.nowhere("based");
+        const created = await provider.create(kit.disk(old, { size: "16MiB" }));
+        assert.equal(created.outs.imageCreated, true);
+        const overlay = kit.nowhere("based-top", "qcow2");
+        execFileSync("qemu-img", ["create", "-q", "-f", "qcow2", "-u", "-b", old, "-F", "raw", overlay, "16M"]);
+        const based = new ThrowawayDomain(env, `${DOMAIN}-based`, GUEST2);
+        based.create(false);
+        try {
+            virshLocal(["attach-disk", based.name, overlay, "vdy", "--driver", "qemu", "--subdriver", "qcow2", "--config"]);
+            const dest = kit.nowhere("based-dest");
+            const { warnings } = await withWarnings(() => provider.apply(created.id, created.outs, kit.disk(dest, { size: "16MiB", afterMove: "delete" })));
+            assert.deepEqual(kit.place(created.outs.target), on(dest));
+            assert.ok(existsSync(old), "the base of another domain's overlay is kept");
+            assert.ok(warnings.some((w) => w.includes(`kept ${old}`) && w.includes(`'${based.name}'`)), `a warning naming the overlay's domain, got: ${warnings.join(" | ")}`);
+        } finally {
+            based.remove();
+        }
     });
 
     it("a copy past moveTimeout (copyBandwidth 1) is aborted: the guest stays on the old source, no block job, the partial copy removed; progress was logged", async function () {

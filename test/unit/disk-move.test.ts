@@ -50,7 +50,8 @@ describe("disk move: what a failed copy may remove", () => {
         const mine = { created: "1:2 -", job: "none", onOld: true, users: [] } as const;
         assert.match(keepReason({ ...mine, created: undefined }) ?? "", /did not create it/);
         assert.match(keepReason({ ...mine, onOld: false }) ?? "", /does not name the old source/);
-        assert.match(keepReason({ ...mine, users: ["other"] }) ?? "", /named by other/);
+        assert.match(keepReason({ ...mine, users: ["other"] }) ?? "", /a domain's XML names it \(as a disk, a backing file or a block copy's mirror\): 'other'/);
+        assert.match(keepReason({ ...mine, users: undefined }) ?? "", /which domains name it could not be read/, "review finding 3: a failed read of the users keeps it");
         assert.equal(keepReason(mine), undefined);
     });
 
