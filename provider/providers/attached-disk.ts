@@ -32,6 +32,7 @@ import { moveDisk, moveFacts, moveTimeoutProblem } from "./disk-move";
 import { diskAt, readHotPlugged, usedTargets } from "./device-lookup";
 import { DeviceLookup, removeDevice } from "./device-removal";
 import { attachMissingHalves, explainPartialAttach, missingHalves, Presence } from "./partial-attach";
+import { PartialUpdate } from "./partial-update";
 
 function diskXmlFor(inputs: AttachedDiskInputs, target: string, sourceType: "file" | "block"): string {
     return buildDiskXml({
@@ -270,7 +271,11 @@ function moveThenConverge(olds: AttachedDiskOutputs, news: AttachedDiskInputs): 
         const moved = await moveDisk(session, olds, news, xmlFor);
         const onNew = { ...olds, source: news.source, sourceType: moved.sourceType, format: moved.format };
         const outs = outputsFrom(onNew, olds.target, moved.snapshot, { imageCreated: moved.imageCreated, imageIdentity: moved.imageIdentity, capacityBytes: olds.capacityBytes });
-        return converge(session, outs, news);
+        try {
+            return await converge(session, outs, news);
+        } catch (error) {
+            throw new PartialUpdate(outs, `disk ${olds.target} of domain '${session.virsh.domain}' was moved to ${news.source} (the state now names it)`, error);
+        }
     });
 }
 

@@ -6,7 +6,11 @@ import type * as pulumi from "@pulumi/pulumi";
 import { ChangeKind, classifyChanges, needsReplacement, RuleTable, Values } from "../rules/rule-table";
 import { ErrorContext, InputError } from "../errors";
 import type { CheckFailure } from "../validation";
+import { asInitFailure, PartialUpdate } from "./partial-update";
 import { noteDiff } from "./replacements";
+
+/** Where the dynamic-provider server keeps the serialized provider in a resource's properties. */
+const PROVIDER_KEY = "__provider";
 
 export interface ResourceOperations<I, O> {
     table: RuleTable;
@@ -96,7 +100,15 @@ export function toDynamicProvider<I, O>(ops: ResourceOperations<I, O>): pulumi.d
             const outs = await ops.read(id, olds);
             return outs === undefined ? {} : { id, props: withoutUndefined(outs) };
         },
-        update: async (id: string, olds: O, news: I): Promise<pulumi.dynamic.UpdateResult> => ({ outs: withoutUndefined(await ops.update(id, olds, news)) }),
+        update: async (id: string, olds: O, news: I): Promise<pulumi.dynamic.UpdateResult> => {
+            try {
+                return { outs: withoutUndefined(await ops.update(id, olds, news)) };
+            } catch (error) {
+                // What changed is stored, with the serialized provider the server adds to every other answer.
+                if (error instanceof PartialUpdate) throw asInitFailure(error, id, withoutUndefined({ ...(error.outs as Record<string, unknown>), [PROVIDER_KEY]: (news as Record<string, unknown>)[PROVIDER_KEY] }));
+                throw error;
+            }
+        },
         delete: (id: string, olds: O) => ops.delete(id, olds),
     };
 }

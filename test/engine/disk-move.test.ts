@@ -11,7 +11,7 @@ import { execFileSync, spawnSync } from "node:child_process";
 import type * as AutomationModule from "@pulumi/pulumi/automation";
 import { ThrowawayDomain } from "../rig/throwaway-domain";
 import { configXml, createImage, diskByTarget, GUEST2, liveXml, missingPath, removeFiles, RigEnv, rigUp } from "../rig/rig-env";
-import { changed, Consumer, installConsumer, openTestStack, rigStackConnection, TestStack } from "./engine-fixture";
+import { changed, Consumer, EngineRunError, installConsumer, openTestStack, rigStackConnection, TestStack } from "./engine-fixture";
 
 const DOMAIN = "pll-mv-engine";
 const DISK = "moved-data";
@@ -24,10 +24,11 @@ describe("engine: a running guest's disk moves to a new source as an update, not
     let domain: ThrowawayDomain;
     let old = "";
     let dest = "";
+    let again = "";
 
-    const programFor = (c: Consumer, source: string, format: "raw" | "qcow2"): AutomationModule.PulumiFn => async () => {
+    const programFor = (c: Consumer, source: string, format: "raw" | "qcow2", iotune?: { totalBytesSec: number }): AutomationModule.PulumiFn => async () => {
         const sdk = c.load();
-        const disk = new sdk.AttachedDisk(DISK, { connection: rigStackConnection(c, env), domain: DOMAIN, source, format, target: "vdb" });
+        const disk = new sdk.AttachedDisk(DISK, { connection: rigStackConnection(c, env), domain: DOMAIN, source, format, target: "vdb", ...(iotune ? { iotune } : {}) });
         return { source: disk.source, format: disk.format };
     };
 
@@ -38,6 +39,7 @@ describe("engine: a running guest's disk moves to a new source as an update, not
         old = createImage(env, "engine-move", "raw", "16M");
         execFileSync("qemu-io", ["-f", "raw", "-c", "write -P 0x6b 1M 2M", old], { stdio: "ignore" });
         dest = missingPath(env, "engine-move-dest").replace(/\.img$/, ".qcow2");
+        again = missingPath(env, "engine-move-again");
         consumer = await installConsumer();
         stack = await openTestStack(consumer, "pll-move-stack", programFor(consumer, old, "raw"));
     });
@@ -45,7 +47,7 @@ describe("engine: a running guest's disk moves to a new source as an update, not
     after(async function () {
         if (stack) await stack.remove();
         domain?.remove();
-        removeFiles([old, dest]);
+        removeFiles([old, dest, again]);
     });
 
     it("up: attaches the raw disk", async () => {
@@ -67,6 +69,17 @@ describe("engine: a running guest's disk moves to a new source as an update, not
         }
         const read = spawnSync("qemu-io", ["-r", "-U", "-f", "qcow2", "-c", "read -P 0x6b 1M 2M", dest], { encoding: "utf8" });
         assert.ok(read.status === 0 && !/verification failed/.test(read.stdout), `the data moved: ${read.stdout}${read.stderr}`);
+        await stack.preview({ expectNoChanges: true });
+    });
+
+    it("review finding 10: a move whose next step fails (limits QEMU refuses) fails the up, and the state keeps the move: without the limits, no changes", async () => {
+        stack.setProgram(programFor(consumer, again, "qcow2", { totalBytesSec: 2e15 }));
+        await assert.rejects(stack.up(), (error: Error) => error instanceof EngineRunError && new RegExp(`was moved to ${again} \\(the state now names it\\); then: .*blkdeviotune`).test(error.message));
+        const state = JSON.parse(stack.exportPlain()) as { deployment: { resources: Array<{ urn: string; outputs?: Record<string, unknown> }> } };
+        const stored = state.deployment.resources.find((r) => r.urn.endsWith(`::${DISK}`));
+        assert.deepEqual([stored?.outputs?.source, stored?.outputs?.format], [again, "qcow2"], "the state names where the disk is");
+        assert.equal(diskByTarget(liveXml(DOMAIN), "vdb")?.source, again);
+        stack.setProgram(programFor(consumer, again, "qcow2"));
         await stack.preview({ expectNoChanges: true });
     });
 });

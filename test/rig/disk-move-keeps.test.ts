@@ -8,7 +8,8 @@
 import assert from "node:assert/strict";
 import { blkdeviotuneOf, iotuneIn } from "./grow-env";
 import { holdsPattern, MiB, MoveFixture, on, writePattern } from "./disk-move-env";
-import { configXml, diskByTarget, imageInfo, liveXml, virshLocal } from "./rig-env";
+import { VirshError } from "../../provider/index";
+import { configXml, diskByTarget, imageInfo, liveXml, rejectsWith, virshLocal } from "./rig-env";
 
 const DOMAIN = "pll-mv-keeps";
 
@@ -66,5 +67,22 @@ describe("rig: a live move keeps the disk's settings, and a size changed with it
         assert.ok(holdsPattern(dest, "raw", { byte: "0", offset: 16 * MiB, length: 16 * MiB }), "the grown part reads as zeros");
         assert.ok(holdsPattern(old, "raw"), "the old image is untouched");
         assert.equal(moved.outs.capacityBytes, 32 * MiB);
+    });
+
+    it("review finding 10: I/O limits that QEMU refuses after the move fail the update, and the error carries the moved outputs for the engine to store", async () => {
+        const old = kit.image("then-fails", 16);
+        writePattern(old);
+        const created = await provider.create(kit.disk(old));
+        const dest = kit.nowhere("then-fails-dest", "qcow2");
+        // QEMU caps a limit at 1e15 per second; the check lets any whole number through, so only the host refuses it.
+        const news = kit.disk(dest, { format: "qcow2", iotune: { totalBytesSec: 2e15 } });
+        const error = await rejectsWith(provider.update(created.id, created.outs, news), VirshError,
+            [new RegExp(`disk ${created.outs.target} of domain '${DOMAIN}' was moved to ${dest} \\(the state now names it\\); then: .*blkdeviotune`)]);
+        const stored = error as VirshError & { id?: string; properties?: Record<string, unknown>; reasons?: string[] };
+        assert.equal(stored.id, created.id, "an initialization failure: the engine stores its properties");
+        assert.deepEqual([stored.properties?.source, stored.properties?.format, stored.properties?.imageCreated], [dest, "qcow2", true], "the outputs name the new source");
+        assert.deepEqual(stored.reasons, [error.message]);
+        assert.deepEqual(kit.place(created.outs.target), on(dest, "qcow2"), "the disk was moved");
+        assert.ok(holdsPattern(dest, "qcow2"));
     });
 });
