@@ -72,14 +72,19 @@ describe("engine: a running guest's disk moves to a new source as an update, not
         await stack.preview({ expectNoChanges: true });
     });
 
-    it("review finding 10: a move whose next step fails (limits QEMU refuses) fails the up, and the state keeps the move: without the limits, no changes", async () => {
+    it("review finding 10: a move whose next step fails (limits QEMU refuses) fails the up, and the state keeps the move: without the limits, the retry moves nothing", async () => {
         stack.setProgram(programFor(consumer, again, "qcow2", { totalBytesSec: 2e15 }));
         await assert.rejects(stack.up(), (error: Error) => error instanceof EngineRunError && new RegExp(`was moved to ${again} \\(the state now names it\\); then: .*blkdeviotune`).test(error.message));
         const state = JSON.parse(stack.exportPlain()) as { deployment: { resources: Array<{ urn: string; outputs?: Record<string, unknown> }> } };
         const stored = state.deployment.resources.find((r) => r.urn.endsWith(`::${DISK}`));
         assert.deepEqual([stored?.outputs?.source, stored?.outputs?.format], [again, "qcow2"], "the state names where the disk is");
         assert.equal(diskByTarget(liveXml(DOMAIN), "vdb")?.source, again);
+        // The engine retries a resource whose last update failed; from the stored outputs, that is no move, only the limits (none now).
         stack.setProgram(programFor(consumer, again, "qcow2"));
+        const retry = await stack.up();
+        assert.deepEqual(changed(retry), { [DISK]: "update" });
+        assert.equal(retry.outputs.source.value, again);
+        assert.deepEqual([diskByTarget(liveXml(DOMAIN), "vdb")?.source, diskByTarget(configXml(DOMAIN), "vdb")?.source], [again, again]);
         await stack.preview({ expectNoChanges: true });
     });
 });
