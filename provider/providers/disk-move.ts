@@ -103,6 +103,8 @@ export interface MovePlan {
     sourceType: "file" | "block";
     format: DiskFormat;
     running: boolean;
+    /** The data a created destination receives (every layer's allocation): a shut-off copy's progress is the destination's allocation against it. */
+    copyBytes?: number;
 }
 
 /** Room a copy's new file may take beyond the data: qcow2 metadata and the file system's own, 1 % of the disk, at least 1 MiB. */
@@ -203,10 +205,12 @@ export function planMove(virsh: Virsh, read: Round, olds: AttachedDiskOutputs, n
     }
     const capacity = domblkCapacity(read.probe(probes.capacity)) ?? (running ? null : imageVirtualSize(virsh, read.probe(probes.allocation), olds.source));
     if (capacity === null) throw new VirshError(`cannot read the capacity of ${device} (virsh domblkinfo)`, virsh.context(device), "run pulumi refresh, then pulumi up again", 1);
+    let copyBytes: number | undefined;
     if (createsDestination) {
         checkImageDirectory(virsh, read.probe(probes.directory), dirname(dest), dest);
         refuseDeviceFileSystem(virsh, read.probe(probes.fileSystem), dest, device);
-        const needed = allocationBytes(virsh, olds, read.probe(olds.sourceType === "block" ? probes.allocation : probes.chain)) + copyMarginBytes(capacity);
+        copyBytes = allocationBytes(virsh, olds, read.probe(olds.sourceType === "block" ? probes.allocation : probes.chain));
+        const needed = copyBytes + copyMarginBytes(capacity);
         const free = freeBytesOf(read.probe(probes.free));
         if (free === undefined || free < needed) {
             throw new InputError(`${dirname(dest)} has ${free === undefined ? "an unreadable amount of" : formatBytes(free)} free, and the copy of ${olds.source} needs ${formatBytes(needed)}; nothing was copied`,
@@ -227,8 +231,9 @@ export function planMove(virsh: Virsh, read: Round, olds: AttachedDiskOutputs, n
     // A created destination is made here, empty and of the disk's size, so the copy always goes onto an existing file.
     const create = createsDestination ? [exclusiveCreateStep(dest), { host: true, args: ["qemu-img", "create", "-q", "-f", format, "--", dest, String(capacity)] }] : [];
     if (!running) {
-        return { ...facts, steps: offlineMoveSteps(virsh.domain, create,
-            { host: true, args: ["qemu-img", "convert", "-q", "-n", "-f", olds.format, "-O", format, "--", olds.source, dest], timeoutSeconds: bound },
+        return { ...facts, copyBytes, steps: offlineMoveSteps(virsh.domain, create,
+            { host: true, args: ["qemu-img", "convert", "-q", "-n", "-f", olds.format, "-O", format, ...(news.copyBandwidth === undefined ? [] : ["-r", `${news.copyBandwidth}M`]),
+                "--", olds.source, dest], timeoutSeconds: bound },
             { args: ["update-device", `--domain=${virsh.domain}`, "--file=/dev/stdin", "--config"], stdin: xmlFor(facts) }) };
     }
     return { ...facts, steps: [...create, {
@@ -282,9 +287,33 @@ export function blockJobState(outcome: StepOutcome): JobState {
     return blockJobProgress(outcome) ? "running" : "none";
 }
 
+/** `stat -c '%b %B'`: a file's allocated bytes (blocks × block size); undefined when stat failed. */
+export function allocatedBytesOf(outcome: StepOutcome): number | undefined {
+    const match = outcome.ran && outcome.exitCode === 0 ? /^(\d+) (\d+)\s*$/.exec(outcome.stdout) : null;
+    return match ? Number(match[1]) * Number(match[2]) : undefined;
+}
+
+/** How a copy's progress is read: the command, and what its answer says (bytes done, of how many). */
+interface ProgressRead {
+    commandLine: string;
+    parse: (outcome: StepOutcome) => { cur: number; end: number } | undefined;
+    /** What the numbers are: the block job's own count, or the new file's allocation so far (qemu-img convert tells no one while it runs). */
+    unit: string;
+}
+
+/** Live: the block job's own count. Shut off onto a created file: its allocation against the data to copy. None for a shut-off copy onto an existing image or device. */
+function progressRead(virsh: Virsh, plan: MovePlan, target: string, dest: string): ProgressRead | undefined {
+    if (plan.running) return { commandLine: probeLine({ kind: "blockJob", device: target }, virsh), parse: blockJobProgress, unit: "MiB" };
+    const end = plan.copyBytes;
+    if (end === undefined) return undefined;
+    return { commandLine: virsh.commandLine({ host: true, args: ["stat", "-c", "%b %B", "--", dest] }), unit: "MiB written",
+        parse: (outcome) => { const cur = allocatedBytesOf(outcome); return cur === undefined ? undefined : { cur: Math.min(cur, end), end }; } };
+}
+
 /** While `copying` runs: the copy's progress (percent, MiB, rate) in the engine's log, every PROGRESS_INTERVAL_MS, on a channel of its own. */
-async function reportProgress<T>(virsh: Virsh, target: string, dest: string, copying: Promise<T>): Promise<T> {
-    const script = buildStepScript([[{ commandLine: probeLine({ kind: "blockJob", device: target }, virsh) }]]);
+async function reportProgress<T>(virsh: Virsh, target: string, dest: string, how: ProgressRead | undefined, copying: Promise<T>): Promise<T> {
+    if (how === undefined) return copying;
+    const script = buildStepScript([[{ commandLine: how.commandLine }]]);
     let done = false;
     const started = Date.now();
     const poll = (async () => {
@@ -293,11 +322,11 @@ async function reportProgress<T>(virsh: Virsh, target: string, dest: string, cop
             if (done) return;
             try {
                 const result = await runScript(virsh, script.text, virsh.operationTimeoutSeconds * 1000);
-                const progress = blockJobProgress(script.parse(result.stdout, result.stderr)[0][0]);
+                const progress = how.parse(script.parse(result.stdout, result.stderr)[0][0]);
                 if (progress && !done && progress.end > 0) {
                     const seconds = (Date.now() - started) / 1000;
                     await info(`disk ${target} of domain '${virsh.domain}': copying to ${dest}: ${Math.floor((progress.cur / progress.end) * 100)} % ` +
-                        `(${(progress.cur / MiB).toFixed(1)} of ${(progress.end / MiB).toFixed(1)} MiB, ${(progress.cur / MiB / seconds).toFixed(1)} MiB/s)`);
+                        `(${(progress.cur / MiB).toFixed(1)} of ${(progress.end / MiB).toFixed(1)} ${how.unit}, ${(progress.cur / MiB / seconds).toFixed(1)} MiB/s)`);
                 }
             } catch {
                 // Progress is a courtesy: a lost poll never fails the move.
@@ -444,7 +473,7 @@ export async function moveDisk(session: DomainSession, olds: AttachedDiskOutputs
     const read = await session.round({ probes: Object.values(moveProbes(olds, news)) });
     const plan = planMove(virsh, read, olds, news, xmlFor);
     const request = { steps: plan.steps, order: ChangeOrder.Resize };
-    const round = await reportProgress(virsh, olds.target, news.source, session.round(request));
+    const round = await reportProgress(virsh, olds.target, news.source, progressRead(virsh, plan, olds.target, news.source), session.round(request));
     const created = createdByMove(plan, round.steps);
     const refused = plan.createsDestination && round.steps[0]?.ran === true && round.steps[0].exitCode !== 0;
     if (refused) {

@@ -106,3 +106,15 @@ export class MoveFixture {
         return placeOf(this.domain, target);
     }
 }
+
+/** What `action` wrote to the engine's log (console.log and console.error, where the provider's info and warn go), with its result. */
+export async function withLog<T>(action: () => Promise<T>): Promise<{ result: T; said: string[] }> {
+    const said: string[] = [];
+    const [log, err] = [console.log, console.error];
+    console.log = console.error = (...args: unknown[]) => { said.push(args.map(String).join(" ")); };
+    try {
+        return { result: await action(), said };
+    } finally {
+        [console.log, console.error] = [log, err];
+    }
+}

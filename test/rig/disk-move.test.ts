@@ -19,7 +19,7 @@ import { execFileSync } from "node:child_process";
 import { existsSync, lstatSync, mkdirSync, rmSync, statSync, symlinkSync } from "node:fs";
 import { join } from "node:path";
 import { InputError, VirshError } from "../../provider/index";
-import { fillRandom, holdsPattern, MoveFixture, on, writePattern } from "./disk-move-env";
+import { fillRandom, holdsPattern, MoveFixture, on, withLog, writePattern } from "./disk-move-env";
 import { ThrowawayDomain } from "./throwaway-domain";
 import {
     configXml, diskByTarget, GUEST2, liveXml, rejectsWith, RigEnv, virshLocal, virshLocalResult,
@@ -69,15 +69,18 @@ describe("rig: an AttachedDisk moves live to a new source (pll-mv-move, a copy o
         assert.ok(holdsPattern(again, "raw"));
     });
 
-    it("shut off: qemu-img convert to the new path, then the config names it (an update, the same target, the data in it)", async function () {
+    it("shut off: qemu-img convert to the new path (copyBandwidth its -r, the new file's growth as progress), then the config names it (an update, the same target, the data in it)", async function () {
         const off = new ThrowawayDomain(env, `${DOMAIN}-off`, GUEST2);
         off.create(false);
         try {
             const old = kit.image("off", 16);
             writePattern(old);
+            // 4 MiB more (8 MiB of data): at 1 MiB/s the convert runs past the first progress read (5 s).
+            execFileSync("qemu-io", ["-f", "raw", "-c", `write -P 0x33 ${8 * 1024 * 1024} ${4 * 1024 * 1024}`, old], { stdio: "ignore" });
             const created = await provider.create({ ...kit.disk(old), domain: off.name });
             const dest = kit.nowhere("off-dest", "qcow2");
-            const moved = await provider.apply(created.id, created.outs, { ...kit.disk(dest, { format: "qcow2" }), domain: off.name });
+            const { result: moved, said } = await withLog(() => provider.apply(created.id, created.outs, { ...kit.disk(dest, { format: "qcow2", copyBandwidth: 1 }), domain: off.name }));
+            assert.ok(said.some((line) => /copying to .*: \d+ % \(\d+\.\d of \d+\.\d MiB written, [\d.]+ MiB\/s\)/.test(line)), `a progress line in the log; it said: ${said.join(" | ")}`);
             assert.equal(moved.replaced, false);
             const config = diskByTarget(configXml(off.name), created.outs.target);
             assert.deepEqual([config?.source, config?.driverType], [dest, "qcow2"]);
@@ -280,16 +283,8 @@ describe("rig: an AttachedDisk moves live to a new source (pll-mv-move, a copy o
         const created = await provider.create(kit.disk(old));
         const target = created.outs.target;
         const dest = kit.nowhere("slow-dest", "qcow2");
-        const said: string[] = [];
-        const [log, err] = [console.log, console.error];
-        console.log = console.error = (...args: unknown[]) => { said.push(args.map(String).join(" ")); };
-        let error: VirshError;
-        try {
-            error = await rejectsWith(provider.apply(created.id, created.outs, kit.disk(dest, { format: "qcow2", moveTimeout: 8, copyBandwidth: 1 })), VirshError,
-                [/did not finish within moveTimeout \(8 s\) and was aborted/, new RegExp(`stays on ${old}, untouched`), /the partial copy .* was removed/]);
-        } finally {
-            [console.log, console.error] = [log, err];
-        }
+        const { result: error, said } = await withLog(() => rejectsWith(provider.apply(created.id, created.outs, kit.disk(dest, { format: "qcow2", moveTimeout: 8, copyBandwidth: 1 })), VirshError,
+            [/did not finish within moveTimeout \(8 s\) and was aborted/, new RegExp(`stays on ${old}, untouched`), /the partial copy .* was removed/]));
         assert.match(error.message, /Fix: raise moveTimeout/);
         assert.deepEqual(kit.place(target), on(old));
         assert.match(virshLocalResult(["blockjob", DOMAIN, target, "--info"]).stdout + virshLocalResult(["blockjob", DOMAIN, target, "--info"]).stderr, /No current block job/);
