@@ -257,23 +257,29 @@ describe("rig: an AttachedDisk moves live to a new source (pll-mv-move, a copy o
         assert.deepEqual(kit.place(second.outs.target), on(other));
     });
 
-    it("review finding 5: afterMove delete keeps the old image while a shut-off domain's overlay has it as its backing file (read by qemu-img: libvirt lists no chain then)", async function () {
-        const old = kit.nowhere("based");
-        const created = await provider.create(kit.disk(old, { size: "16MiB" }));
-        assert.equal(created.outs.imageCreated, true);
-        const overlay = kit.nowhere("based-top", "qcow2");
-        execFileSync("qemu-img", ["create", "-q", "-f", "qcow2", "-u", "-b", old, "-F", "raw", overlay, "16M"]);
-        const based = new ThrowawayDomain(env, `${DOMAIN}-based`, GUEST2);
-        based.create(false);
+    it("review finding 5: afterMove delete keeps the old image while overlays have it as their backing file: a running domain's (its live <backingStore>) and a shut-off one's (qemu-img: libvirt lists no chain then)", async function () {
+        // The disk moves on a shut-off domain: a running overlay reads its base only while no QEMU writes it.
+        const [moving, running, off] = [`${DOMAIN}-based`, `${DOMAIN}-base-run`, `${DOMAIN}-base-off`].map((name) => new ThrowawayDomain(env, name, GUEST2));
+        moving.create(false);
         try {
-            virshLocal(["attach-disk", based.name, overlay, "vdy", "--driver", "qemu", "--subdriver", "qcow2", "--config"]);
+            const old = kit.nowhere("based");
+            const created = await provider.create({ ...kit.disk(old, { size: "16MiB" }), domain: moving.name });
+            assert.equal(created.outs.imageCreated, true);
+            for (const [domain, start] of [[off, false], [running, true]] as const) {
+                const overlay = kit.nowhere(`${domain.name}-top`, "qcow2");
+                execFileSync("qemu-img", ["create", "-q", "-f", "qcow2", "-u", "-b", old, "-F", "raw", overlay, "16M"]);
+                domain.create(false);
+                virshLocal(["attach-disk", domain.name, overlay, "vdy", "--driver", "qemu", "--subdriver", "qcow2", "--config"]);
+                if (start) virshLocal(["start", domain.name]);
+            }
+            assert.match(virshLocal(["dumpxml", running.name]), new RegExp(`<backingStore type='file'[^]*?<source file='${old}'`), "libvirt lists the running overlay's base");
             const dest = kit.nowhere("based-dest");
-            const { warnings } = await withWarnings(() => provider.apply(created.id, created.outs, kit.disk(dest, { size: "16MiB", afterMove: "delete" })));
-            assert.deepEqual(kit.place(created.outs.target), on(dest));
-            assert.ok(existsSync(old), "the base of another domain's overlay is kept");
-            assert.ok(warnings.some((w) => w.includes(`kept ${old}`) && w.includes(`'${based.name}'`)), `a warning naming the overlay's domain, got: ${warnings.join(" | ")}`);
+            const { warnings } = await withWarnings(() => provider.apply(created.id, created.outs, { ...kit.disk(dest, { size: "16MiB", afterMove: "delete" }), domain: moving.name }));
+            assert.deepEqual(diskByTarget(configXml(moving.name), created.outs.target)?.source, dest);
+            assert.ok(existsSync(old), "the base of the overlays is kept");
+            assert.ok(warnings.some((w) => w.includes(`kept ${old}`) && w.includes(`'${running.name}'`) && w.includes(`'${off.name}'`)), `a warning naming both overlays' domains, got: ${warnings.join(" | ")}`);
         } finally {
-            based.remove();
+            for (const domain of [running, off, moving]) domain.remove();
         }
     });
 
