@@ -28,7 +28,7 @@ import type { Probe } from "../virsh/probes";
 import type { Command, Virsh } from "../virsh/virsh";
 import { buildDiskXml, diskSourcePath, DiskValues } from "../xml/disk-xml";
 import { toDynamicProvider } from "./provider-kit";
-import { moveDisk, moveFacts, moveTimeoutProblem } from "./disk-move";
+import { moveDisk, moveFacts, moveTimeoutProblem, releaseMovedAway } from "./disk-move";
 import { diskAt, readHotPlugged, usedTargets } from "./device-lookup";
 import { DeviceLookup, removeDevice } from "./device-removal";
 import { attachMissingHalves, explainPartialAttach, missingHalves, Presence } from "./partial-attach";
@@ -271,10 +271,14 @@ function moveThenConverge(olds: AttachedDiskOutputs, news: AttachedDiskInputs): 
         const moved = await moveDisk(session, olds, news, xmlFor);
         const onNew = { ...olds, source: news.source, sourceType: moved.sourceType, format: moved.format };
         const outs = outputsFrom(onNew, olds.target, moved.snapshot, { imageCreated: moved.imageCreated, imageIdentity: moved.imageIdentity, capacityBytes: olds.capacityBytes });
+        // From here on the disk is on the new source: a failure must not lose that (the engine stores what PartialUpdate carries).
+        let stored = outs;
         try {
-            return await converge(session, outs, news);
+            stored = await converge(session, outs, news);
+            await releaseMovedAway(session, olds, news);
+            return stored;
         } catch (error) {
-            throw new PartialUpdate(outs, `disk ${olds.target} of domain '${session.virsh.domain}' was moved to ${news.source} (the state now names it)`, error);
+            throw new PartialUpdate(stored, `disk ${olds.target} of domain '${session.virsh.domain}' was moved to ${news.source} (the state now names it)`, error);
         }
     });
 }

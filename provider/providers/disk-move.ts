@@ -465,7 +465,7 @@ export interface MovedDisk {
     imageIdentity?: string;
 }
 
-/** One read, the checks, the copy (with progress), the verify; then the old image as afterMove says. */
+/** One read, the checks, the copy (with progress), the verify. */
 export async function moveDisk(session: DomainSession, olds: AttachedDiskOutputs, news: AttachedDiskInputs,
     xmlFor: (plan: Omit<MovePlan, "steps">) => string): Promise<MovedDisk> {
     const { virsh } = session;
@@ -494,13 +494,15 @@ export async function moveDisk(session: DomainSession, olds: AttachedDiskOutputs
     return finishMove(session, olds, news, plan, round.snapshot(), created);
 }
 
-/** The copy is done: both XMLs checked, then the old image as afterMove says. */
+/** The copy is done: both XMLs checked. */
 async function finishMove(session: DomainSession, olds: AttachedDiskOutputs, news: AttachedDiskInputs, plan: MovePlan, snapshot: DomainSnapshot, created: string | undefined): Promise<MovedDisk> {
-    const { virsh } = session;
-    verifyMoved(virsh, snapshot, olds.target, news.source, plan.format);
-    if (news.afterMove === "delete") {
-        if (olds.imageCreated) await releaseImage(session, { ...olds, deleteImage: true }, false);
-        else await warn(`afterMove "delete" kept ${olds.source}: this disk did not create it`);
-    }
+    verifyMoved(session.virsh, snapshot, olds.target, news.source, plan.format);
     return { snapshot, sourceType: plan.sourceType, format: plan.format, imageCreated: plan.createsDestination, imageIdentity: created };
+}
+
+/** After a verified move (and the size and limits on the new source): the old image as afterMove says. */
+export async function releaseMovedAway(session: DomainSession, olds: AttachedDiskOutputs, news: AttachedDiskInputs): Promise<void> {
+    if (news.afterMove !== "delete") return;
+    if (olds.imageCreated) await releaseImage(session, { ...olds, deleteImage: true }, false);
+    else await warn(`afterMove "delete" kept ${olds.source}: this disk did not create it`);
 }
