@@ -1,8 +1,10 @@
 import assert from "node:assert/strict";
-import { awaitJobGone, blockJobProgress, blockJobState, chainAllocationBytes, copyMarginBytes, createdByMove, exclusiveCreateStep, fileSystemTypeOf, freeBytesOf, isStillShutOffStep, keepReason, MAX_MOVE_TIMEOUT_SECONDS, moveFacts, MovePlan, moveTimeoutProblem, offlineMoveSteps, stillShutOffStep } from "../../provider/providers/disk-move";
+import { allocatedBytesOf, awaitJobGone, blockJobProgress, blockJobState, chainAllocationBytes, copyMarginBytes, createdByMove, exclusiveCreateStep, fileSystemTypeOf, freeBytesOf, isStillShutOffStep, keepReason, MAX_MOVE_TIMEOUT_SECONDS, moveFacts, MovePlan, moveTimeoutProblem, offlineMoveSteps, stillShutOffStep } from "../../provider/providers/disk-move";
 import { removeIfSameFileStep } from "../../provider/providers/disk-image-ownership";
 import { Virsh } from "../../provider/virsh/virsh";
-import { providers } from "../../provider/index";
+import { InputError, providers } from "../../provider/index";
+import { PartialUpdate } from "../../provider/providers/partial-update";
+import { toDynamicProvider } from "../../provider/providers/provider-kit";
 import { domainsUsingSameFile, sourceIdentityKey } from "../../provider/host-checks";
 import { Round } from "../../provider/batch/round";
 import type { DomainSession } from "../../provider/batch/domain-batch";
@@ -167,5 +169,33 @@ describe("disk move: the room a copy needs", () => {
         assert.equal(chainAllocationBytes(ran("", 1)), undefined);
         assert.equal(copyMarginBytes(16 * MiB), MiB);
         assert.equal(copyMarginBytes(10 * 1024 * MiB), Math.ceil(10 * 1024 * MiB / 100));
+    });
+});
+
+describe("disk move: a shut-off copy's progress", () => {
+    it("stat -c '%b %B': the new file's allocated bytes; undefined when stat failed", () => {
+        assert.equal(allocatedBytesOf(ran("2048 512\n")), MiB);
+        assert.equal(allocatedBytesOf(ran("", 1)), undefined);
+        assert.equal(allocatedBytesOf({ ran: false }), undefined);
+    });
+});
+
+describe("disk move: a failure after the move", () => {
+    it("review finding 10: the update fails as an initialization failure that carries the moved outputs and the serialized provider (the engine stores them)", async () => {
+        const failure = new InputError("blkdeviotune failed", { domain: "d" }, "fix it");
+        const provider = toDynamicProvider<Record<string, unknown>, Record<string, unknown>>({
+            table: { resource: "T", properties: [], rules: [] }, checks: () => [], wasRunning: () => true,
+            create: () => Promise.reject(new Error("unused")), read: () => Promise.resolve(undefined), delete: () => Promise.resolve(),
+            update: () => Promise.reject(new PartialUpdate({ source: "/new", gone: undefined }, "disk vdb was moved to /new", failure)),
+        });
+        await assert.rejects(provider.update?.("id-1", { source: "/old" }, { source: "/new", __provider: "serialized" }) ?? Promise.resolve(), (error: unknown) => {
+            const sent = error as InputError & { id?: string; properties?: Record<string, unknown>; reasons?: string[] };
+            assert.ok(sent instanceof InputError, "the failure keeps its type");
+            assert.equal(sent.id, "id-1");
+            assert.deepEqual(sent.properties, { source: "/new", __provider: "serialized" });
+            assert.match(sent.message, /^disk vdb was moved to \/new; then: blkdeviotune failed/);
+            assert.deepEqual(sent.reasons, [sent.message]);
+            return true;
+        });
     });
 });
