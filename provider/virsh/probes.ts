@@ -4,6 +4,7 @@
  * size, the guest's balloon. Each probe is one command line; equal probes of a batch run once.
  */
 import { GET_MEMORY_BLOCKS } from "../guest-view";
+import { shellCommand } from "../quoting";
 import type { Virsh } from "./virsh";
 
 export type Probe =
@@ -150,11 +151,11 @@ function domainFileIdentitiesLine(virsh: Virsh): string {
     const host = (...args: string[]) => virsh.commandLine({ host: true, args });
     const stat = `${host("stat", "-L", "-c", SOURCE_IDENTITY_FORMAT, "--")} "$f" </dev/null 2>/dev/null || :`;
     const statEach = `while IFS= read -r f; do case $f in /*) ${stat} ;; esac; done`;
-    // Every <source file|dev=…> (disks, backing stores, a mirror's) and a <mirror file=…>, entities decoded.
-    const named = `printf '%s\\n' "$live" "$config" | ${host("grep", "-oE", "<(source|mirror) [^>]*")} | ${host("sed", "-nE", "s/.* (file|dev)='([^']*)'.*/\\2/p")} | ` +
-        `${host("sed", ...XML_ENTITIES_SED)} | ${host("sort", "-u")}`;
+    // Every <source file|dev=…> (disks, backing stores, a mirror's) and a <mirror file=…>, entities decoded; text filters, never under sudo.
+    const named = `printf '%s\\n' "$live" "$config" | ${shellCommand(["grep", "-oE", "<(source|mirror) [^>]*"])} | ${shellCommand(["sed", "-nE", "s/.* (file|dev)='([^']*)'.*/\\2/p"])} | ` +
+        `${shellCommand(["sed", ...XML_ENTITIES_SED])} | sort -u`;
     const chains = `while IFS= read -r src; do case $src in /*) printf '%s\\n' "$src"; ${host("qemu-img", "info", "-U", "--backing-chain", "--")} "$src" </dev/null 2>/dev/null | ` +
-        `${host("sed", "-n", "s/^image: //p")} ;; esac; done`;
+        `${shellCommand(["sed", "-n", "s/^image: //p"])} ;; esac; done`;
     const read = `names=$(${virshLine(["list", "--all", "--name"])}) || exit $?; running=$(${virshLine(["list", "--name"])}) || exit $?; printf '%s\\n' "$names" | ` +
         `while IFS= read -r d; do [ -n "$d" ] || continue; printf '%s%s\\n' '${MAC_OWNER_MARK}' "$d"; ` +
         `live=$(${virshLine(["dumpxml"])} --domain="$d" </dev/null) || exit $?; config=$(${virshLine(["dumpxml", "--inactive"])} --domain="$d" </dev/null) || exit $?; ` +
