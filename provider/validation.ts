@@ -105,7 +105,7 @@ export const isDomainName: Check = (v) => {
     const name = String(v);
     const readAs = /^\+?[0-9]+$/.test(name) ? "a domain ID" : /^[0-9a-f]{32}$/i.test(name.replaceAll("-", "")) ? "a domain UUID" : undefined;
     return readAs && `${JSON.stringify(name)} is read by virsh as ${readAs} before it is read as a name, so another domain could be changed: ` +
-        "give the domain a name with a letter in it (`virsh domrename OLD NEW` while it is shut off) and use that";
+        "rename the domain to a name that is neither a number nor a UUID (`virsh domrename OLD NEW` while it is shut off) and use that";
 };
 
 /** Checks shared by every resource: where the domain is and how to reach it. */
