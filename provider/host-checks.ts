@@ -3,6 +3,7 @@
  * path a file or a block device, does this bridge or network exist, which other domain uses this
  * MAC, how big is the host. Each throws an InputError that names the field and the fix.
  */
+import { parseCpuList } from "./cpu-list";
 import { InputError, VirshError } from "./errors";
 import { MAC_OWNER_MARK } from "./virsh/probes";
 import type { StepOutcome } from "./virsh/step-script";
@@ -175,4 +176,16 @@ export function hypervisorMaxVcpus(virsh: Virsh, outcome: StepOutcome): number |
 export function balloonActualKiB(outcome: StepOutcome): number | null {
     const match = outcome.ran ? /^actual\s+(\d+)/m.exec(outcome.stdout) : null;
     return match ? Number(match[1]) : null;
+}
+
+/** The host's online CPUs (the hostCpus probe); throws when they could not be read. */
+export function onlineHostCpus(virsh: Virsh, outcome: StepOutcome): number[] {
+    const result = answered(virsh, "cat /sys/devices/system/cpu/online", outcome);
+    try {
+        if (result.exitCode === 0) return parseCpuList(result.stdout.trim());
+    } catch {
+        // Reported below, with what the host said.
+    }
+    throw new VirshError(`cannot read the host's online CPUs (/sys/devices/system/cpu/online: ${JSON.stringify(result.stdout.trim())}), which a pin is checked against; nothing was changed`,
+        virsh.context("cpuTune", result.stderr.trim()), "check that the host runs Linux with sysfs mounted, then run again", result.exitCode || 1);
 }

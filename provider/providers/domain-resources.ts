@@ -13,7 +13,10 @@ import { DesiredResources, pendingDifferences, planResources, ResourcePlan } fro
 import { warn } from "../engine-log";
 import { balloonView, ceilingKiB, MemorySplit, splitMemory, virtioMemOf } from "../virtio-mem";
 import { virtioMemObstacle, withVirtioMemDevice } from "../xml/virtio-mem-xml";
-import { balloonActualKiB, HostSize, hostSize, hypervisorMaxVcpus } from "../host-checks";
+import { balloonActualKiB, HostSize, hostSize, hypervisorMaxVcpus, onlineHostCpus } from "../host-checks";
+import { managesPins, planTuning, refreshedTuning, Setting, tuningMismatches, tuningOf, tuningSettings } from "../domain-tuning";
+import { checkTuningOnHost, tuningCheckFailures } from "../tuning-checks";
+import { parseCpuList } from "../cpu-list";
 import { BALLOON_TOLERANCE_KIB } from "../virsh/probes";
 import { DOMAIN_RESOURCES_RULES } from "../rules/domain-resources-rules";
 import { domainKey } from "../session";
@@ -46,6 +49,7 @@ function desiredOf(inputs: DomainResourcesInputs): DesiredResources {
 const NODE_INFO: Probe = { kind: "nodeinfo" };
 const MAX_VCPUS: Probe = { kind: "maxvcpus" };
 const DEFINABLE_CONFIG: Probe = { kind: "definableConfig" };
+const HOST_CPUS: Probe = { kind: "hostCpus" };
 const POLL_INTERVAL_MS = 1000;
 
 /**
@@ -143,9 +147,9 @@ function withBalloonActual(live: DomainXml, actual: number | null): DomainXml {
     return actual !== null && Math.abs(actual - live.currentMemoryKiB) > BALLOON_TOLERANCE_KIB ? { ...live, currentMemoryKiB: actual } : live;
 }
 
-function verify(virsh: Virsh, plan: ResourcePlan, after: DomainSnapshot, liveApplied: boolean, raw: DomainSnapshot, split?: MemorySplit): void {
+function verify(virsh: Virsh, plan: ResourcePlan, after: DomainSnapshot, liveApplied: boolean, raw: DomainSnapshot, split: MemorySplit | undefined, tuning: string[]): void {
     const want = plan.expectedConfig;
-    const mismatches: string[] = [];
+    const mismatches: string[] = [...tuning];
     const compare = (where: string, got: number, expected: number, name: string): void => {
         if (got !== expected) mismatches.push(`${where} ${name} is ${got}, expected ${expected}`);
     };
@@ -212,6 +216,8 @@ function outputsFrom(inputs: DomainResourcesInputs, raw: DomainSnapshot, balloon
         state: snapshot.state,
         pendingReboot: pendingChanges.length > 0,
         pendingChanges,
+        liveTuning: raw.live ? tuningOf(raw.live) : null,
+        configTuning: tuningOf(raw.config),
     };
 }
 
@@ -367,6 +373,11 @@ async function checkGuestVcpus(virsh: Virsh, plan: ResourcePlan, before: GuestVc
     }
 }
 
+function tuningStepFailure(failure: VirshError, tuning: readonly Setting[]): VirshError {
+    return new VirshError(`${failure.summary}; the memory and vCPU changes before it landed, this tuning change (of ${tuning.map((s) => s.path).join(", ")}) did not`,
+        failure.context, `${failure.hint}. Running pulumi up again converges`, failure.exitCode);
+}
+
 /** Tries of a hotplugMemory define whose config another change overtook (each from a fresh read). */
 const DEFINE_TRIES = 3;
 
@@ -385,6 +396,7 @@ function configKeptChanging(virsh: Virsh): VirshError {
  */
 function converge(inputs: DomainResourcesInputs, stored?: DomainResourcesOutputs): Promise<DomainResourcesOutputs> {
     const desired = desiredOf(inputs);
+    const tuning = tuningSettings(inputs);
     const policy = inputs.rebootPolicy ?? "never";
     // The host's size matters only to a size that is asked for.
     // The agent's answers cost nothing when there is none (libvirt refuses at once).
@@ -392,7 +404,9 @@ function converge(inputs: DomainResourcesInputs, stored?: DomainResourcesOutputs
         ...(desired.vcpus !== undefined || desired.maxVcpus !== undefined ? [MAX_VCPUS] : []),
         ...(desired.memoryKiB !== undefined ? [MEMORY_BLOCKS] : []),
         // The text a hotplugMemory define is written from (its secrets stay in this call).
-        ...(inputs.hotplugMemory !== undefined ? [DEFINABLE_CONFIG] : [])];
+        ...(inputs.hotplugMemory !== undefined ? [DEFINABLE_CONFIG] : []),
+        // A pin is checked against the host's online CPUs.
+        ...(managesPins(inputs) ? [HOST_CPUS] : [])];
     return inDomainBatch(inputs, async (session) => {
         const { virsh } = session;
         let round = await session.round({ probes });
@@ -403,6 +417,7 @@ function converge(inputs: DomainResourcesInputs, stored?: DomainResourcesOutputs
             const maxVcpus = probes.includes(MAX_VCPUS) ? hypervisorMaxVcpus(virsh, round.probe(MAX_VCPUS)) : undefined;
             for (const warning of checkHostLimits(virsh, desired, hostSize(virsh, round.probe(NODE_INFO)), maxVcpus)) await warn(warning);
         }
+        const hostCpus = probes.includes(HOST_CPUS) ? onlineHostCpus(virsh, round.probe(HOST_CPUS)) : undefined;
         // A change whose answer was lost, or a define whose config changed meanwhile, is planned
         // again from the domain as it is after that exec.
         for (let attempt = 0, defineTries = 0; ; attempt++) {
@@ -420,7 +435,11 @@ function converge(inputs: DomainResourcesInputs, stored?: DomainResourcesOutputs
             if (rebootNeeded && policy === "never") refuseReboot(virsh, plan);
             if (rebootNeeded && policy === "ifRequired" && stored) throw unpreviewedChange(virsh.context(), plan.rebootChanges.map((c) => `${c}: a reboot`));
             const rebooting = rebootNeeded && policy === "ifRequired";
-            const commands = [...plan.configCommands, ...(rebooting ? [] : plan.liveCommands)];
+            // Through a reboot the config alone: the guest boots with it.
+            const tuningTarget = { config: hotplug.view.config, live: rebooting ? undefined : hotplug.view.live, desired, hostCpus };
+            checkTuningOnHost(virsh, inputs, tuning, tuningTarget);
+            const tuningCommands = planTuning(virsh.domain, tuning, tuningTarget.config, tuningTarget.live, hostCpus);
+            const commands = [...plan.configCommands, ...(rebooting ? [] : plan.liveCommands), ...tuningCommands];
             const guestSteps: Command[] = rebooting ? [] : plan.guestCommands.map((args) => ({ args, timeoutSeconds: AGENT_TIMEOUT_SECONDS, attempts: GUEST_STEP_ATTEMPTS }));
             // A live balloon change is waited for on the host, in the same exec; so is a live virtio-mem change.
             const balloon: Probe = !rebooting && plan.expectedBalloonKiB !== undefined ? { kind: "balloon", settleKiB: plan.expectedBalloonKiB } : BALLOON;
@@ -443,6 +462,7 @@ function converge(inputs: DomainResourcesInputs, stored?: DomainResourcesOutputs
                         continue;
                     }
                     if (failedAt >= steps.length - guestSteps.length) throw guestStepFailure(failure, plan);
+                    if (failedAt >= steps.length - guestSteps.length - tuningCommands.length) throw tuningStepFailure(failure, tuning);
                     throw failedAt >= define.length + plan.configCommands.length
                         ? new VirshError(`${failure.summary}; the persistent config already holds the new values, the running guest does not`,
                             failure.context, `${failure.hint}. Running pulumi up again converges`, failure.exitCode)
@@ -451,7 +471,7 @@ function converge(inputs: DomainResourcesInputs, stored?: DomainResourcesOutputs
             }
             const afterRaw = rebooting ? await reboot(session, inputs) : round.snapshot();
             const after = balloonSnapshot(afterRaw);
-            verify(virsh, plan, after, !rebooting, afterRaw, memory.split);
+            verify(virsh, plan, after, !rebooting, afterRaw, memory.split, tuningMismatches(tuning, afterRaw.config, afterRaw.live, hostCpus));
             // The latest balloon read: the apply's (or the first read's), or a new one after a reboot.
             const [last, probe] = rebooting ? [await session.round({ probes: [BALLOON, GUEST_VCPUS] }), BALLOON] : [round, steps.length > 0 ? balloon : BALLOON];
             if (!rebooting && after.running) await checkGuestVcpus(virsh, plan, read.guest.vcpus, last);
@@ -494,7 +514,19 @@ function refreshedOutputs(olds: DomainResourcesOutputs, snapshot: DomainSnapshot
         // With an agent, the guest's own count: a CPU offlined by hand inside the guest is drift.
         vcpus: olds.vcpus === undefined ? undefined : outs.guestVcpus ?? config.currentVcpus,
         maxVcpus: olds.maxVcpus === undefined ? undefined : config.maxVcpus,
+        ...refreshedTuning(olds, config, snapshot.live, hostCpusIn(round)),
     };
+}
+
+/** The host's online CPUs when the round read them (a refresh of managed pins), else undefined. */
+function hostCpusIn(round: Round): number[] | undefined {
+    const outcome = round.probe(HOST_CPUS);
+    try {
+        return outcome.ran && outcome.exitCode === 0 ? parseCpuList(outcome.stdout.trim()) : undefined;
+    } catch {
+        // A pin then reads as its own cpuset only.
+        return undefined;
+    }
 }
 
 /** The rule column follows the domain's state at the last read. */
@@ -515,13 +547,13 @@ export const domainResourcesProvider = toDynamicProvider<DomainResourcesInputs, 
         .field("shutdownTimeout", integerAtLeast(1))
         .field("forceOff", isBoolean)
         .field("balloonTimeout", integerAtLeast(0))
-        .failures,
+        .failures.concat(tuningCheckFailures(inputs as unknown as Record<string, unknown>)),
     // delete is a no-op, so a replacement creates first: under "never" the refused create is the whole story.
     deleteBeforeReplace: false,
     create: async (inputs) => ({ id: `${domainKey(inputs)}#resources`, outs: await converge(inputs) }),
     update: (_id, olds, news) => converge(news, olds),
     read: async (id, olds) => {
-        const round = await readForRefresh(id, olds);
+        const round = await readForRefresh(id, olds, managesPins(olds) ? [HOST_CPUS] : []);
         const snapshot = round.snapshotIfExists();
         return snapshot && refreshedOutputs(olds, snapshot, round);
     },

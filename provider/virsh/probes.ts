@@ -30,6 +30,8 @@ export type Probe =
     | { kind: "blockSize"; path: string }
     /** A disk's I/O limits as QEMU applies them (`blkdeviotune`, the running guest's when it runs). */
     | { kind: "blkdeviotune"; device: string }
+    /** The host's online CPUs (`/sys/devices/system/cpu/online`), which a pin may name. */
+    | { kind: "hostCpus" }
     /** The vCPUs the guest itself has online, from its agent (`virsh guestvcpus`). */
     | { kind: "guestVcpus" }
     /** The guest's memory blocks and which are online, from its agent (`guest-get-memory-blocks`). */
@@ -63,6 +65,7 @@ export function probeLine(probe: Probe, virsh: Virsh): string {
         case "network": return virsh.commandLine({ args: ["net-info", `--network=${probe.name}`] });
         case "nodeinfo": return virsh.commandLine({ args: ["nodeinfo"] });
         case "maxvcpus": return virsh.commandLine({ args: ["maxvcpus"] });
+        case "hostCpus": return virsh.commandLine({ host: true, args: ["cat", "/sys/devices/system/cpu/online"] });
         case "balloon": {
             const read = virsh.commandLine({ args: ["dommemstat", `--domain=${virsh.domain}`] });
             if (probe.settleKiB === undefined) return read;

@@ -1,0 +1,226 @@
+/**
+ * The safety rules of tuning a running guest: never a limit that kills the guest, never a pin to
+ * a CPU the host does not have online, never a value libvirt refuses half way. What the inputs
+ * alone tell is refused at `check` (so `pulumi preview` shows it); what needs the host and the
+ * domain (its memory ceiling, its vCPUs, the host's CPUs) at apply, before anything changes.
+ */
+import type { DomainResourcesInputs, MemoryTune } from "./contract";
+import { formatCpuList, parseCpuList } from "./cpu-list";
+import type { DesiredResources } from "./domain-resources-plan";
+import { BLKIO_WEIGHT_RANGE, limitKiB, MEMTUNE_FIELDS, SCHED_FIELDS, Setting, UNLIMITED } from "./domain-tuning";
+import { InputError } from "./errors";
+import { UNKNOWN_VALUE } from "./rules/rule-table";
+import { formatKiB, parseMemoryKiB } from "./units";
+import type { CheckFailure } from "./validation";
+import type { Virsh } from "./virsh/virsh";
+import type { DomainXml } from "./xml/domain-xml";
+
+/**
+ * QEMU's own memory beside the guest's, which a hard limit must leave room for. 1 GiB: the
+ * allowance libvirt itself adds to the guest's memory where it must bound what a QEMU process
+ * holds (qemuDomainGetMemLockLimitBytes: the guest's memory + 1 GiB), and libvirt's docs warn that
+ * a hard limit guessed too low gets QEMU killed, so the figure errs high.
+ */
+export const QEMU_OVERHEAD_KIB = 1024 * 1024;
+/** Under TCG (domain type 'qemu') QEMU also fills a translation cache: `<tcg><tb-cache>`, else QEMU's default, 1 GiB on a 64-bit host. */
+export const TCG_DEFAULT_TB_CACHE_KIB = 1024 * 1024;
+
+interface Overhead {
+    kib: number;
+    /** Its parts, in words. */
+    parts: string;
+}
+
+/** The overhead of the domain's QEMU (at check, without the domain: QEMU's own part alone). */
+export function qemuOverhead(xml?: DomainXml): Overhead {
+    if (xml?.type !== "qemu") return { kib: QEMU_OVERHEAD_KIB, parts: `${formatKiB(QEMU_OVERHEAD_KIB)} for QEMU itself` };
+    const cache = xml.tbCacheKiB ?? TCG_DEFAULT_TB_CACHE_KIB;
+    return { kib: QEMU_OVERHEAD_KIB + cache, parts: `${formatKiB(QEMU_OVERHEAD_KIB)} for QEMU itself + ${formatKiB(cache)} of TCG translation cache` };
+}
+
+/** The refusal of a hard limit below the guest's ceiling plus QEMU's overhead; undefined when it leaves room. */
+function hardLimitTooLow(domain: string, hardKiB: number, ceilingKiB: number, overhead: Overhead, ceilingWords: string): string | undefined {
+    const needed = ceilingKiB + overhead.kib;
+    if (hardKiB >= needed) return undefined;
+    return `memoryTune.hardLimit ${formatKiB(hardKiB)} on domain '${domain}' is below what its QEMU can use: ${ceilingWords} ${formatKiB(ceilingKiB)} ` +
+        `+ QEMU's overhead ${formatKiB(overhead.kib)} (${overhead.parts}) = ${formatKiB(needed)}; under it the kernel kills QEMU, and the guest with it, ` +
+        `once the guest uses its memory. Fix: set memoryTune.hardLimit to at least ${formatKiB(needed)}, or "${UNLIMITED}", or leave it out`;
+}
+
+type Limits = Partial<Record<keyof MemoryTune, number | typeof UNLIMITED>>;
+
+const asNumber = (limit: number | typeof UNLIMITED | undefined): number => (limit === undefined || limit === UNLIMITED ? Infinity : limit);
+const words = (limit: number | typeof UNLIMITED | undefined): string => (typeof limit === "number" ? formatKiB(limit) : UNLIMITED);
+
+/** The refusal of limits libvirt would refuse (or that make no sense together), `where` naming whose they are; undefined when they fit. */
+function limitOrderProblem(domain: string, limits: Limits, where: string): { path: string; reason: string } | undefined {
+    const { hardLimit, softLimit, swapHardLimit } = limits;
+    // An unset (unlimited) soft or swap-hard limit fits any hard limit.
+    if (typeof swapHardLimit === "number" && swapHardLimit < asNumber(hardLimit)) {
+        return { path: "memoryTune.swapHardLimit", reason: `memoryTune.swapHardLimit ${words(swapHardLimit)} on domain '${domain}' is below the hard limit ${words(hardLimit)}${where}: ` +
+            `the swap-hard limit bounds memory plus swap, so it must be at least the hard limit (libvirt refuses it). Fix: raise swapHardLimit to at least ${words(hardLimit)}, or lower hardLimit` };
+    }
+    if (typeof softLimit === "number" && softLimit > asNumber(hardLimit)) {
+        return { path: "memoryTune.softLimit", reason: `memoryTune.softLimit ${words(softLimit)} on domain '${domain}' is above the hard limit ${words(hardLimit)}${where}: ` +
+            `a soft limit above the hard one never applies. Fix: set softLimit to at most ${words(hardLimit)}` };
+    }
+    return undefined;
+}
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+    return value !== null && typeof value === "object" && !Array.isArray(value);
+}
+
+function unknownFields(value: Record<string, unknown>, known: readonly string[]): string | undefined {
+    const unknown = Object.keys(value).filter((k) => !known.includes(k));
+    return unknown.length > 0 ? `unknown field ${unknown.join(", ")}; use ${known.join(", ")}` : undefined;
+}
+
+const known = (value: unknown): boolean => value !== undefined && value !== UNKNOWN_VALUE;
+
+/** A whole number within a range (or the no-cap value), in words when it is not. */
+function rangeProblem(value: unknown, min: number, max: number, noCap?: number): string | undefined {
+    if (typeof value === "number" && Number.isSafeInteger(value) && ((value >= min && value <= max) || value === noCap)) return undefined;
+    return `${JSON.stringify(value)} is outside libvirt's range ${min}–${max}${noCap === undefined ? "" : ` (or ${noCap}: no cap)`}`;
+}
+
+function cpuListProblem(value: unknown): string | undefined {
+    if (typeof value !== "string") return `${JSON.stringify(value)} must be a CPU list like "0-3,6"`;
+    try {
+        parseCpuList(value);
+        return undefined;
+    } catch (error) {
+        return (error as Error).message;
+    }
+}
+
+function checkFailure(domain: string, property: string, reason: string): CheckFailure {
+    return { property, reason: `${property}: ${reason} (domain '${domain}')` };
+}
+
+/** What `check` refuses of cpuTune, memoryTune and blkioWeight: each failure names the domain, the value and the fix. */
+export function tuningCheckFailures(inputs: Record<string, unknown>): CheckFailure[] {
+    const domain = String(inputs.domain);
+    const failures: CheckFailure[] = [];
+    const fail = (property: string, reason: string) => failures.push(checkFailure(domain, property, reason));
+    const { cpuTune, memoryTune, blkioWeight } = inputs;
+    if (known(cpuTune)) {
+        if (!isPlainObject(cpuTune)) fail("cpuTune", "must be an object { shares, period, quota, emulatorPeriod, emulatorQuota, vcpuPins, emulatorPin }");
+        else {
+            const extra = unknownFields(cpuTune, [...SCHED_FIELDS.map((f) => f.field), "vcpuPins", "emulatorPin"]);
+            if (extra) fail("cpuTune", extra);
+            for (const { field, min, max, noCap } of SCHED_FIELDS) {
+                const problem = known(cpuTune[field]) ? rangeProblem(cpuTune[field], min, max, noCap) : undefined;
+                if (problem) fail(`cpuTune.${field}`, `${problem}; set a whole number within it`);
+            }
+            const pins = cpuTune.vcpuPins;
+            if (known(pins) && !isPlainObject(pins)) fail("cpuTune.vcpuPins", `must map vCPU numbers to host CPU lists, e.g. { "0": "2-3" }`);
+            else if (known(pins)) {
+                const maxVcpus = typeof inputs.maxVcpus === "number" ? inputs.maxVcpus : undefined;
+                for (const [vcpu, cpus] of Object.entries(pins as Record<string, unknown>)) {
+                    const path = `cpuTune.vcpuPins.${vcpu}`;
+                    if (!/^\d+$/.test(vcpu)) fail(path, `${JSON.stringify(vcpu)} is not a vCPU number; the keys are vCPU numbers from 0`);
+                    else if (maxVcpus !== undefined && Number(vcpu) >= maxVcpus) {
+                        fail(path, `vCPU ${vcpu} does not exist: maxVcpus is ${maxVcpus}, so the vCPUs are 0–${maxVcpus - 1}. Fix: pin only those, or raise maxVcpus`);
+                    }
+                    const problem = known(cpus) ? cpuListProblem(cpus) : undefined;
+                    if (problem) fail(path, problem);
+                }
+            }
+            const emulator = known(cpuTune.emulatorPin) ? cpuListProblem(cpuTune.emulatorPin) : undefined;
+            if (emulator) fail("cpuTune.emulatorPin", emulator);
+        }
+    }
+    if (known(memoryTune)) failures.push(...memoryTuneFailures(inputs, domain));
+    if (known(blkioWeight)) {
+        const problem = rangeProblem(blkioWeight, BLKIO_WEIGHT_RANGE.min, BLKIO_WEIGHT_RANGE.max);
+        if (problem) fail("blkioWeight", `${problem}; set a whole number within it`);
+    }
+    return failures;
+}
+
+function memoryTuneFailures(inputs: Record<string, unknown>, domain: string): CheckFailure[] {
+    const memoryTune = inputs.memoryTune;
+    const at = (property: string, reason: string): CheckFailure => checkFailure(domain, property, reason);
+    if (!isPlainObject(memoryTune)) return [at("memoryTune", "must be an object { hardLimit, softLimit, swapHardLimit }")];
+    const failures: CheckFailure[] = [];
+    const extra = unknownFields(memoryTune, MEMTUNE_FIELDS.map((f) => f.field));
+    if (extra) failures.push(at("memoryTune", extra));
+    const limits: Limits = {};
+    for (const { field } of MEMTUNE_FIELDS) {
+        const value = memoryTune[field];
+        if (!known(value)) continue;
+        try {
+            if (typeof value !== "string" && typeof value !== "number") throw new RangeError(`memoryTune.${field}: must be a size like "2GiB" or "${UNLIMITED}"`);
+            limits[field] = limitKiB(value, `memoryTune.${field}`);
+        } catch (error) {
+            failures.push(at(`memoryTune.${field}`, (error as Error).message.replace(`memoryTune.${field}: `, "")));
+        }
+    }
+    if (failures.length > 0) return failures;
+    const order = limitOrderProblem(domain, limits, "");
+    if (order) failures.push({ property: order.path, reason: order.reason });
+    // The inputs alone prove a lower bound of the ceiling: the memory they ask for.
+    const sizes = [inputs.memory, inputs.maxMemory].flatMap((v) => {
+        try {
+            return known(v) && (typeof v === "string" || typeof v === "number") ? [parseMemoryKiB(v, "memory")] : [];
+        } catch {
+            return [];
+        }
+    });
+    const tooLow = typeof limits.hardLimit === "number" && sizes.length > 0
+        ? hardLimitTooLow(domain, limits.hardLimit, Math.max(...sizes), qemuOverhead(), "the memory the inputs ask for")
+        : undefined;
+    if (tooLow) failures.push({ property: "memoryTune.hardLimit", reason: tooLow });
+    return failures;
+}
+
+/** What the domain is about to be: its XML now (a hotplugMemory device counted) and the sizes asked for. */
+export interface TuningTarget {
+    config: DomainXml;
+    /** The running domain's XML, when the live half changes now. */
+    live?: DomainXml;
+    desired: DesiredResources;
+    hostCpus?: readonly number[];
+}
+
+/**
+ * The checks that need the domain and the host, before anything changes: pins on online host CPUs
+ * and existing vCPUs, a hard limit above the guest's ceiling plus QEMU's overhead, and limits in an
+ * order libvirt takes with the ones already set. Throws an InputError naming the value and the fix.
+ */
+export function checkTuningOnHost(virsh: Virsh, inputs: Pick<DomainResourcesInputs, "memoryTune">, settings: readonly Setting[], target: TuningTarget): void {
+    const { config, live, desired, hostCpus } = target;
+    const domain = virsh.domain;
+    const refuse = (path: string, reason: string): never => {
+        const [summary, fix] = reason.split(" Fix: ");
+        throw new InputError(`${summary}; nothing was changed`, virsh.context(path), fix ?? "");
+    };
+    const vcpuLimit = Math.min(desired.maxVcpus ?? config.maxVcpus, live?.maxVcpus ?? Infinity);
+    for (const s of settings.filter((x) => x.path.startsWith("cpuTune.vcpuPins.") || x.path === "cpuTune.emulatorPin")) {
+        const vcpu = s.path.startsWith("cpuTune.vcpuPins.") ? Number(s.path.split(".")[2]) : undefined;
+        if (vcpu !== undefined && vcpu >= vcpuLimit) {
+            refuse(s.path, `${s.path}: vCPU ${vcpu} does not exist on domain '${domain}': it has at most ${vcpuLimit} vCPUs (0–${vcpuLimit - 1}). Fix: pin only vCPUs 0–${vcpuLimit - 1}, or raise maxVcpus first`);
+        }
+        const offline = hostCpus ? parseCpuList(String(s.value)).filter((cpu) => !hostCpus.includes(cpu)) : [];
+        if (hostCpus && offline.length > 0) {
+            refuse(s.path, `${s.path} "${s.value}" on domain '${domain}' names host CPU ${formatCpuList(offline)}, which the host does not have online ` +
+                `(online: ${formatCpuList(hostCpus)}). Fix: pin to CPUs among ${formatCpuList(hostCpus)}`);
+        }
+    }
+    if (!inputs.memoryTune) return;
+    const wanted: Limits = Object.fromEntries(settings.filter((s) => s.path.startsWith("memoryTune.")).map((s) => [s.path.split(".")[1], s.value]));
+    const hard = wanted.hardLimit;
+    if (typeof hard === "number") {
+        const ceiling = Math.max(config.memoryKiB, live?.memoryKiB ?? 0, desired.maxMemoryKiB ?? 0, desired.memoryKiB ?? 0);
+        const tooLow = hardLimitTooLow(domain, hard, ceiling, qemuOverhead(config), "its memory ceiling (libvirt's <memory>, a virtio-mem device's full size included)");
+        if (tooLow) refuse("memoryTune.hardLimit", tooLow);
+    }
+    const halves: Array<[string, DomainXml | undefined]> = [["config", config], ["running domain", live]];
+    for (const [where, xml] of halves) {
+        if (!xml) continue;
+        const current: Limits = Object.fromEntries(MEMTUNE_FIELDS.map(({ field, xml: element }) => [field, xml.tuning.memtuneKiB[element] ?? UNLIMITED]));
+        const order = limitOrderProblem(domain, { ...current, ...wanted }, ` (with the limits the ${where} has now)`);
+        if (order) refuse(order.path, order.reason);
+    }
+}

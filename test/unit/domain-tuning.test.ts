@@ -1,0 +1,147 @@
+import assert from "node:assert/strict";
+import type { DomainResourcesInputs } from "../../provider/contract";
+import { canonicalCpuList, formatCpuList, parseCpuList } from "../../provider/cpu-list";
+import { planTuning, refreshedTuning, tuningMismatches, tuningOf, tuningSettings } from "../../provider/domain-tuning";
+import { DomainXml, parseDomainXml } from "../../provider/xml/domain-xml";
+
+/** A domain's XML with `tuning` spliced in after <vcpu> (as libvirt places <cputune> and its siblings). */
+function domainXml(tuning = "", { type = "qemu", vcpu = "<vcpu placement='static' current='1'>4</vcpu>" } = {}): DomainXml {
+    return parseDomainXml(`<domain type='${type}'>
+  <name>g</name>
+  <memory unit='KiB'>524288</memory>
+  <currentMemory unit='KiB'>262144</currentMemory>
+  ${vcpu}
+  ${tuning}
+  <os><type arch='x86_64' machine='pc'>hvm</type></os>
+  <devices></devices>
+</domain>`);
+}
+
+const TUNED = `<cputune>
+    <shares>512</shares>
+    <period>100000</period>
+    <quota>50000</quota>
+    <vcpupin vcpu='0' cpuset='1'/>
+    <vcpupin vcpu='2' cpuset='0,1'/>
+    <emulatorpin cpuset='0'/>
+    <emulator_period>100000</emulator_period>
+    <emulator_quota>-1</emulator_quota>
+  </cputune>
+  <memtune>
+    <hard_limit unit='KiB'>3145728</hard_limit>
+    <soft_limit unit='KiB'>1048576</soft_limit>
+  </memtune>
+  <blkiotune>
+    <weight>500</weight>
+  </blkiotune>`;
+
+const HOST = [0, 1];
+type Tuning = Pick<DomainResourcesInputs, "cpuTune" | "memoryTune" | "blkioWeight">;
+
+describe("cpu lists", () => {
+    it("parse ranges and lists, and print the shortest canonical form", () => {
+        assert.deepEqual(parseCpuList("0-2,5, 7-8"), [0, 1, 2, 5, 7, 8]);
+        assert.equal(formatCpuList([5, 0, 1, 2, 8, 7]), "0-2,5,7-8");
+        assert.equal(canonicalCpuList("0,1"), "0-1");
+        assert.equal(canonicalCpuList("3"), "3");
+    });
+
+    it("refuse what is no CPU list, saying how one is written", () => {
+        for (const bad of ["", "a", "1-", "^2", "0-3,", "2-1"]) assert.throws(() => parseCpuList(bad), /CPU list|backwards/, bad);
+    });
+});
+
+describe("domain tuning: the XML read", () => {
+    it("reads <cputune>, <memtune> and <blkiotune> by libvirt's names, and the domain's type", () => {
+        const xml = domainXml(TUNED);
+        assert.equal(xml.type, "qemu");
+        assert.deepEqual(xml.tuning.cputune, { shares: 512, period: 100000, quota: 50000, emulator_period: 100000, emulator_quota: -1 });
+        assert.deepEqual(xml.tuning.vcpupins, { 0: "1", 2: "0,1" });
+        assert.equal(xml.tuning.emulatorpin, "0");
+        assert.deepEqual(xml.tuning.memtuneKiB, { hard_limit: 3145728, soft_limit: 1048576 });
+        assert.equal(xml.tuning.blkioWeight, 500);
+    });
+
+    it("reports them in the inputs' form, only what is set", () => {
+        assert.deepEqual(tuningOf(domainXml(TUNED)), {
+            cpuTune: { shares: 512, period: 100000, quota: 50000, emulatorPeriod: 100000, emulatorQuota: -1, vcpuPins: { 0: "1", 2: "0,1" }, emulatorPin: "0" },
+            memoryTune: { hardLimit: "3GiB", softLimit: "1GiB" },
+            blkioWeight: 500,
+        });
+        assert.deepEqual(tuningOf(domainXml()), { cpuTune: {}, memoryTune: {} });
+    });
+
+    it("reads a tb-cache size for the TCG overhead", () => {
+        const xml = parseDomainXml("<domain type='qemu'><name>g</name><memory unit='KiB'>1</memory><vcpu>1</vcpu><features><tcg><tb-cache unit='MiB'>2048</tb-cache></tcg></features></domain>");
+        assert.equal(xml.tbCacheKiB, 2 * 1024 * 1024);
+    });
+});
+
+describe("domain tuning: the plan", () => {
+    const plan = (inputs: Tuning, config: DomainXml, live?: DomainXml) => planTuning("g", tuningSettings(inputs), config, live, HOST);
+
+    it("a running domain: one call per command for both halves; the scheduler values of a half in one schedinfo", () => {
+        assert.deepEqual(plan({ cpuTune: { shares: 256, quota: 20000 }, blkioWeight: 300 }, domainXml(TUNED), domainXml(TUNED)), [
+            ["schedinfo", "--domain=g", "--set=cpu_shares=256", "--set=vcpu_quota=20000", "--live", "--config"],
+            ["blkiotune", "--domain=g", "--weight=300", "--live", "--config"],
+        ]);
+    });
+
+    it("shut off (or through a reboot): the config alone", () => {
+        assert.deepEqual(plan({ cpuTune: { vcpuPins: { 1: "0" } } }, domainXml(TUNED)), [["vcpupin", "--domain=g", "--vcpu=1", "--cpulist=0", "--config"]]);
+    });
+
+    it("a value changed by hand on the running domain only: that half alone is put back", () => {
+        const live = domainXml(TUNED.replace("<vcpupin vcpu='0' cpuset='1'/>", "<vcpupin vcpu='0' cpuset='0'/>").replace("<hard_limit unit='KiB'>3145728", "<hard_limit unit='KiB'>3000000"));
+        assert.deepEqual(plan({ cpuTune: { vcpuPins: { 0: "1" } }, memoryTune: { hardLimit: "3GiB", softLimit: "1GiB" } }, domainXml(TUNED), live), [
+            ["vcpupin", "--domain=g", "--vcpu=0", "--cpulist=1", "--live"],
+            ["memtune", "--domain=g", "--hard-limit=3145728", "--live"],
+        ]);
+    });
+
+    it("nothing when both halves hold the values, whatever the spelling: 0,1 is 0-1, 3072MiB is 3GiB, an absent quota is -1, an absent limit unlimited", () => {
+        const inputs: Tuning = {
+            cpuTune: { shares: 512, quota: 50000, emulatorQuota: -1, vcpuPins: { 0: "1", 2: "0-1" }, emulatorPin: "0" },
+            memoryTune: { hardLimit: 3072, softLimit: "1GiB", swapHardLimit: "unlimited" }, blkioWeight: 500,
+        };
+        assert.deepEqual(plan(inputs, domainXml(TUNED), domainXml(TUNED)), []);
+        assert.deepEqual(plan({ cpuTune: { quota: -1 }, memoryTune: { hardLimit: "unlimited" } }, domainXml(), domainXml()), []);
+    });
+
+    it("an unpinned vCPU runs on every online host CPU (or the domain's <vcpu cpuset>): pinning it there is no change", () => {
+        assert.deepEqual(plan({ cpuTune: { vcpuPins: { 1: "0-1" }, emulatorPin: "0,1" } }, domainXml(), domainXml()), []);
+        const cpuset = domainXml("", { vcpu: "<vcpu placement='static' cpuset='1'>2</vcpu>" });
+        assert.deepEqual(plan({ cpuTune: { vcpuPins: { 1: "1" } } }, cpuset, cpuset), []);
+        assert.deepEqual(plan({ cpuTune: { vcpuPins: { 1: "0" } } }, cpuset, cpuset), [["vcpupin", "--domain=g", "--vcpu=1", "--cpulist=0", "--live", "--config"]]);
+    });
+
+    it("unlimited is -1 to virsh memtune, and the limits of a half that differ go in one call (libvirt orders hard and swap-hard)", () => {
+        const swapped = domainXml(TUNED.replace("</memtune>", "<swap_hard_limit unit='KiB'>4194304</swap_hard_limit></memtune>"));
+        assert.deepEqual(plan({ memoryTune: { hardLimit: "unlimited", softLimit: "1GiB", swapHardLimit: "unlimited" } }, swapped, undefined),
+            [["memtune", "--domain=g", "--hard-limit=-1", "--swap-hard-limit=-1", "--config"]]);
+    });
+});
+
+describe("domain tuning: verify and refresh", () => {
+    it("verify names each half and value that disagrees", () => {
+        const settings = tuningSettings({ cpuTune: { shares: 256 }, blkioWeight: 500 });
+        assert.deepEqual(tuningMismatches(settings, domainXml(TUNED), domainXml()), [
+            "config cpuTune.shares is 512, expected 256",
+            "live cpuTune.shares is not set, expected 256",
+            "live blkioWeight is not set, expected 500",
+        ]);
+        assert.deepEqual(tuningMismatches(tuningSettings({ blkioWeight: 500 }), domainXml(TUNED), domainXml(TUNED)), []);
+    });
+
+    it("a refresh reports the running domain's value where it was changed by hand, else the config's; only what is managed", () => {
+        const olds: Tuning = { cpuTune: { vcpuPins: { 0: "1" }, quota: 50000 }, memoryTune: { hardLimit: "3GiB" } };
+        const live = domainXml(TUNED.replace("cpuset='1'/>", "cpuset='0'/>").replace("3145728", "4194304"));
+        assert.deepEqual(refreshedTuning(olds, domainXml(TUNED), live, HOST), { cpuTune: { quota: 50000, vcpuPins: { 0: "0" } }, memoryTune: { hardLimit: "4GiB" }, blkioWeight: undefined });
+        assert.deepEqual(refreshedTuning(olds, domainXml(TUNED), domainXml(TUNED), HOST), { cpuTune: { quota: 50000, vcpuPins: { 0: "1" } }, memoryTune: { hardLimit: "3GiB" }, blkioWeight: undefined });
+    });
+
+    it("a managed value gone from both halves reports unset (never the stored input), so the diff shows it", () => {
+        assert.deepEqual(refreshedTuning({ cpuTune: { shares: 512 }, blkioWeight: 500 }, domainXml(), undefined), { cpuTune: {}, memoryTune: undefined, blkioWeight: undefined });
+        assert.deepEqual(refreshedTuning({ memoryTune: { hardLimit: "3GiB" } }, domainXml(), undefined), { cpuTune: undefined, memoryTune: { hardLimit: "unlimited" }, blkioWeight: undefined });
+    });
+});

@@ -1,0 +1,130 @@
+import assert from "node:assert/strict";
+import type { DomainResourcesInputs } from "../../provider/contract";
+import { tuningSettings } from "../../provider/domain-tuning";
+import { InputError } from "../../provider/errors";
+import { UNKNOWN_VALUE } from "../../provider/rules/rule-table";
+import { checkTuningOnHost, qemuOverhead, TuningTarget, tuningCheckFailures } from "../../provider/tuning-checks";
+import { Virsh } from "../../provider/virsh/virsh";
+import { parseDomainXml } from "../../provider/xml/domain-xml";
+
+const base = { domain: "web1", connection: { host: "hv1" } };
+
+/** The one check failure of these inputs: its property, and its reason matching every pattern. */
+function refused(inputs: Record<string, unknown>, property: string, ...patterns: RegExp[]): void {
+    const failures = tuningCheckFailures({ ...base, ...inputs });
+    assert.equal(failures.length, 1, JSON.stringify(failures));
+    assert.equal(failures[0].property, property);
+    for (const pattern of [/domain 'web1'/, ...patterns]) assert.match(failures[0].reason, pattern);
+}
+
+describe("tuning checks at check (the inputs alone)", () => {
+    it("accepts every value in libvirt's ranges, no cap (-1), unlimited, and values unknown during preview", () => {
+        const inputs = {
+            ...base, memory: "512MiB", maxVcpus: 4,
+            cpuTune: { shares: 2, period: 1000, quota: 17592186044415, emulatorPeriod: 1000000, emulatorQuota: -1, vcpuPins: { 0: "0-1", 3: "1" }, emulatorPin: "0" },
+            memoryTune: { hardLimit: "1536MiB", softLimit: "1GiB", swapHardLimit: "unlimited" }, blkioWeight: 1000,
+        };
+        assert.deepEqual(tuningCheckFailures(inputs), []);
+        assert.deepEqual(tuningCheckFailures({ ...base, cpuTune: { quota: UNKNOWN_VALUE, vcpuPins: { 0: UNKNOWN_VALUE } }, memoryTune: UNKNOWN_VALUE }), []);
+    });
+
+    it("refuses a quota below 1000 µs or above libvirt's maximum, and a period outside 1000–1000000", () => {
+        refused({ cpuTune: { quota: 999 } }, "cpuTune.quota", /999 is outside libvirt's range 1000–17592186044415 \(or -1: no cap\)/, /set a whole number within it/);
+        refused({ cpuTune: { quota: 17592186044416 } }, "cpuTune.quota", /17592186044416/);
+        refused({ cpuTune: { emulatorQuota: 0 } }, "cpuTune.emulatorQuota", /0 is outside/);
+        refused({ cpuTune: { period: 999 } }, "cpuTune.period", /999 is outside libvirt's range 1000–1000000;/);
+        refused({ cpuTune: { emulatorPeriod: 1000001 } }, "cpuTune.emulatorPeriod", /1000001/);
+        refused({ cpuTune: { period: 1500.5 } }, "cpuTune.period", /1500.5/);
+    });
+
+    it("refuses shares outside 2–262144 and an I/O weight outside 100–1000", () => {
+        refused({ cpuTune: { shares: 1 } }, "cpuTune.shares", /1 is outside libvirt's range 2–262144/);
+        refused({ cpuTune: { shares: 262145 } }, "cpuTune.shares", /262145/);
+        refused({ blkioWeight: 99 }, "blkioWeight", /99 is outside libvirt's range 100–1000/);
+        refused({ blkioWeight: 1001 }, "blkioWeight", /1001/);
+    });
+
+    it("refuses a pin that is no CPU list, a key that is no vCPU, and a vCPU beyond maxVcpus", () => {
+        refused({ cpuTune: { vcpuPins: { 0: "0-" } } }, "cpuTune.vcpuPins.0", /"0-" is not a CPU list: write host CPU numbers and ranges, e.g. "0-3,6"/);
+        refused({ cpuTune: { vcpuPins: { a: "0" } } }, "cpuTune.vcpuPins.a", /not a vCPU number/);
+        refused({ maxVcpus: 2, cpuTune: { vcpuPins: { 2: "0" } } }, "cpuTune.vcpuPins.2", /vCPU 2 does not exist: maxVcpus is 2, so the vCPUs are 0–1\. Fix: pin only those, or raise maxVcpus/);
+        refused({ cpuTune: { emulatorPin: "x" } }, "cpuTune.emulatorPin", /not a CPU list/);
+        refused({ cpuTune: { pins: {} } }, "cpuTune", /unknown field pins/);
+    });
+
+    it("refuses a hard limit below the memory the inputs ask for plus QEMU's overhead, with the numbers and the fix", () => {
+        refused({ maxMemory: "2GiB", memoryTune: { hardLimit: "2GiB" } }, "memoryTune.hardLimit",
+            /memoryTune\.hardLimit 2GiB on domain 'web1' is below what its QEMU can use: the memory the inputs ask for 2GiB \+ QEMU's overhead 1GiB \(1GiB for QEMU itself\) = 3GiB/,
+            /the kernel kills QEMU/, /Fix: set memoryTune\.hardLimit to at least 3GiB, or "unlimited", or leave it out/);
+        assert.deepEqual(tuningCheckFailures({ ...base, maxMemory: "2GiB", memoryTune: { hardLimit: "3GiB" } }), []);
+    });
+
+    it("refuses a swap-hard limit below the hard limit, and a soft limit above it", () => {
+        refused({ memoryTune: { hardLimit: "4GiB", swapHardLimit: "3GiB" } }, "memoryTune.swapHardLimit",
+            /swapHardLimit 3GiB on domain 'web1' is below the hard limit 4GiB/, /Fix: raise swapHardLimit to at least 4GiB, or lower hardLimit/);
+        refused({ memoryTune: { hardLimit: "unlimited", swapHardLimit: "8GiB" } }, "memoryTune.swapHardLimit", /below the hard limit unlimited/);
+        refused({ memoryTune: { hardLimit: "4GiB", softLimit: "5GiB" } }, "memoryTune.softLimit", /softLimit 5GiB on domain 'web1' is above the hard limit 4GiB/, /Fix: set softLimit to at most 4GiB/);
+    });
+
+    it("refuses a limit that is no size, as memory does (a bare number in a string is KiB to virsh)", () => {
+        refused({ memoryTune: { hardLimit: "4096" } }, "memoryTune.hardLimit", /needs a unit/);
+        refused({ memoryTune: { softLimit: "4 parsecs" } }, "memoryTune.softLimit", /unknown unit/);
+        refused({ memoryTune: { hard: "4GiB" } }, "memoryTune", /unknown field hard/);
+    });
+});
+
+describe("tuning checks at apply (the domain and the host)", () => {
+    const virsh = new Virsh({ label: "hv1" } as never, "qemu:///system", "web1", false, 30);
+    // A TCG domain like the rig's: 512 MiB, 4 vCPUs, a hard limit of 3 GiB already set.
+    const config = parseDomainXml(`<domain type='qemu'><name>web1</name><memory unit='KiB'>524288</memory><vcpu current='1'>4</vcpu>
+        <memtune><hard_limit unit='KiB'>3145728</hard_limit></memtune></domain>`);
+    const target: TuningTarget = { config, live: config, desired: {}, hostCpus: [0, 1] };
+
+    function refusedAtApply(inputs: Partial<DomainResourcesInputs>, at: TuningTarget, ...patterns: RegExp[]): InputError {
+        let caught: unknown;
+        try {
+            checkTuningOnHost(virsh, inputs, tuningSettings(inputs), at);
+        } catch (error) {
+            caught = error;
+        }
+        assert.ok(caught instanceof InputError, `expected an InputError, got ${String(caught)}`);
+        for (const pattern of [/domain 'web1'/, /nothing was changed/, /Fix: /, ...patterns]) assert.match(caught.message, pattern);
+        return caught;
+    }
+
+    it("QEMU's overhead under TCG counts the translation cache (its tb-cache, else QEMU's default 1 GiB); under KVM QEMU's own part alone", () => {
+        assert.deepEqual(qemuOverhead(config), { kib: 2 * 1024 * 1024, parts: "1GiB for QEMU itself + 1GiB of TCG translation cache" });
+        assert.equal(qemuOverhead({ ...config, type: "kvm" }).kib, 1024 * 1024);
+        assert.equal(qemuOverhead({ ...config, tbCacheKiB: 2 * 1024 * 1024 }).kib, 3 * 1024 * 1024);
+    });
+
+    it("accepts pins on online CPUs of existing vCPUs and limits that leave room", () => {
+        checkTuningOnHost(virsh, {}, tuningSettings({ cpuTune: { vcpuPins: { 3: "1" }, emulatorPin: "0-1" } }), target);
+        const memoryTune = { hardLimit: "2560MiB", softLimit: "1GiB" };
+        checkTuningOnHost(virsh, { memoryTune }, tuningSettings({ memoryTune }), target);
+    });
+
+    it("refuses a pin to a CPU the host does not have online, naming the online CPUs", () => {
+        refusedAtApply({ cpuTune: { vcpuPins: { 0: "1-2" } } }, target,
+            /cpuTune\.vcpuPins\.0 "1-2" on domain 'web1' names host CPU 2, which the host does not have online \(online: 0-1\)/, /Fix: pin to CPUs among 0-1/);
+        refusedAtApply({ cpuTune: { emulatorPin: "5" } }, target, /emulatorPin "5" .* names host CPU 5/);
+    });
+
+    it("refuses a vCPU beyond the domain's maximum (its config, or the maxVcpus asked for)", () => {
+        refusedAtApply({ cpuTune: { vcpuPins: { 4: "0" } } }, target, /vCPU 4 does not exist on domain 'web1': it has at most 4 vCPUs \(0–3\)/);
+        refusedAtApply({ cpuTune: { vcpuPins: { 2: "0" } } }, { ...target, desired: { maxVcpus: 2 } }, /vCPU 2 does not exist/);
+    });
+
+    it("refuses a hard limit below the guest's ceiling (a virtio-mem device's size and a bigger memory asked for counted) plus the TCG overhead", () => {
+        const error = refusedAtApply({ memoryTune: { hardLimit: "2GiB" } }, target,
+            /hardLimit 2GiB on domain 'web1' is below what its QEMU can use: its memory ceiling .* 512MiB \+ QEMU's overhead 2GiB \(1GiB for QEMU itself \+ 1GiB of TCG translation cache\) = 2560MiB/,
+            /Fix: set memoryTune\.hardLimit to at least 2560MiB/);
+        assert.equal(error.context.device, "memoryTune.hardLimit");
+        refusedAtApply({ memoryTune: { hardLimit: "2560MiB" } }, { ...target, desired: { memoryKiB: 1024 * 1024 } }, /ceiling .* 1GiB \+ .* = 3GiB/);
+    });
+
+    it("refuses limits out of order with the ones the domain has: a soft limit above its hard limit, a swap-hard limit below it", () => {
+        refusedAtApply({ memoryTune: { softLimit: "4GiB" } }, target, /softLimit 4GiB on domain 'web1' is above the hard limit 3GiB \(with the limits the config has now\)/);
+        refusedAtApply({ memoryTune: { swapHardLimit: "2GiB" } }, target, /swapHardLimit 2GiB .* below the hard limit 3GiB/);
+    });
+});
