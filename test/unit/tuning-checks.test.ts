@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import type { DomainResourcesInputs } from "../../provider/contract";
 import { tuningSettings } from "../../provider/domain-tuning";
+import { providers } from "../../provider/index";
 import { InputError } from "../../provider/errors";
 import { UNKNOWN_VALUE } from "../../provider/rules/rule-table";
 import { checkTuningOnHost, qemuOverhead, TuningTarget, tuningCheckFailures } from "../../provider/tuning-checks";
@@ -64,6 +65,11 @@ describe("tuning checks at check (the inputs alone)", () => {
             /swapHardLimit 3GiB on domain 'web1' is below the hard limit 4GiB/, /Fix: raise swapHardLimit to at least 4GiB, or lower hardLimit/);
         refused({ memoryTune: { hardLimit: "unlimited", swapHardLimit: "8GiB" } }, "memoryTune.swapHardLimit", /below the hard limit unlimited/);
         refused({ memoryTune: { hardLimit: "4GiB", softLimit: "5GiB" } }, "memoryTune.softLimit", /softLimit 5GiB on domain 'web1' is above the hard limit 4GiB/, /Fix: set softLimit to at most 4GiB/);
+    });
+
+    it("are DomainResources' own check: pulumi preview reports them before anything runs", async () => {
+        const result = await providers.domainResources.check!({}, { ...base, cpuTune: { quota: 10 }, memoryTune: { hardLimit: "1GiB" }, memory: "512MiB" });
+        assert.deepEqual(result.failures?.map((f) => f.property), ["cpuTune.quota", "memoryTune.hardLimit"]);
     });
 
     it("refuses a limit that is no size, as memory does (a bare number in a string is KiB to virsh)", () => {
