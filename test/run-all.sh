@@ -13,12 +13,13 @@ bin=$(bash scripts/prepare.sh | tail -n 1)
 export PATH="$bin:$PATH"
 node_min=$(bash scripts/node-toolchain.sh 22 | tail -n 1)
 
-# pll-fault1 and the namespace hosts (whose guests no other suite uses), with an own sshd on 2226.
+# pll-fault1 and the namespace hosts (whose guests no other suite uses), with an own sshd on 2226;
+# the tuning suites on domains of their own (pll-tn-*).
 beside=(
   engine/consumer-install rig/half-missing rig/jump-hosts engine/many-hosts
   faults/bad-input-engine faults/bad-input faults/security-host-keys faults/security-injection
   faults/security-secrets faults/security-sudo faults/through-jump-host faults/faults-libvirt-lock
-  load/attach-detach-cycles
+  load/attach-detach-cycles rig/domain-tuning engine/domain-tuning
 )
 # libvirtd stopped under everyone's feet, and a check that no other domain changed state.
 alone=(faults/faults-libvirtd-restart rig/vanished-domain)
