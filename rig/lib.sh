@@ -147,52 +147,58 @@ is_unchanged_since_clean() { [ "$(guest_fingerprint "$1")" = "$(cat "$(clean_mar
 start_from_rig_definition() {
   local name=$1
   virsh_q define "$RIG_DIR/$name.xml" >/dev/null || die "virsh define $RIG_DIR/$name.xml failed"
-  if is_debian_guest "$name"; then
-    cp --reflink=auto --sparse=always "$RIG_DEBIAN_DIR/base.raw" "$(debian_disk "$name").new" \
-      && mv "$(debian_disk "$name").new" "$(debian_disk "$name")" || die "$name: cannot copy $RIG_DEBIAN_DIR/base.raw"
-  fi
   start_or_restore "$name" "$RIG_DIR/$name.xml"
 }
 
-# Saved baselines. A busybox guest's TCG boot costs ~10 s of host CPU (30 s of wall time on the
-# loaded 2-core host); restoring the memory image saved once it reached its baseline costs 0.4 s.
-# The image belongs to the domain's definition and the QEMU binary: either changed, it boots again.
-# Its console log up to then is kept with it (the serial source has append='on'), so the ready line
-# and the guest's view lines are there as after a boot. Not for a domain with a disk (the Debian
-# guests: the image would have to be saved with the memory) or without an OS (nothing to save).
+# Saved baselines. A guest's TCG boot costs ~10 s of host CPU for busybox, ~31 s for Debian (32 s and
+# 81 s of wall time on the loaded 2-core host); restoring the memory image saved once it reached its
+# baseline takes 1.1-1.5 s and 0.4-0.7 s of CPU. The image belongs to the domain's definition and the
+# QEMU binary: either changed, it boots again. Its console log up to then is kept with it (the serial
+# source has append='on'), so the ready line and the guest's view lines are there as after a boot;
+# a Debian guest's disk is kept with it too (the memory image expects that disk). Not for a domain
+# without an OS (nothing to save) or with a disk other than a Debian guest's own image.
 saved_baseline() { # NAME XMLFILE: the path prefix of NAME's saved baseline for that definition
   echo "$RIG_DIR/saved/$1-$( { cat "$2"; stat -L -c '%s %Y' "$(command -v qemu-system-x86_64)"; } | sha256sum | cut -c1-16)"
 }
-can_save_baseline() { grep -q '<kernel>' "$1" && ! grep -q "<disk type='file' device='disk'>" "$1"; } # XMLFILE
+can_save_baseline() { # NAME XMLFILE
+  grep -q '<kernel>' "$2" && { is_debian_guest "$1" || ! grep -q "<disk type='file' device='disk'>" "$2"; }
+}
+copy_image() { cp --reflink=auto --sparse=always "$1" "$2.new" && mv "$2.new" "$2"; } # FROM TO
 
 # NAME, defined from XMLFILE and shut off, restored from its saved baseline; false (nothing done) when it has none.
 restore_baseline() { # NAME XMLFILE
   local name=$1 saved
-  can_save_baseline "$2" || return 1
+  can_save_baseline "$1" "$2" || return 1
   saved=$(saved_baseline "$1" "$2")
   [ -s "$saved.save" ] && [ -e "$saved.console" ] || return 1
+  if is_debian_guest "$name"; then
+    [ -s "$saved.raw" ] || return 1
+    copy_image "$saved.raw" "$(debian_disk "$name")" || die "$name: cannot copy $saved.raw"
+  fi
   cp "$saved.console" "$(console_log "$name")"
   virsh_q restore "$saved.save" >/dev/null 2>&1 && return 0
   log "$name: restoring $saved.save failed; it boots instead"
-  rm -f "$saved.save" "$saved.console"
+  rm -f "$saved".*
   return 1
 }
 
 # Keep running NAME's state (at its baseline now) as its saved baseline: saved, then restored at once.
 save_baseline() { # NAME XMLFILE
   local name=$1 saved
-  can_save_baseline "$2" || return 0
+  can_save_baseline "$1" "$2" || return 0
   saved=$(saved_baseline "$1" "$2")
   mkdir -p "$RIG_DIR/saved"
   rm -f "$RIG_DIR/saved/$name"-*
   virsh_q save "$name" "$saved.save.tmp" >/dev/null || die "$name: virsh save $saved.save.tmp failed"
+  if is_debian_guest "$name"; then copy_image "$(debian_disk "$name")" "$saved.raw" || die "$name: cannot keep its disk as $saved.raw"; fi
   cp "$(console_log "$name")" "$saved.console"
   mv "$saved.save.tmp" "$saved.save"
   restore_baseline "$name" "$2" || die "$name: cannot restore the baseline just saved ($saved.save)"
 }
 
 # Start NAME (defined from XMLFILE, shut off) without waiting: restored from its saved baseline when
-# it has one (RIG_RESTORED=yes then), else booted with an empty console log (console_log NAME).
+# it has one (RIG_RESTORED=yes then), else booted with an empty console log (console_log NAME) and,
+# for a Debian guest, a fresh copy of the image.
 start_or_restore() { # NAME XMLFILE
   RIG_RESTORED=
   if restore_baseline "$1" "$2"; then
@@ -200,6 +206,7 @@ start_or_restore() { # NAME XMLFILE
     log "$1: restored from its saved baseline"
     return 0
   fi
+  if is_debian_guest "$1"; then copy_image "$RIG_DEBIAN_DIR/base.raw" "$(debian_disk "$1")" || die "$1: cannot copy $RIG_DEBIAN_DIR/base.raw"; fi
   rm -f "$(console_log "$1")"
   virsh_q start "$1" >/dev/null 2>&1 || [ "$(domstate "$1")" = running ] || die "virsh start $1 failed"
 }
