@@ -466,7 +466,7 @@ debian_image_wait() {
   debian_key=$(cat "$RIG_DEBIAN_DIR/base.key")
 }
 
-started=
+started= booted=
 ensure_domain() { # NAME: (re)define it if its XML changed, start it if stopped
   local name=$1 defined=
   rig_domain_xml "$name" >"$RIG_DIR/$name.xml.new"
@@ -501,7 +501,7 @@ ensure_domain() { # NAME: (re)define it if its XML changed, start it if stopped
       || die "virsh resume $name failed" ;;
     # Undefined (domstate prints nothing) or stopped.
     ""|"shut off") log "$name: defining from $RIG_DIR/$name.xml and starting"; start_from_rig_definition "$name"
-      started="$started $name" ;;
+      started="$started $name"; [ -n "$RIG_RESTORED" ] || booted="$booted $name" ;;
   esac
 }
 # A suite's background reset (rig/reset-guest.sh) may be booting a guest right now: hold every
@@ -534,6 +534,15 @@ for name in $started; do
   wait_balloon "$name" "$RIG_BASE_MEM_KIB" 30
   log "$name: balloon at baseline (dommemstat actual $RIG_BASE_MEM_KIB)"
 done
+# A guest booted now keeps this baseline for its resets (rig/lib.sh "Saved baselines"), four at a
+# time: a save is mostly the write of its memory image.
+saves=()
+for name in $booted; do
+  save_baseline "$name" "$RIG_DIR/$name.xml" & saves+=($!)
+  (( ${#saves[@]} < 4 )) || { wait "${saves[0]}" || die "saving a baseline failed"; saves=("${saves[@]:1}"); }
+done
+for pid in "${saves[@]}"; do wait "$pid" || die "saving a baseline failed"; done
+[ -z "$booted" ] || log "baselines saved:$booted"
 for name in $started; do mark_clean "$name"; done
 for fd in "${reset_lock_fds[@]}"; do exec {fd}>&-; done
 
