@@ -4,7 +4,7 @@
  * alone tell is refused at `check` (so `pulumi preview` shows it); what needs the host and the
  * domain (its memory ceiling, its vCPUs, the host's CPUs) at apply, before anything changes.
  */
-import type { DomainResourcesInputs, MemoryTune } from "./contract";
+import type { MemoryTune } from "./contract";
 import { formatCpuList, parseCpuList } from "./cpu-list";
 import type { DesiredResources } from "./domain-resources-plan";
 import { BLKIO_WEIGHT_RANGE, limitKiB, MEMTUNE_FIELDS, SCHED_FIELDS, Setting, UNLIMITED } from "./domain-tuning";
@@ -39,12 +39,15 @@ export function qemuOverhead(xml?: DomainXml): Overhead {
 }
 
 /** The refusal of a hard limit below the guest's ceiling plus QEMU's overhead; undefined when it leaves room. */
-function hardLimitTooLow(domain: string, hardKiB: number, ceilingKiB: number, overhead: Overhead, ceilingWords: string): string | undefined {
+function hardLimitTooLow(domain: string, hardKiB: number, ceilingKiB: number, overhead: Overhead, ceilingWords: string, unmanaged?: string): string | undefined {
     const needed = ceilingKiB + overhead.kib;
     if (hardKiB >= needed) return undefined;
-    return `memoryTune.hardLimit ${formatKiB(hardKiB)} on domain '${domain}' is below what its QEMU can use: ${ceilingWords} ${formatKiB(ceilingKiB)} ` +
+    const fix = unmanaged === undefined
+        ? `set memoryTune.hardLimit to at least ${formatKiB(needed)}, or "${UNLIMITED}", or leave it out`
+        : `set memoryTune.hardLimit to at least ${formatKiB(needed)} or "${UNLIMITED}" (or raise it by hand: virsh memtune ${domain} --hard-limit ${needed} --live --config), or ask for less memory`;
+    return `${unmanaged ?? "memoryTune.hardLimit"} ${formatKiB(hardKiB)} on domain '${domain}' is below what its QEMU can use: ${ceilingWords} ${formatKiB(ceilingKiB)} ` +
         `+ QEMU's overhead ${formatKiB(overhead.kib)} (${overhead.parts}) = ${formatKiB(needed)}; under it the kernel kills QEMU, and the guest with it, ` +
-        `once the guest uses its memory. Fix: set memoryTune.hardLimit to at least ${formatKiB(needed)}, or "${UNLIMITED}", or leave it out`;
+        `once the guest uses its memory. Fix: ${fix}`;
 }
 
 type Limits = Partial<Record<keyof MemoryTune, number | typeof UNLIMITED>>;
@@ -189,7 +192,7 @@ export interface TuningTarget {
  * and existing vCPUs, a hard limit above the guest's ceiling plus QEMU's overhead, and limits in an
  * order libvirt takes with the ones already set. Throws an InputError naming the value and the fix.
  */
-export function checkTuningOnHost(virsh: Virsh, inputs: Pick<DomainResourcesInputs, "memoryTune">, settings: readonly Setting[], target: TuningTarget): void {
+export function checkTuningOnHost(virsh: Virsh, settings: readonly Setting[], target: TuningTarget): void {
     const { config, live, desired, hostCpus } = target;
     const domain = virsh.domain;
     const refuse = (path: string, reason: string): never => {
@@ -208,16 +211,19 @@ export function checkTuningOnHost(virsh: Virsh, inputs: Pick<DomainResourcesInpu
                 `(online: ${formatCpuList(hostCpus)}). Fix: pin to CPUs among ${formatCpuList(hostCpus)}`);
         }
     }
-    if (!inputs.memoryTune) return;
     const wanted: Limits = Object.fromEntries(settings.filter((s) => s.path.startsWith("memoryTune.")).map((s) => [s.path.split(".")[1], s.value]));
-    const hard = wanted.hardLimit;
-    if (typeof hard === "number") {
-        const ceiling = Math.max(config.memoryKiB, live?.memoryKiB ?? 0, desired.maxMemoryKiB ?? 0, desired.memoryKiB ?? 0);
-        const tooLow = hardLimitTooLow(domain, hard, ceiling, qemuOverhead(config), "its memory ceiling (libvirt's <memory>, a virtio-mem device's full size included)");
+    // Each half runs under its own hard limit: the one asked for, else the one it has (set by hand,
+    // or by inputs no longer managing it), which the new memory must fit under as well.
+    for (const [where, xml] of [["config", config], ["running domain", live]] as const) {
+        if (!xml) continue;
+        const hard = wanted.hardLimit ?? xml.tuning.memtuneKiB.hard_limit;
+        if (typeof hard !== "number") continue;
+        const ceiling = Math.max(xml.memoryKiB, desired.maxMemoryKiB ?? 0, desired.memoryKiB ?? 0);
+        const tooLow = hardLimitTooLow(domain, hard, ceiling, qemuOverhead(xml), "its memory ceiling (libvirt's <memory>, a virtio-mem device's full size included)",
+            wanted.hardLimit === undefined ? `the hard limit the ${where} has (not managed by these inputs)` : undefined);
         if (tooLow) refuse("memoryTune.hardLimit", tooLow);
     }
-    const halves: Array<[string, DomainXml | undefined]> = [["config", config], ["running domain", live]];
-    for (const [where, xml] of halves) {
+    for (const [where, xml] of [["config", config], ["running domain", live]] as const) {
         if (!xml) continue;
         const current: Limits = Object.fromEntries(MEMTUNE_FIELDS.map(({ field, xml: element }) => [field, xml.tuning.memtuneKiB[element] ?? UNLIMITED]));
         const order = limitOrderProblem(domain, { ...current, ...wanted }, ` (with the limits the ${where} has now)`);

@@ -437,7 +437,7 @@ function converge(inputs: DomainResourcesInputs, stored?: DomainResourcesOutputs
             const rebooting = rebootNeeded && policy === "ifRequired";
             // Through a reboot the config alone: the guest boots with it.
             const tuningTarget = { config: hotplug.view.config, live: rebooting ? undefined : hotplug.view.live, desired, hostCpus };
-            checkTuningOnHost(virsh, inputs, tuning, tuningTarget);
+            checkTuningOnHost(virsh, tuning, tuningTarget);
             const tuningCommands = planTuning(virsh.domain, tuning, tuningTarget.config, tuningTarget.live, hostCpus);
             const commands = [...plan.configCommands, ...(rebooting ? [] : plan.liveCommands), ...tuningCommands];
             const guestSteps: Command[] = rebooting ? [] : plan.guestCommands.map((args) => ({ args, timeoutSeconds: AGENT_TIMEOUT_SECONDS, attempts: GUEST_STEP_ATTEMPTS }));

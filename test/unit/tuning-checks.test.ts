@@ -89,7 +89,7 @@ describe("tuning checks at apply (the domain and the host)", () => {
     function refusedAtApply(inputs: Partial<DomainResourcesInputs>, at: TuningTarget, ...patterns: RegExp[]): InputError {
         let caught: unknown;
         try {
-            checkTuningOnHost(virsh, inputs, tuningSettings(inputs), at);
+            checkTuningOnHost(virsh, tuningSettings(inputs), at);
         } catch (error) {
             caught = error;
         }
@@ -105,9 +105,9 @@ describe("tuning checks at apply (the domain and the host)", () => {
     });
 
     it("accepts pins on online CPUs of existing vCPUs and limits that leave room", () => {
-        checkTuningOnHost(virsh, {}, tuningSettings({ cpuTune: { vcpuPins: { 3: "1" }, emulatorPin: "0-1" } }), target);
+        checkTuningOnHost(virsh, tuningSettings({ cpuTune: { vcpuPins: { 3: "1" }, emulatorPin: "0-1" } }), target);
         const memoryTune = { hardLimit: "2560MiB", softLimit: "1GiB" };
-        checkTuningOnHost(virsh, { memoryTune }, tuningSettings({ memoryTune }), target);
+        checkTuningOnHost(virsh, tuningSettings({ memoryTune }), target);
     });
 
     it("refuses a pin to a CPU the host does not have online, naming the online CPUs", () => {
@@ -127,6 +127,23 @@ describe("tuning checks at apply (the domain and the host)", () => {
             /Fix: set memoryTune\.hardLimit to at least 2560MiB/);
         assert.equal(error.context.device, "memoryTune.hardLimit");
         refusedAtApply({ memoryTune: { hardLimit: "2560MiB" } }, { ...target, desired: { memoryKiB: 1024 * 1024 } }, /ceiling .* 1GiB \+ .* = 3GiB/);
+    });
+
+    it("refuses memory growing past a hard limit the inputs do not manage (set by hand, or left by inputs that no longer manage it), in the half that has it", () => {
+        const limited = parseDomainXml(`<domain type='kvm'><name>web1</name><memory unit='KiB'>4194304</memory><vcpu>2</vcpu>
+            <memtune><hard_limit unit='KiB'>5242880</hard_limit></memtune></domain>`);
+        const growing: TuningTarget = { config: limited, desired: { maxMemoryKiB: 8 * 1024 * 1024, memoryKiB: 8 * 1024 * 1024 } };
+        const error = refusedAtApply({}, growing,
+            /the hard limit the config has \(not managed by these inputs\) 5GiB on domain 'web1' is below what its QEMU can use: its memory ceiling .* 8GiB \+ QEMU's overhead 1GiB .* = 9GiB/,
+            /Fix: set memoryTune\.hardLimit to at least 9GiB or "unlimited" \(or raise it by hand: virsh memtune web1 --hard-limit 9437184 --live --config\), or ask for less memory/);
+        assert.equal(error.context.device, "memoryTune.hardLimit");
+        // Managed limits other than the hard one leave it unmanaged; the running domain's own limit counts for the live half.
+        refusedAtApply({ memoryTune: { softLimit: "1GiB" } }, growing, /the hard limit the config has/);
+        const unlimitedConfig = parseDomainXml(`<domain type='kvm'><name>web1</name><memory unit='KiB'>4194304</memory><vcpu>2</vcpu></domain>`);
+        refusedAtApply({}, { config: unlimitedConfig, live: limited, desired: { memoryKiB: 6 * 1024 * 1024 } }, /the hard limit the running domain has .* 5GiB .* = 7GiB/);
+        // Room enough, or a managed limit that replaces it: accepted.
+        checkTuningOnHost(virsh, [], { config: limited, desired: { memoryKiB: 4 * 1024 * 1024 } });
+        checkTuningOnHost(virsh, tuningSettings({ memoryTune: { hardLimit: "unlimited" } }), growing);
     });
 
     it("refuses limits out of order with the ones the domain has: a soft limit above its hard limit, a swap-hard limit below it", () => {
