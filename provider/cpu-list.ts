@@ -3,6 +3,9 @@
  * them: numbers and ranges, comma-separated. Compared in one canonical form, so "0,1" and "0-1" agree.
  */
 
+/** libvirt's CPU maps hold CPUs 0 to 16383 (VIR_DOMAIN_CPUMASK_LEN); a bigger number is refused before any range is walked. */
+export const MAX_CPUS = 16384;
+
 /** The CPUs a list names, sorted; throws a RangeError that says what is wrong with it. */
 export function parseCpuList(text: string): number[] {
     const cpus = new Set<number>();
@@ -10,6 +13,7 @@ export function parseCpuList(text: string): number[] {
         const match = /^\s*(\d+)\s*(?:-\s*(\d+)\s*)?$/.exec(part);
         if (!match) throw new RangeError(`${JSON.stringify(text)} is not a CPU list: write host CPU numbers and ranges, e.g. "0-3,6"`);
         const [from, to] = [Number(match[1]), Number(match[2] ?? match[1])];
+        if (to >= MAX_CPUS) throw new RangeError(`${JSON.stringify(text)}: CPU ${to} is beyond libvirt's CPU numbers 0–${MAX_CPUS - 1}`);
         if (to < from) throw new RangeError(`${JSON.stringify(text)}: the range ${from}-${to} runs backwards`);
         for (let cpu = from; cpu <= to; cpu++) cpus.add(cpu);
     }

@@ -51,6 +51,15 @@ describe("cpu lists", () => {
     });
 });
 
+describe("cpu lists beyond libvirt's CPU maps", () => {
+    it("refuse a CPU number of 16384 or more at once, however wide the range (no walk of 2^53 numbers)", () => {
+        for (const text of ["9007199254740992", "0-20000000", "16384", "0-9007199254740993"]) {
+            assert.throws(() => parseCpuList(text), /beyond libvirt's CPU numbers 0–16383/, text);
+        }
+        assert.equal(parseCpuList("0-16383").length, 16384);
+    });
+});
+
 describe("domain tuning: the XML read", () => {
     it("reads <cputune>, <memtune> and <blkiotune> by libvirt's names, and the domain's type", () => {
         const xml = domainXml(TUNED);
