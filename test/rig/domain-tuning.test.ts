@@ -118,4 +118,15 @@ describe("rig: tuning a running busybox guest: pins, CPU caps, memory limits, I/
         assert.equal(cgroupValue(domainCgroup(NAME, "memory"), "memory.limit_in_bytes"), String(3 * GiB), "the limit back at 3GiB");
         assert.equal((await resources.diff(current.id, current.outs, inputs(tuning))).changes, false, "no change left");
     });
+    it("refuses memory raised past a hard limit set by hand (not managed): the numbers, and both XMLs byte-identical", async () => {
+        // 2 GiB: under the 512 MiB ceiling + 2 GiB TCG overhead, yet above what this busybox QEMU holds.
+        virshLocal(["memtune", NAME, "--hard-limit", String(2 * 1024 * 1024), "--live", "--config"]);
+        const before = { live: virshLocal(["dumpxml", "--security-info", NAME]), config: virshLocal(["dumpxml", "--inactive", "--security-info", NAME]) };
+        await rejectsWith(resources.create({ connection, domain: NAME, memory: "512MiB" }), InputError, [
+            /the hard limit the config has \(not managed by these inputs\) 2GiB on domain 'pll-tn-bb' is below what its QEMU can use: its memory ceiling .* 512MiB \+ QEMU's overhead 2GiB .* = 2560MiB/,
+            /nothing was changed/, /virsh memtune pll-tn-bb --hard-limit 2621440/,
+        ]);
+        assert.equal(virshLocal(["dumpxml", "--security-info", NAME]), before.live, "the live XML (its balloon too) is byte-identical");
+        assert.equal(virshLocal(["dumpxml", "--inactive", "--security-info", NAME]), before.config, "the config is byte-identical");
+    });
 });
