@@ -122,7 +122,7 @@ export function tuningCheckFailures(inputs: Record<string, unknown>): CheckFailu
                 const maxVcpus = typeof inputs.maxVcpus === "number" ? inputs.maxVcpus : undefined;
                 for (const [vcpu, cpus] of Object.entries(pins as Record<string, unknown>)) {
                     const path = `cpuTune.vcpuPins.${vcpu}`;
-                    if (!/^\d+$/.test(vcpu)) fail(path, `${JSON.stringify(vcpu)} is not a vCPU number; the keys are vCPU numbers from 0`);
+                    if (!/^(0|[1-9]\d*)$/.test(vcpu)) fail(path, `${JSON.stringify(vcpu)} is not a vCPU number as libvirt writes it; the keys are vCPU numbers from 0, without leading zeros`);
                     else if (maxVcpus !== undefined && Number(vcpu) >= maxVcpus) {
                         fail(path, `vCPU ${vcpu} does not exist: maxVcpus is ${maxVcpus}, so the vCPUs are 0–${maxVcpus - 1}. Fix: pin only those, or raise maxVcpus`);
                     }

@@ -48,6 +48,9 @@ describe("tuning checks at check (the inputs alone)", () => {
     it("refuses a pin that is no CPU list, a key that is no vCPU, and a vCPU beyond maxVcpus", () => {
         refused({ cpuTune: { vcpuPins: { 0: "0-" } } }, "cpuTune.vcpuPins.0", /"0-" is not a CPU list: write host CPU numbers and ranges, e.g. "0-3,6"/);
         refused({ cpuTune: { vcpuPins: { a: "0" } } }, "cpuTune.vcpuPins.a", /not a vCPU number/);
+        // libvirt writes vcpu='0': "00" would pin vCPU 0 yet never read back as "00".
+        refused({ cpuTune: { vcpuPins: { "00": "0" } } }, "cpuTune.vcpuPins.00", /"00" is not a vCPU number as libvirt writes it; .* without leading zeros/);
+        refused({ cpuTune: { vcpuPins: { "01": "0" } } }, "cpuTune.vcpuPins.01", /without leading zeros/);
         refused({ maxVcpus: 2, cpuTune: { vcpuPins: { 2: "0" } } }, "cpuTune.vcpuPins.2", /vCPU 2 does not exist: maxVcpus is 2, so the vCPUs are 0–1\. Fix: pin only those, or raise maxVcpus/);
         refused({ cpuTune: { emulatorPin: "x" } }, "cpuTune.emulatorPin", /not a CPU list/);
         refused({ cpuTune: { pins: {} } }, "cpuTune", /unknown field pins/);
