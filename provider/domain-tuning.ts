@@ -99,27 +99,44 @@ export function tuningSettings(inputs: Pick<DomainResourcesInputs, "cpuTune" | "
     return settings;
 }
 
+/** A limit as a number to compare: unlimited (or unset) is Infinity. */
+export function limitOrInfinity(limit: TuneValue | undefined): number {
+    return typeof limit === "number" ? limit : Infinity;
+}
+
+/** The tuning calls of an apply, split around the memory and vCPU commands. */
+export interface TuningPlan {
+    /** A memtune that raises a hard limit: before the memory grows under the old one. */
+    beforeMemory: string[][];
+    /** Everything else, a lowered limit included: after the memory shrank. */
+    afterMemory: string[][];
+}
+
 /**
- * The virsh commands that bring each half to the settings: for each command, one call per set of
- * halves that differ (`--live --config`, or the one half that differs). `live` is undefined when
- * only the config is to change (shut off, or a reboot brings the config live). One memtune call
- * holds every limit of its half that changes, so libvirt orders them (a hard limit lowered before,
- * raised after the swap-hard limit) and never meets a hard limit above the swap-hard one.
+ * The virsh commands that bring each half to the settings: one call per command, with the
+ * settings that differ in either half and the flags of every half where one differs (setting a
+ * value a half already holds is no change). `live` is undefined when only the config is to change
+ * (shut off, or a reboot brings the config live). One memtune call holds every limit that changes,
+ * so libvirt orders them (a hard limit lowered before, raised after the swap-hard limit) and never
+ * fills one from the other half's old value between two calls.
  */
-export function planTuning(domain: string, settings: readonly Setting[], config: DomainXml, live: DomainXml | undefined, hostCpus?: readonly number[]): string[][] {
-    const calls = new Map<string, { command: string; args: string[]; flags: string[] }>();
+export function planTuning(domain: string, settings: readonly Setting[], config: DomainXml, live: DomainXml | undefined, hostCpus?: readonly number[]): TuningPlan {
+    const calls = new Map<string, { args: string[]; flags: Set<string>; raisesLimit: boolean }>();
     for (const setting of settings) {
-        const flags = [
-            ...(live && setting.read(live, hostCpus) !== setting.value ? ["--live"] : []),
-            ...(setting.read(config, hostCpus) !== setting.value ? ["--config"] : []),
-        ];
-        if (flags.length === 0) continue;
-        const key = `${setting.command}|${flags.join(" ")}`;
-        const call = calls.get(key) ?? { command: setting.command.split(" ")[0], args: [], flags };
+        const differing = ([["--live", live], ["--config", config]] as const).filter(([, xml]) => xml && setting.read(xml, hostCpus) !== setting.value);
+        if (differing.length === 0) continue;
+        const call = calls.get(setting.command) ?? { args: [], flags: new Set<string>(), raisesLimit: false };
         call.args.push(...setting.args);
-        calls.set(key, call);
+        for (const [flag] of differing) call.flags.add(flag);
+        call.raisesLimit ||= setting.path === "memoryTune.hardLimit" &&
+            differing.some(([, xml]) => limitOrInfinity(setting.value) > limitOrInfinity(setting.read(xml as DomainXml)));
+        calls.set(setting.command, call);
     }
-    return [...calls.values()].map(({ command, args, flags }) => [command, `--domain=${domain}`, ...args, ...flags]);
+    const plan: TuningPlan = { beforeMemory: [], afterMemory: [] };
+    for (const [command, { args, flags, raisesLimit }] of calls) {
+        (raisesLimit ? plan.beforeMemory : plan.afterMemory).push([command.split(" ")[0], `--domain=${domain}`, ...args, ...["--live", "--config"].filter((f) => flags.has(f))]);
+    }
+    return plan;
 }
 
 /** How each half differs from the settings after an apply, in words; empty when both agree. */

@@ -7,7 +7,7 @@
 import type { MemoryTune } from "./contract";
 import { formatCpuList, parseCpuList } from "./cpu-list";
 import type { DesiredResources } from "./domain-resources-plan";
-import { BLKIO_WEIGHT_RANGE, limitKiB, MEMTUNE_FIELDS, SCHED_FIELDS, Setting, UNLIMITED } from "./domain-tuning";
+import { BLKIO_WEIGHT_RANGE, limitKiB, limitOrInfinity, MEMTUNE_FIELDS, SCHED_FIELDS, Setting, UNLIMITED } from "./domain-tuning";
 import { InputError } from "./errors";
 import { UNKNOWN_VALUE } from "./rules/rule-table";
 import { formatKiB, parseMemoryKiB } from "./units";
@@ -52,18 +52,17 @@ function hardLimitTooLow(domain: string, hardKiB: number, ceilingKiB: number, ov
 
 type Limits = Partial<Record<keyof MemoryTune, number | typeof UNLIMITED>>;
 
-const asNumber = (limit: number | typeof UNLIMITED | undefined): number => (limit === undefined || limit === UNLIMITED ? Infinity : limit);
 const words = (limit: number | typeof UNLIMITED | undefined): string => (typeof limit === "number" ? formatKiB(limit) : UNLIMITED);
 
 /** The refusal of limits libvirt would refuse (or that make no sense together), `where` naming whose they are; undefined when they fit. */
 function limitOrderProblem(domain: string, limits: Limits, where: string): { path: string; reason: string } | undefined {
     const { hardLimit, softLimit, swapHardLimit } = limits;
     // An unset (unlimited) soft or swap-hard limit fits any hard limit.
-    if (typeof swapHardLimit === "number" && swapHardLimit < asNumber(hardLimit)) {
+    if (typeof swapHardLimit === "number" && swapHardLimit < limitOrInfinity(hardLimit)) {
         return { path: "memoryTune.swapHardLimit", reason: `memoryTune.swapHardLimit ${words(swapHardLimit)} on domain '${domain}' is below the hard limit ${words(hardLimit)}${where}: ` +
             `the swap-hard limit bounds memory plus swap, so it must be at least the hard limit (libvirt refuses it). Fix: raise swapHardLimit to at least ${words(hardLimit)}, or lower hardLimit` };
     }
-    if (typeof softLimit === "number" && softLimit > asNumber(hardLimit)) {
+    if (typeof softLimit === "number" && softLimit > limitOrInfinity(hardLimit)) {
         return { path: "memoryTune.softLimit", reason: `memoryTune.softLimit ${words(softLimit)} on domain '${domain}' is above the hard limit ${words(hardLimit)}${where}: ` +
             `a soft limit above the hard one never applies. Fix: set softLimit to at most ${words(hardLimit)}` };
     }

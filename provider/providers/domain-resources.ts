@@ -373,8 +373,8 @@ async function checkGuestVcpus(virsh: Virsh, plan: ResourcePlan, before: GuestVc
     }
 }
 
-function tuningStepFailure(failure: VirshError, tuning: readonly Setting[]): VirshError {
-    return new VirshError(`${failure.summary}; the memory and vCPU changes before it landed, this tuning change (of ${tuning.map((s) => s.path).join(", ")}) did not`,
+function tuningStepFailure(failure: VirshError, tuning: readonly Setting[], memory: string): VirshError {
+    return new VirshError(`${failure.summary}; ${memory}, this tuning change (of ${tuning.map((s) => s.path).join(", ")}) did not`,
         failure.context, `${failure.hint}. Running pulumi up again converges`, failure.exitCode);
 }
 
@@ -438,8 +438,10 @@ function converge(inputs: DomainResourcesInputs, stored?: DomainResourcesOutputs
             // Through a reboot the config alone: the guest boots with it.
             const tuningTarget = { config: hotplug.view.config, live: rebooting ? undefined : hotplug.view.live, desired, hostCpus };
             checkTuningOnHost(virsh, tuning, tuningTarget);
-            const tuningCommands = planTuning(virsh.domain, tuning, tuningTarget.config, tuningTarget.live, hostCpus);
-            const commands = [...plan.configCommands, ...(rebooting ? [] : plan.liveCommands), ...tuningCommands];
+            const tuningPlan = planTuning(virsh.domain, tuning, tuningTarget.config, tuningTarget.live, hostCpus);
+            // A raised hard limit before the memory grows, everything else after it shrank (a define first: it rewrites the config).
+            const resizing = [...plan.configCommands, ...(rebooting ? [] : plan.liveCommands)];
+            const commands = [...tuningPlan.beforeMemory, ...resizing, ...tuningPlan.afterMemory];
             const guestSteps: Command[] = rebooting ? [] : plan.guestCommands.map((args) => ({ args, timeoutSeconds: AGENT_TIMEOUT_SECONDS, attempts: GUEST_STEP_ATTEMPTS }));
             // A live balloon change is waited for on the host, in the same exec; so is a live virtio-mem change.
             const balloon: Probe = !rebooting && plan.expectedBalloonKiB !== undefined ? { kind: "balloon", settleKiB: plan.expectedBalloonKiB } : BALLOON;
@@ -461,9 +463,11 @@ function converge(inputs: DomainResourcesInputs, stored?: DomainResourcesOutputs
                         round = await session.round({ probes });
                         continue;
                     }
+                    const resizeFrom = define.length + tuningPlan.beforeMemory.length;
                     if (failedAt >= steps.length - guestSteps.length) throw guestStepFailure(failure, plan);
-                    if (failedAt >= steps.length - guestSteps.length - tuningCommands.length) throw tuningStepFailure(failure, tuning);
-                    throw failedAt >= define.length + plan.configCommands.length
+                    if (failedAt >= resizeFrom + resizing.length) throw tuningStepFailure(failure, tuning, "the memory and vCPU changes before it landed");
+                    if (failedAt >= define.length && failedAt < resizeFrom) throw tuningStepFailure(failure, tuning, "no memory or vCPU change ran (it comes after)");
+                    throw failedAt >= resizeFrom + plan.configCommands.length
                         ? new VirshError(`${failure.summary}; the persistent config already holds the new values, the running guest does not`,
                             failure.context, `${failure.hint}. Running pulumi up again converges`, failure.exitCode)
                         : failure;

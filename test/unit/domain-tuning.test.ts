@@ -87,7 +87,11 @@ describe("domain tuning: the XML read", () => {
 });
 
 describe("domain tuning: the plan", () => {
-    const plan = (inputs: Tuning, config: DomainXml, live?: DomainXml) => planTuning("g", tuningSettings(inputs), config, live, HOST);
+    const split = (inputs: Tuning, config: DomainXml, live?: DomainXml) => planTuning("g", tuningSettings(inputs), config, live, HOST);
+    const plan = (inputs: Tuning, config: DomainXml, live?: DomainXml) => {
+        const { beforeMemory, afterMemory } = split(inputs, config, live);
+        return [...beforeMemory, ...afterMemory];
+    };
 
     it("a running domain: one call per command for both halves; the scheduler values of a half in one schedinfo", () => {
         assert.deepEqual(plan({ cpuTune: { shares: 256, quota: 20000 }, blkioWeight: 300 }, domainXml(TUNED), domainXml(TUNED)), [
@@ -103,8 +107,8 @@ describe("domain tuning: the plan", () => {
     it("a value changed by hand on the running domain only: that half alone is put back", () => {
         const live = domainXml(TUNED.replace("<vcpupin vcpu='0' cpuset='1'/>", "<vcpupin vcpu='0' cpuset='0'/>").replace("<hard_limit unit='KiB'>3145728", "<hard_limit unit='KiB'>3000000"));
         assert.deepEqual(plan({ cpuTune: { vcpuPins: { 0: "1" } }, memoryTune: { hardLimit: "3GiB", softLimit: "1GiB" } }, domainXml(TUNED), live), [
-            ["vcpupin", "--domain=g", "--vcpu=0", "--cpulist=1", "--live"],
             ["memtune", "--domain=g", "--hard-limit=3145728", "--live"],
+            ["vcpupin", "--domain=g", "--vcpu=0", "--cpulist=1", "--live"],
         ]);
     });
 
@@ -128,6 +132,25 @@ describe("domain tuning: the plan", () => {
         const swapped = domainXml(TUNED.replace("</memtune>", "<swap_hard_limit unit='KiB'>4194304</swap_hard_limit></memtune>"));
         assert.deepEqual(plan({ memoryTune: { hardLimit: "unlimited", softLimit: "1GiB", swapHardLimit: "unlimited" } }, swapped, undefined),
             [["memtune", "--domain=g", "--hard-limit=-1", "--swap-hard-limit=-1", "--config"]]);
+    });
+
+    it("one memtune call for every limit that differs in either half, with the flags of each such half (never a hard limit raised past the old swap-hard one between two calls)", () => {
+        const limits = (swap: number) => domainXml(`<memtune><hard_limit unit='KiB'>3145728</hard_limit><swap_hard_limit unit='KiB'>${swap}</swap_hard_limit></memtune>`);
+        // The hard limit differs in both halves, the swap-hard limit in the running domain's alone.
+        assert.deepEqual(plan({ memoryTune: { hardLimit: "5GiB", swapHardLimit: "6GiB" } }, limits(6291456), limits(4194304)),
+            [["memtune", "--domain=g", "--hard-limit=5242880", "--swap-hard-limit=6291456", "--live", "--config"]]);
+    });
+
+    it("a raised hard limit runs before the memory changes, a lowered one (and the rest) after them", () => {
+        const tuned = domainXml(TUNED);
+        assert.deepEqual(split({ memoryTune: { hardLimit: "4GiB" }, blkioWeight: 300 }, tuned, tuned), {
+            beforeMemory: [["memtune", "--domain=g", "--hard-limit=4194304", "--live", "--config"]],
+            afterMemory: [["blkiotune", "--domain=g", "--weight=300", "--live", "--config"]],
+        });
+        assert.deepEqual(split({ memoryTune: { hardLimit: "unlimited" } }, tuned, undefined).beforeMemory, [["memtune", "--domain=g", "--hard-limit=-1", "--config"]]);
+        assert.deepEqual(split({ memoryTune: { hardLimit: "2560MiB" } }, tuned, tuned), {
+            beforeMemory: [], afterMemory: [["memtune", "--domain=g", "--hard-limit=2621440", "--live", "--config"]],
+        });
     });
 });
 
