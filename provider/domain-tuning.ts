@@ -202,3 +202,8 @@ export function tuningOf(xml: DomainXml): DomainTuning {
 export function managesPins(inputs: Pick<DomainResourcesInputs, "cpuTune">): boolean {
     return Object.keys(inputs.cpuTune?.vcpuPins ?? {}).length > 0 || inputs.cpuTune?.emulatorPin !== undefined;
 }
+
+/** Whether the inputs manage a value whose range depends on the host's cgroup version (the apply then reads it). */
+export function managesCgroupRanges(inputs: Pick<DomainResourcesInputs, "cpuTune" | "memoryTune">): boolean {
+    return inputs.cpuTune?.shares !== undefined || inputs.memoryTune?.softLimit !== undefined;
+}

@@ -189,3 +189,11 @@ export function onlineHostCpus(virsh: Virsh, outcome: StepOutcome): number[] {
     throw new VirshError(`cannot read the host's online CPUs (/sys/devices/system/cpu/online: ${JSON.stringify(result.stdout.trim())}), which a pin is checked against; nothing was changed`,
         virsh.context("cpuTune", result.stderr.trim()), "check that the host runs Linux with sysfs mounted, then run again", result.exitCode || 1);
 }
+
+/** Whether the host runs cgroup v2 (the cgroupFs probe); throws when that could not be read. */
+export function cgroupV2(virsh: Virsh, outcome: StepOutcome): boolean {
+    const result = answered(virsh, "stat -fc %T /sys/fs/cgroup", outcome);
+    if (result.exitCode === 0) return result.stdout.trim() === "cgroup2fs";
+    throw new VirshError("cannot tell the host's cgroup version (stat -fc %T /sys/fs/cgroup failed), which decides the ranges of cpuTune.shares and memoryTune.softLimit; nothing was changed",
+        virsh.context("cpuTune", result.stderr.trim()), "check that the host mounts cgroups at /sys/fs/cgroup, then run again", result.exitCode);
+}

@@ -50,6 +50,20 @@ function hardLimitTooLow(domain: string, hardKiB: number, ceilingKiB: number, ov
         `once the guest uses its memory. Fix: ${fix}`;
 }
 
+const CEILING_WORDS = "its memory ceiling (libvirt's <memory>, a virtio-mem device's full size included)";
+
+/** cpu.weight's range (virCgroupV2SetCpuShares), which libvirt checks only when the guest starts. */
+export const CGROUP_V2_SHARES = { min: 1, max: 10000 } as const;
+
+/** On cgroup v2, the refusal of a soft limit (memory.high) below what QEMU can use; undefined when it leaves room. */
+function softLimitThrottles(domain: string, softKiB: number, ceilingKiB: number, overhead: Overhead, unmanaged?: string): string | undefined {
+    const needed = ceilingKiB + overhead.kib;
+    if (softKiB >= needed) return undefined;
+    return `${unmanaged ?? "memoryTune.softLimit"} ${formatKiB(softKiB)} on domain '${domain}' is below what its QEMU can use on this cgroup v2 host: ${CEILING_WORDS} ` +
+        `${formatKiB(ceilingKiB)} + QEMU's overhead ${formatKiB(overhead.kib)} = ${formatKiB(needed)}; libvirt writes it to memory.high, where the kernel throttles QEMU ` +
+        `(the guest stalls) once it uses more. Fix: set memoryTune.softLimit to at least ${formatKiB(needed)}, or "${UNLIMITED}"`;
+}
+
 type Limits = Partial<Record<keyof MemoryTune, number | typeof UNLIMITED>>;
 
 const words = (limit: number | typeof UNLIMITED | undefined): string => (typeof limit === "number" ? formatKiB(limit) : UNLIMITED);
@@ -184,6 +198,8 @@ export interface TuningTarget {
     live?: DomainXml;
     desired: DesiredResources;
     hostCpus?: readonly number[];
+    /** Whether the host runs cgroup v2; undefined when nothing asked for depends on it. */
+    cgroupV2?: boolean;
 }
 
 /**
@@ -192,7 +208,7 @@ export interface TuningTarget {
  * order libvirt takes with the ones already set. Throws an InputError naming the value and the fix.
  */
 export function checkTuningOnHost(virsh: Virsh, settings: readonly Setting[], target: TuningTarget): void {
-    const { config, live, desired, hostCpus } = target;
+    const { config, live, desired, hostCpus, cgroupV2 } = target;
     const domain = virsh.domain;
     const refuse = (path: string, reason: string): never => {
         const [summary, fix] = reason.split(" Fix: ");
@@ -211,16 +227,27 @@ export function checkTuningOnHost(virsh: Virsh, settings: readonly Setting[], ta
         }
     }
     const wanted: Limits = Object.fromEntries(settings.filter((s) => s.path.startsWith("memoryTune.")).map((s) => [s.path.split(".")[1], s.value]));
-    // Each half runs under its own hard limit: the one asked for, else the one it has (set by hand,
-    // or by inputs no longer managing it), which the new memory must fit under as well.
+    // Each half runs under its own limits: the ones asked for, else the ones it has (set by hand,
+    // or by inputs no longer managing them), which the new memory must fit under as well.
     for (const [where, xml] of [["config", config], ["running domain", live]] as const) {
         if (!xml) continue;
-        const hard = wanted.hardLimit ?? xml.tuning.memtuneKiB.hard_limit;
-        if (typeof hard !== "number") continue;
         const ceiling = Math.max(xml.memoryKiB, desired.maxMemoryKiB ?? 0, desired.memoryKiB ?? 0);
-        const tooLow = hardLimitTooLow(domain, hard, ceiling, qemuOverhead(xml), "its memory ceiling (libvirt's <memory>, a virtio-mem device's full size included)",
-            wanted.hardLimit === undefined ? `the hard limit the ${where} has (not managed by these inputs)` : undefined);
+        const overhead = qemuOverhead(xml);
+        const unmanaged = (field: keyof MemoryTune, name: string) => (wanted[field] === undefined ? `the ${name} the ${where} has (not managed by these inputs)` : undefined);
+        const hard = wanted.hardLimit ?? xml.tuning.memtuneKiB.hard_limit;
+        const tooLow = typeof hard === "number"
+            ? hardLimitTooLow(domain, hard, ceiling, overhead, CEILING_WORDS, unmanaged("hardLimit", "hard limit"))
+            : undefined;
         if (tooLow) refuse("memoryTune.hardLimit", tooLow);
+        // On cgroup v2 libvirt writes the soft limit to memory.high, where the kernel throttles QEMU.
+        const soft = wanted.softLimit ?? xml.tuning.memtuneKiB.soft_limit;
+        const throttles = cgroupV2 && typeof soft === "number" ? softLimitThrottles(domain, soft, ceiling, overhead, unmanaged("softLimit", "soft limit")) : undefined;
+        if (throttles) refuse("memoryTune.softLimit", throttles);
+    }
+    const shares = settings.find((s) => s.path === "cpuTune.shares")?.value;
+    if (cgroupV2 && typeof shares === "number" && (shares < CGROUP_V2_SHARES.min || shares > CGROUP_V2_SHARES.max)) {
+        refuse("cpuTune.shares", `cpuTune.shares ${shares} on domain '${domain}' is outside ${CGROUP_V2_SHARES.min}–${CGROUP_V2_SHARES.max}, the range of cpu.weight on this cgroup v2 host: ` +
+            `libvirt takes it into the config, but the guest then fails to start. Fix: set shares within ${CGROUP_V2_SHARES.min}–${CGROUP_V2_SHARES.max}`);
     }
     for (const [where, xml] of [["config", config], ["running domain", live]] as const) {
         if (!xml) continue;

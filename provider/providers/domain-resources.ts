@@ -13,8 +13,8 @@ import { DesiredResources, pendingDifferences, planResources, ResourcePlan } fro
 import { warn } from "../engine-log";
 import { balloonView, ceilingKiB, MemorySplit, splitMemory, virtioMemOf } from "../virtio-mem";
 import { virtioMemObstacle, withVirtioMemDevice } from "../xml/virtio-mem-xml";
-import { balloonActualKiB, HostSize, hostSize, hypervisorMaxVcpus, onlineHostCpus } from "../host-checks";
-import { managesPins, planTuning, refreshedTuning, Setting, tuningMismatches, tuningOf, tuningSettings } from "../domain-tuning";
+import { balloonActualKiB, HostSize, hostSize, hypervisorMaxVcpus, cgroupV2, onlineHostCpus } from "../host-checks";
+import { managesCgroupRanges, managesPins, planTuning, refreshedTuning, Setting, tuningMismatches, tuningOf, tuningSettings } from "../domain-tuning";
 import { checkTuningOnHost, tuningCheckFailures } from "../tuning-checks";
 import { parseCpuList } from "../cpu-list";
 import { BALLOON_TOLERANCE_KIB } from "../virsh/probes";
@@ -50,6 +50,7 @@ const NODE_INFO: Probe = { kind: "nodeinfo" };
 const MAX_VCPUS: Probe = { kind: "maxvcpus" };
 const DEFINABLE_CONFIG: Probe = { kind: "definableConfig" };
 const HOST_CPUS: Probe = { kind: "hostCpus" };
+const CGROUP_FS: Probe = { kind: "cgroupFs" };
 const POLL_INTERVAL_MS = 1000;
 
 /**
@@ -406,7 +407,9 @@ function converge(inputs: DomainResourcesInputs, stored?: DomainResourcesOutputs
         // The text a hotplugMemory define is written from (its secrets stay in this call).
         ...(inputs.hotplugMemory !== undefined ? [DEFINABLE_CONFIG] : []),
         // A pin is checked against the host's online CPUs.
-        ...(managesPins(inputs) ? [HOST_CPUS] : [])];
+        ...(managesPins(inputs) ? [HOST_CPUS] : []),
+        // cgroup v2 gives shares and the soft limit other ranges; a soft limit already set bounds memory asked for.
+        ...(managesCgroupRanges(inputs) || desired.memoryKiB !== undefined || desired.maxMemoryKiB !== undefined || inputs.hotplugMemory !== undefined ? [CGROUP_FS] : [])];
     return inDomainBatch(inputs, async (session) => {
         const { virsh } = session;
         let round = await session.round({ probes });
@@ -418,6 +421,7 @@ function converge(inputs: DomainResourcesInputs, stored?: DomainResourcesOutputs
             for (const warning of checkHostLimits(virsh, desired, hostSize(virsh, round.probe(NODE_INFO)), maxVcpus)) await warn(warning);
         }
         const hostCpus = probes.includes(HOST_CPUS) ? onlineHostCpus(virsh, round.probe(HOST_CPUS)) : undefined;
+        const cgroupV2Host = probes.includes(CGROUP_FS) ? cgroupV2(virsh, round.probe(CGROUP_FS)) : undefined;
         // A change whose answer was lost, or a define whose config changed meanwhile, is planned
         // again from the domain as it is after that exec.
         for (let attempt = 0, defineTries = 0; ; attempt++) {
@@ -436,7 +440,7 @@ function converge(inputs: DomainResourcesInputs, stored?: DomainResourcesOutputs
             if (rebootNeeded && policy === "ifRequired" && stored) throw unpreviewedChange(virsh.context(), plan.rebootChanges.map((c) => `${c}: a reboot`));
             const rebooting = rebootNeeded && policy === "ifRequired";
             // Through a reboot the config alone: the guest boots with it.
-            const tuningTarget = { config: hotplug.view.config, live: rebooting ? undefined : hotplug.view.live, desired, hostCpus };
+            const tuningTarget = { config: hotplug.view.config, live: rebooting ? undefined : hotplug.view.live, desired, hostCpus, cgroupV2: cgroupV2Host };
             checkTuningOnHost(virsh, tuning, tuningTarget);
             const tuningPlan = planTuning(virsh.domain, tuning, tuningTarget.config, tuningTarget.live, hostCpus);
             // A raised hard limit before the memory grows, everything else after it shrank (a define first: it rewrites the config).

@@ -32,6 +32,8 @@ export type Probe =
     | { kind: "blkdeviotune"; device: string }
     /** The host's online CPUs (`/sys/devices/system/cpu/online`), which a pin may name. */
     | { kind: "hostCpus" }
+    /** The file system type of /sys/fs/cgroup (`stat -f`): "cgroup2fs" on a cgroup v2 host, where libvirt maps tuning to other files and ranges. */
+    | { kind: "cgroupFs" }
     /** The vCPUs the guest itself has online, from its agent (`virsh guestvcpus`). */
     | { kind: "guestVcpus" }
     /** The guest's memory blocks and which are online, from its agent (`guest-get-memory-blocks`). */
@@ -66,6 +68,7 @@ export function probeLine(probe: Probe, virsh: Virsh): string {
         case "nodeinfo": return virsh.commandLine({ args: ["nodeinfo"] });
         case "maxvcpus": return virsh.commandLine({ args: ["maxvcpus"] });
         case "hostCpus": return virsh.commandLine({ host: true, args: ["cat", "/sys/devices/system/cpu/online"] });
+        case "cgroupFs": return virsh.commandLine({ host: true, args: ["stat", "-fc", "%T", "/sys/fs/cgroup"] });
         case "balloon": {
             const read = virsh.commandLine({ args: ["dommemstat", `--domain=${virsh.domain}`] });
             if (probe.settleKiB === undefined) return read;

@@ -149,6 +149,25 @@ describe("tuning checks at apply (the domain and the host)", () => {
         checkTuningOnHost(virsh, tuningSettings({ memoryTune: { hardLimit: "unlimited" } }), growing);
     });
 
+    it("on cgroup v2 (memory.high): refuses a soft limit below the ceiling plus QEMU's overhead, asked for or already set; on v1 it is only a hint", () => {
+        const v2: TuningTarget = { ...target, cgroupV2: true };
+        refusedAtApply({ memoryTune: { softLimit: "512MiB" } }, v2,
+            /memoryTune\.softLimit 512MiB on domain 'web1' is below what its QEMU can use on this cgroup v2 host: .* 512MiB \+ QEMU's overhead 2GiB = 2560MiB; libvirt writes it to memory\.high/,
+            /Fix: set memoryTune\.softLimit to at least 2560MiB, or "unlimited"/);
+        const softSet = parseDomainXml(`<domain type='qemu'><name>web1</name><memory unit='KiB'>524288</memory><vcpu>1</vcpu>
+            <memtune><soft_limit unit='KiB'>2621440</soft_limit></memtune></domain>`);
+        refusedAtApply({}, { config: softSet, live: softSet, desired: { memoryKiB: 1024 * 1024 }, cgroupV2: true }, /the soft limit the config has \(not managed by these inputs\) 2560MiB .* = 3GiB/);
+        checkTuningOnHost(virsh, tuningSettings({ memoryTune: { softLimit: "2560MiB" } }), v2);
+        checkTuningOnHost(virsh, tuningSettings({ memoryTune: { softLimit: "512MiB" } }), { ...target, cgroupV2: false });
+    });
+
+    it("on cgroup v2 (cpu.weight): refuses shares above 10000, which the config would take and the next start refuse; v1 keeps 2–262144", () => {
+        refusedAtApply({ cpuTune: { shares: 20000 } }, { ...target, cgroupV2: true },
+            /cpuTune\.shares 20000 on domain 'web1' is outside 1–10000, the range of cpu\.weight on this cgroup v2 host/, /Fix: set shares within 1–10000/);
+        checkTuningOnHost(virsh, tuningSettings({ cpuTune: { shares: 10000 } }), { ...target, cgroupV2: true });
+        checkTuningOnHost(virsh, tuningSettings({ cpuTune: { shares: 20000 } }), { ...target, cgroupV2: false });
+    });
+
     it("refuses limits out of order with the ones the domain has: a soft limit above its hard limit, a swap-hard limit below it", () => {
         refusedAtApply({ memoryTune: { softLimit: "4GiB" } }, target, /softLimit 4GiB on domain 'web1' is above the hard limit 3GiB \(with the limits the config has now\)/);
         refusedAtApply({ memoryTune: { swapHardLimit: "2GiB" } }, target, /swapHardLimit 2GiB .* below the hard limit 3GiB/);
