@@ -178,16 +178,23 @@ export function balloonActualKiB(outcome: StepOutcome): number | null {
     return match ? Number(match[1]) : null;
 }
 
+/** The CPUs of `virsh nodecpumap --pretty`'s "CPU map:" line; undefined when there is none that parses. */
+export function cpuMapOf(stdout: string): number[] | undefined {
+    const line = /^CPU map:[ \t]*(.*)$/m.exec(stdout);
+    try {
+        return line ? parseCpuList(line[1].trim()) : undefined;
+    } catch {
+        return undefined;
+    }
+}
+
 /** The host's online CPUs (the hostCpus probe); throws when they could not be read. */
 export function onlineHostCpus(virsh: Virsh, outcome: StepOutcome): number[] {
-    const result = answered(virsh, "cat /sys/devices/system/cpu/online", outcome);
-    try {
-        if (result.exitCode === 0) return parseCpuList(result.stdout.trim());
-    } catch {
-        // Reported below, with what the host said.
-    }
-    throw new VirshError(`cannot read the host's online CPUs (/sys/devices/system/cpu/online: ${JSON.stringify(result.stdout.trim())}), which a pin is checked against; nothing was changed`,
-        virsh.context("cpuTune", result.stderr.trim()), "check that the host runs Linux with sysfs mounted, then run again", result.exitCode || 1);
+    const result = answered(virsh, "virsh nodecpumap", outcome);
+    const cpus = result.exitCode === 0 ? cpuMapOf(result.stdout) : undefined;
+    if (cpus) return cpus;
+    throw new VirshError(`cannot read the host's online CPUs (virsh nodecpumap --pretty: ${JSON.stringify(result.stdout.trim())}), which a pin is checked against; nothing was changed`,
+        virsh.context("cpuTune", result.stderr.trim()), hintFor(result.stderr.trim(), "check that libvirtd answers on the host, then run again"), result.exitCode || 1);
 }
 
 /** Whether the host runs cgroup v2 (the cgroupFs probe); throws when that could not be read. */

@@ -13,10 +13,9 @@ import { DesiredResources, pendingDifferences, planResources, ResourcePlan } fro
 import { warn } from "../engine-log";
 import { balloonView, ceilingKiB, MemorySplit, splitMemory, virtioMemOf } from "../virtio-mem";
 import { virtioMemObstacle, withVirtioMemDevice } from "../xml/virtio-mem-xml";
-import { balloonActualKiB, HostSize, hostSize, hypervisorMaxVcpus, cgroupV2, onlineHostCpus } from "../host-checks";
+import { balloonActualKiB, HostSize, hostSize, hypervisorMaxVcpus, cgroupV2, cpuMapOf, onlineHostCpus } from "../host-checks";
 import { managesCgroupRanges, managesPins, planTuning, refreshedTuning, Setting, tuningMismatches, tuningOf, tuningSettings } from "../domain-tuning";
 import { checkTuningOnHost, tuningCheckFailures } from "../tuning-checks";
-import { parseCpuList } from "../cpu-list";
 import { BALLOON_TOLERANCE_KIB } from "../virsh/probes";
 import { DOMAIN_RESOURCES_RULES } from "../rules/domain-resources-rules";
 import { domainKey } from "../session";
@@ -529,12 +528,8 @@ function refreshedOutputs(olds: DomainResourcesOutputs, snapshot: DomainSnapshot
 /** The host's online CPUs when the round read them (a refresh of managed pins), else undefined. */
 function hostCpusIn(round: Round): number[] | undefined {
     const outcome = round.probe(HOST_CPUS);
-    try {
-        return outcome.ran && outcome.exitCode === 0 ? parseCpuList(outcome.stdout.trim()) : undefined;
-    } catch {
-        // A pin then reads as its own cpuset only.
-        return undefined;
-    }
+    // Unread, a pin reads as its own cpuset only.
+    return outcome.ran && outcome.exitCode === 0 ? cpuMapOf(outcome.stdout) : undefined;
 }
 
 /** The rule column follows the domain's state at the last read. */

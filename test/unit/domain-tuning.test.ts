@@ -2,6 +2,9 @@ import assert from "node:assert/strict";
 import type { DomainResourcesInputs } from "../../provider/contract";
 import { canonicalCpuList, formatCpuList, parseCpuList } from "../../provider/cpu-list";
 import { planTuning, refreshedTuning, tuningMismatches, tuningOf, tuningSettings } from "../../provider/domain-tuning";
+import { cpuMapOf } from "../../provider/host-checks";
+import { probeLine } from "../../provider/virsh/probes";
+import { Virsh } from "../../provider/virsh/virsh";
 import { DomainXml, parseDomainXml } from "../../provider/xml/domain-xml";
 
 /** A domain's XML with `tuning` spliced in after <vcpu> (as libvirt places <cputune> and its siblings). */
@@ -57,6 +60,21 @@ describe("cpu lists beyond libvirt's CPU maps", () => {
             assert.throws(() => parseCpuList(text), /beyond libvirt's CPU numbers 0–16383/, text);
         }
         assert.equal(parseCpuList("0-16383").length, 16384);
+    });
+});
+
+describe("the host's online CPUs", () => {
+    it("are libvirt's (virsh nodecpumap --pretty, of the host the URI names, under virsh's own sudo), never the SSH host's sysfs", () => {
+        const virsh = new Virsh({ label: "hv1" } as never, "qemu+ssh://hv2/system", "g", true, 30);
+        const line = probeLine({ kind: "hostCpus" }, virsh);
+        assert.match(line, /'virsh' .*'nodecpumap' '--pretty'/);
+        assert.doesNotMatch(line, /cat|\/sys\//);
+    });
+
+    it("are read from the CPU map line", () => {
+        assert.deepEqual(cpuMapOf("CPUs present:   8\nCPUs online:    6\nCPU map:        0-3,6-7\n\n"), [0, 1, 2, 3, 6, 7]);
+        assert.equal(cpuMapOf("CPU map:        yyyy\n"), undefined);
+        assert.equal(cpuMapOf(""), undefined);
     });
 });
 
