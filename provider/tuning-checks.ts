@@ -174,7 +174,8 @@ function memoryTuneFailures(inputs: Record<string, unknown>, domain: string): Ch
         }
     }
     if (failures.length > 0) return failures;
-    const order = limitOrderProblem(domain, limits, "");
+    // Without a hard limit in the inputs, the one to compare with is the domain's: checked at apply.
+    const order = limits.hardLimit === undefined ? undefined : limitOrderProblem(domain, limits, "");
     if (order) failures.push({ property: order.path, reason: order.reason });
     // The inputs alone prove a lower bound of the ceiling: the memory they ask for.
     const sizes = [inputs.memory, inputs.maxMemory].flatMap((v) => {

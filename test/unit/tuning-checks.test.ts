@@ -68,6 +68,9 @@ describe("tuning checks at check (the inputs alone)", () => {
             /swapHardLimit 3GiB on domain 'web1' is below the hard limit 4GiB/, /Fix: raise swapHardLimit to at least 4GiB, or lower hardLimit/);
         refused({ memoryTune: { hardLimit: "unlimited", swapHardLimit: "8GiB" } }, "memoryTune.swapHardLimit", /below the hard limit unlimited/);
         refused({ memoryTune: { hardLimit: "4GiB", softLimit: "5GiB" } }, "memoryTune.softLimit", /softLimit 5GiB on domain 'web1' is above the hard limit 4GiB/, /Fix: set softLimit to at most 4GiB/);
+        // Without a hard limit in the inputs the domain's decides, at apply: a swap-hard or soft limit alone passes check.
+        assert.deepEqual(tuningCheckFailures({ ...base, memoryTune: { swapHardLimit: "8GiB" } }), []);
+        assert.deepEqual(tuningCheckFailures({ ...base, memoryTune: { softLimit: "1GiB" } }), []);
     });
 
     it("are DomainResources' own check: pulumi preview reports them before anything runs", async () => {
