@@ -4,6 +4,7 @@ import { canonicalCpuList, formatCpuList, parseCpuList } from "../../provider/cp
 import { planTuning, refreshedTuning, tuningMismatches, tuningOf, tuningSettings } from "../../provider/domain-tuning";
 import { cpuMapOf } from "../../provider/host-checks";
 import { probeLine } from "../../provider/virsh/probes";
+import { hintFor } from "../../provider/virsh/stderr-hints";
 import { Virsh } from "../../provider/virsh/virsh";
 import { DomainXml, parseDomainXml } from "../../provider/xml/domain-xml";
 
@@ -75,6 +76,15 @@ describe("the host's online CPUs", () => {
         assert.deepEqual(cpuMapOf("CPUs present:   8\nCPUs online:    6\nCPU map:        0-3,6-7\n\n"), [0, 1, 2, 3, 6, 7]);
         assert.equal(cpuMapOf("CPU map:        yyyy\n"), undefined);
         assert.equal(cpuMapOf(""), undefined);
+    });
+});
+
+describe("tuning failures' hints", () => {
+    it("a cgroup controller libvirt runs the guest without, in each of libvirt's wordings, points at cgroup_controllers", () => {
+        for (const stderr of ["error: Requested operation is not valid: blkio cgroup isn't mounted", "error: Requested operation is not valid: cgroup CPU controller is not mounted",
+            "error: Requested operation is not valid: cgroup memory controller is not mounted"]) {
+            assert.match(hintFor(stderr, "none"), /cgroup_controllers in \/etc\/libvirt\/qemu\.conf/, stderr);
+        }
     });
 });
 
