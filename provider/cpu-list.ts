@@ -10,7 +10,8 @@ export const MAX_CPUS = 16384;
 export function parseCpuList(text: string): number[] {
     const cpus = new Set<number>();
     for (const part of text.split(",")) {
-        const match = /^\s*(\d+)\s*(?:-\s*(\d+)\s*)?$/.exec(part);
+        // Spaces and tabs only: a newline is no part of a CPU list.
+        const match = /^[ \t]*(\d+)[ \t]*(?:-[ \t]*(\d+)[ \t]*)?$/.exec(part);
         if (!match) throw new RangeError(`${JSON.stringify(text)} is not a CPU list: write host CPU numbers and ranges, e.g. "0-3,6"`);
         const [from, to] = [Number(match[1]), Number(match[2] ?? match[1])];
         if (to >= MAX_CPUS) throw new RangeError(`${JSON.stringify(text)}: CPU ${to} is beyond libvirt's CPU numbers 0–${MAX_CPUS - 1}`);

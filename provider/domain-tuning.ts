@@ -34,9 +34,13 @@ export const BLKIO_WEIGHT_RANGE = { min: 100, max: 1000 } as const;
 /** A memory limit that is not set (libvirt then leaves the element out of the XML). */
 export const UNLIMITED = "unlimited";
 
-/** A limit in KiB, or UNLIMITED; throws (a RangeError naming `field`) on a size parseMemoryKiB refuses. */
+/** A limit in KiB, or UNLIMITED; throws (a RangeError naming `field`) on a size parseMemoryKiB refuses or one libvirt cannot hold. */
 export function limitKiB(value: MemorySize, field: string): number | typeof UNLIMITED {
-    return value === UNLIMITED ? UNLIMITED : parseMemoryKiB(value, field);
+    if (value === UNLIMITED) return UNLIMITED;
+    const kib = parseMemoryKiB(value, field);
+    // libvirt's limits are KiB below 2^53 - 1 (VIR_DOMAIN_MEMORY_PARAM_UNLIMITED, which means no limit); above it no number compares exactly.
+    if (kib >= Number.MAX_SAFE_INTEGER) throw new RangeError(`${field}: ${JSON.stringify(value)} is beyond libvirt's largest limit (2^53 - 2 KiB); for no limit write "${UNLIMITED}"`);
+    return kib;
 }
 
 /** The pins map as compared: vCPU order, canonical CPU lists. */

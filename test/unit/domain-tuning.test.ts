@@ -61,6 +61,9 @@ describe("cpu lists beyond libvirt's CPU maps", () => {
             assert.throws(() => parseCpuList(text), /beyond libvirt's CPU numbers 0–16383/, text);
         }
         assert.equal(parseCpuList("0-16383").length, 16384);
+        assert.throws(() => parseCpuList("0\n1"), /is not a CPU list/);
+        assert.throws(() => parseCpuList("0-1\n"), /is not a CPU list/);
+        assert.deepEqual(parseCpuList(" 0 - 1 ,\t3"), [0, 1, 3]);
     });
 });
 

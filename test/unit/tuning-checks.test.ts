@@ -78,6 +78,12 @@ describe("tuning checks at check (the inputs alone)", () => {
         assert.deepEqual(result.failures?.map((f) => f.property), ["cpuTune.quota", "memoryTune.hardLimit"]);
     });
 
+    it("refuses a limit beyond libvirt's largest (2^53 KiB or more), where numbers no longer compare exactly", () => {
+        refused({ memoryTune: { hardLimit: "9007199254740993KiB" } }, "memoryTune.hardLimit", /"9007199254740993KiB" is beyond libvirt's largest limit \(2\^53 - 2 KiB\); for no limit write "unlimited"/);
+        refused({ memoryTune: { swapHardLimit: "8589934592TiB" } }, "memoryTune.swapHardLimit", /beyond libvirt's largest limit/);
+        assert.deepEqual(tuningCheckFailures({ ...base, memoryTune: { hardLimit: "1024TiB" } }), []);
+    });
+
     it("refuses a limit that is no size, as memory does (a bare number in a string is KiB to virsh)", () => {
         refused({ memoryTune: { hardLimit: "4096" } }, "memoryTune.hardLimit", /needs a unit/);
         refused({ memoryTune: { softLimit: "4 parsecs" } }, "memoryTune.softLimit", /unknown unit/);
