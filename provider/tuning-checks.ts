@@ -74,7 +74,7 @@ function limitOrderProblem(domain: string, limits: Limits, where: string): { pat
     // An unset (unlimited) soft or swap-hard limit fits any hard limit.
     if (typeof swapHardLimit === "number" && swapHardLimit < limitOrInfinity(hardLimit)) {
         return { path: "memoryTune.swapHardLimit", reason: `memoryTune.swapHardLimit ${words(swapHardLimit)} on domain '${domain}' is below the hard limit ${words(hardLimit)}${where}: ` +
-            `the swap-hard limit bounds memory plus swap, so it must be at least the hard limit (libvirt refuses it). Fix: raise swapHardLimit to at least ${words(hardLimit)}, or lower hardLimit` };
+            `libvirt requires the swap-hard limit (memory plus swap on cgroup v1, swap alone on v2) to be at least the hard limit. Fix: raise swapHardLimit to at least ${words(hardLimit)}, or lower hardLimit` };
     }
     if (typeof softLimit === "number" && softLimit > limitOrInfinity(hardLimit)) {
         return { path: "memoryTune.softLimit", reason: `memoryTune.softLimit ${words(softLimit)} on domain '${domain}' is above the hard limit ${words(hardLimit)}${where}: ` +

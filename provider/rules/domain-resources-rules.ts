@@ -30,7 +30,7 @@ const TUNING: ReadonlyArray<PropertySpec & { how: string; note?: string }> = [
     ...MEMTUNE_FIELDS.map(({ field, flag }) => ({
         path: `memoryTune.${field}`, normalize: (v: unknown) => (v === undefined ? undefined : limitKiB(v as MemorySize, field)),
         how: `virsh memtune ${flag} KiB (-1: unlimited)`,
-        note: `every limit of a half in one call (libvirt orders hard and swap-hard limits safely)${field === "hardLimit" ? "; below the guest's memory ceiling + QEMU's overhead it is refused" : ""}`,
+        note: `every limit that changes in one call (libvirt orders hard and swap-hard limits safely), before the memory changes when it raises the hard limit, else after them${field === "hardLimit" ? "; below the guest's memory ceiling + QEMU's overhead it is refused" : ""}`,
     })),
     { path: "blkioWeight", how: "virsh blkiotune --weight N" },
 ];
