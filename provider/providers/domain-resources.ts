@@ -373,8 +373,14 @@ async function checkGuestVcpus(virsh: Virsh, plan: ResourcePlan, before: GuestVc
     }
 }
 
-function tuningStepFailure(failure: VirshError, tuning: readonly Setting[], memory: string): VirshError {
-    return new VirshError(`${failure.summary}; ${memory}, this tuning change (of ${tuning.map((s) => s.path).join(", ")}) did not`,
+/** A step in words: its subcommand and the halves it changes ("memtune --live --config"). */
+const stepWords = (step: Command): string => [step.args[0], ...step.args.filter((a) => a === "--live" || a === "--config")].join(" ");
+
+/** A failed tuning call: which one, what landed before it (every change that succeeded), and that nothing after it ran. */
+export function tuningStepFailure(failure: VirshError, tuning: readonly Setting[], steps: readonly Command[], outcomes: readonly StepOutcome[], failedAt: number): VirshError {
+    const landed = steps.slice(0, failedAt).filter((step, i) => step.outputSha256 === undefined && outcomes[i]?.ran && outcomes[i].exitCode === 0).map(stepWords);
+    return new VirshError(`${failure.summary}; the tuning call ${stepWords(steps[failedAt])} (of ${tuning.map((s) => s.path).join(", ")}) failed, ` +
+        `${landed.length > 0 ? `the calls before it landed (${landed.join(", ")})` : "no change ran before it"} and none after it ran`,
         failure.context, `${failure.hint}. Running pulumi up again converges`, failure.exitCode);
 }
 
@@ -468,8 +474,8 @@ function converge(inputs: DomainResourcesInputs, stored?: DomainResourcesOutputs
                     }
                     const resizeFrom = define.length + tuningPlan.beforeMemory.length;
                     if (failedAt >= steps.length - guestSteps.length) throw guestStepFailure(failure, plan);
-                    if (failedAt >= resizeFrom + resizing.length) throw tuningStepFailure(failure, tuning, "the memory and vCPU changes before it landed");
-                    if (failedAt >= define.length && failedAt < resizeFrom) throw tuningStepFailure(failure, tuning, "no memory or vCPU change ran (it comes after)");
+                    const inTuning = failedAt >= resizeFrom + resizing.length || (failedAt >= define.length && failedAt < resizeFrom);
+                    if (inTuning) throw tuningStepFailure(failure, tuning, steps, round.steps, failedAt);
                     throw failedAt >= resizeFrom + plan.configCommands.length
                         ? new VirshError(`${failure.summary}; the persistent config already holds the new values, the running guest does not`,
                             failure.context, `${failure.hint}. Running pulumi up again converges`, failure.exitCode)

@@ -2,7 +2,9 @@ import assert from "node:assert/strict";
 import type { DomainResourcesInputs } from "../../provider/contract";
 import { canonicalCpuList, formatCpuList, parseCpuList } from "../../provider/cpu-list";
 import { planTuning, refreshedTuning, tuningMismatches, tuningOf, tuningSettings } from "../../provider/domain-tuning";
+import { VirshError } from "../../provider/errors";
 import { cpuMapOf } from "../../provider/host-checks";
+import { tuningStepFailure } from "../../provider/providers/domain-resources";
 import { probeLine } from "../../provider/virsh/probes";
 import { hintFor } from "../../provider/virsh/stderr-hints";
 import { Virsh } from "../../provider/virsh/virsh";
@@ -206,5 +208,20 @@ describe("domain tuning: verify and refresh", () => {
     it("a managed value gone from both halves reports unset (never the stored input), so the diff shows it", () => {
         assert.deepEqual(refreshedTuning({ cpuTune: { shares: 512 }, blkioWeight: 500 }, domainXml(), undefined), { cpuTune: {}, memoryTune: undefined, blkioWeight: undefined });
         assert.deepEqual(refreshedTuning({ memoryTune: { hardLimit: "3GiB" } }, domainXml(), undefined), { cpuTune: undefined, memoryTune: { hardLimit: "unlimited" }, blkioWeight: undefined });
+    });
+});
+
+describe("domain tuning: a failed call", () => {
+    it("names the failed command and lists the calls that landed before it (never a compare), and that none after it ran", () => {
+        const steps = [{ args: ["dumpxml", "--inactive"], outputSha256: "ab" }, { args: ["define", "--file=/dev/stdin"] },
+            { args: ["memtune", "--domain=g", "--hard-limit=4194304", "--live", "--config"] }, { args: ["setmem", "--domain=g", "--size=1G", "--live", "--config"] },
+            { args: ["schedinfo", "--domain=g", "--set=cpu_shares=20000", "--live", "--config"] }, { args: ["setvcpus", "--guest"] }];
+        const ok = { ran: true as const, exitCode: 0, stdout: "", stderr: "" };
+        const outcomes = [ok, ok, ok, ok, { ...ok, exitCode: 1, stderr: "error: invalid" }, { ran: false as const }];
+        const failure = new VirshError("virsh schedinfo failed (exit 1)", { host: "hv1", domain: "g" }, "see libvirt's error", 1);
+        const error = tuningStepFailure(failure, tuningSettings({ cpuTune: { shares: 20000 }, memoryTune: { hardLimit: "4GiB" } }), steps, outcomes, 4);
+        assert.match(error.summary, /^virsh schedinfo failed \(exit 1\); the tuning call schedinfo --live --config \(of cpuTune\.shares, memoryTune\.hardLimit\) failed, /);
+        assert.match(error.summary, /the calls before it landed \(define, memtune --live --config, setmem --live --config\) and none after it ran$/);
+        assert.match(tuningStepFailure(failure, [], steps.slice(2), outcomes.slice(2).map((o, i) => (i === 0 ? { ...ok, exitCode: 1 } : o)), 0).summary, /no change ran before it and none after it ran/);
     });
 });
