@@ -177,6 +177,15 @@ describe("tuning checks at apply (the domain and the host)", () => {
         checkTuningOnHost(virsh, tuningSettings({ cpuTune: { shares: 20000 } }), { ...target, cgroupV2: false });
     });
 
+    it("each half's TCG overhead is its own: a running QEMU started with a bigger translation cache than the config now has is checked with it", () => {
+        const live = parseDomainXml(`<domain type='qemu'><name>web1</name><memory unit='KiB'>524288</memory><vcpu>1</vcpu>
+            <features><tcg><tb-cache unit='MiB'>2048</tb-cache></tcg></features></domain>`);
+        // 2560 MiB fits the config (512 MiB + 1 GiB + the default 1 GiB cache), not the running QEMU (512 MiB + 1 GiB + 2 GiB).
+        refusedAtApply({ memoryTune: { hardLimit: "2560MiB" } }, { ...target, live },
+            /hardLimit 2560MiB .* 512MiB \+ QEMU's overhead 3GiB \(1GiB for QEMU itself \+ 2GiB of TCG translation cache\) = 3584MiB/);
+        checkTuningOnHost(virsh, tuningSettings({ memoryTune: { hardLimit: "2560MiB" } }), { ...target, live: undefined });
+    });
+
     it("refuses limits out of order with the ones the domain has: a soft limit above its hard limit, a swap-hard limit below it", () => {
         refusedAtApply({ memoryTune: { softLimit: "4GiB" } }, target, /softLimit 4GiB on domain 'web1' is above the hard limit 3GiB \(with the limits the config has now\)/);
         refusedAtApply({ memoryTune: { swapHardLimit: "2GiB" } }, target, /swapHardLimit 2GiB .* below the hard limit 3GiB/);
