@@ -192,6 +192,16 @@ function memoryTuneFailures(inputs: Record<string, unknown>, domain: string): Ch
     return failures;
 }
 
+/**
+ * The most memory a half's QEMU can hold once the sizes asked for land: a maxMemory asked for
+ * replaces the half's `<memory>` (setmaxmem; it lands only through a reboot, so only the config
+ * half sees it lowered). With a memory device (its size counts in `<memory>`) both count, erring high.
+ */
+function memoryCeilingKiB(xml: DomainXml, desired: DesiredResources): number {
+    const maximum = xml.memoryDevices.length === 0 && desired.maxMemoryKiB !== undefined ? desired.maxMemoryKiB : Math.max(xml.memoryKiB, desired.maxMemoryKiB ?? 0);
+    return Math.max(maximum, desired.memoryKiB ?? 0);
+}
+
 /** What the domain is about to be: its XML now (a hotplugMemory device counted) and the sizes asked for. */
 export interface TuningTarget {
     config: DomainXml;
@@ -232,7 +242,7 @@ export function checkTuningOnHost(virsh: Virsh, settings: readonly Setting[], ta
     // or by inputs no longer managing them), which the new memory must fit under as well.
     for (const [where, xml] of [["config", config], ["running domain", live]] as const) {
         if (!xml) continue;
-        const ceiling = Math.max(xml.memoryKiB, desired.maxMemoryKiB ?? 0, desired.memoryKiB ?? 0);
+        const ceiling = memoryCeilingKiB(xml, desired);
         const overhead = qemuOverhead(xml);
         const unmanaged = (field: keyof MemoryTune, name: string) => (wanted[field] === undefined ? `the ${name} the ${where} has (not managed by these inputs)` : undefined);
         const hard = wanted.hardLimit ?? xml.tuning.memtuneKiB.hard_limit;

@@ -186,6 +186,15 @@ describe("tuning checks at apply (the domain and the host)", () => {
         checkTuningOnHost(virsh, tuningSettings({ memoryTune: { hardLimit: "2560MiB" } }), { ...target, live: undefined });
     });
 
+    it("a maxMemory lowered through a reboot is the config's new ceiling (no memory device): a hard limit fitting it passes; with a device both count", () => {
+        const big = parseDomainXml(`<domain type='kvm'><name>web1</name><memory unit='KiB'>8388608</memory><vcpu>1</vcpu></domain>`);
+        const lowered: TuningTarget = { config: big, desired: { maxMemoryKiB: 4 * 1024 * 1024, memoryKiB: 4 * 1024 * 1024 } };
+        checkTuningOnHost(virsh, tuningSettings({ memoryTune: { hardLimit: "5GiB" } }), lowered);
+        const withDevice = parseDomainXml(`<domain type='kvm'><name>web1</name><memory unit='KiB'>8388608</memory><vcpu>1</vcpu>
+            <devices><memory model='virtio-mem'><target><size unit='KiB'>4194304</size><block unit='KiB'>2048</block><requested unit='KiB'>0</requested></target></memory></devices></domain>`);
+        refusedAtApply({ memoryTune: { hardLimit: "5GiB" } }, { ...lowered, config: withDevice }, /its memory ceiling .* 8GiB \+ QEMU's overhead 1GiB .* = 9GiB/);
+    });
+
     it("refuses limits out of order with the ones the domain has: a soft limit above its hard limit, a swap-hard limit below it", () => {
         refusedAtApply({ memoryTune: { softLimit: "4GiB" } }, target, /softLimit 4GiB on domain 'web1' is above the hard limit 3GiB \(with the limits the config has now\)/);
         refusedAtApply({ memoryTune: { swapHardLimit: "2GiB" } }, target, /swapHardLimit 2GiB .* below the hard limit 3GiB/);
