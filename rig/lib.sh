@@ -153,12 +153,16 @@ start_from_rig_definition() {
 # Saved baselines. A guest's TCG boot costs ~10 s of host CPU for busybox, ~31 s for Debian (32 s and
 # 81 s of wall time on the loaded 2-core host); restoring the memory image saved once it reached its
 # baseline takes 1.1-1.5 s and 0.4-0.7 s of CPU. The image belongs to the domain's definition and the
-# QEMU binary: either changed, it boots again. Its console log up to then is kept with it (the serial
-# source has append='on'), so the ready line and the guest's view lines are there as after a boot;
+# QEMU binary, kernel and initrd: any changed, it boots again. Its console log up to then is kept with
+# it, and the image's own XML gets append='on' on the console (the domain's definition has none, so
+# a boot still starts an empty log that waits can trust): the ready line and the view lines are there;
 # a Debian guest's disk is kept with it too (the memory image expects that disk). Not for a domain
 # without an OS (nothing to save) or with a disk other than a Debian guest's own image.
 saved_baseline() { # NAME XMLFILE: the path prefix of NAME's saved baseline for that definition
-  echo "$RIG_DIR/saved/$1-$( { cat "$2"; stat -L -c '%s %Y' "$(command -v qemu-system-x86_64)"; } | sha256sum | cut -c1-16)"
+  local files
+  files=$(sed -n 's%.*<\(kernel\|initrd\)>\([^<]*\)</.*%\2%p' "$2")
+  # shellcheck disable=SC2086 # the kernel and initrd paths, one word each
+  echo "$RIG_DIR/saved/$1-$( { cat "$2"; stat -L -c '%n %s %Y' "$(command -v qemu-system-x86_64)" $files; } | sha256sum | cut -c1-16)"
 }
 can_save_baseline() { # NAME XMLFILE
   grep -q '<kernel>' "$2" && { is_debian_guest "$1" || ! grep -q "<disk type='file' device='disk'>" "$2"; }
@@ -175,9 +179,10 @@ restore_baseline() { # NAME XMLFILE
     [ -s "$saved.raw" ] || return 1
     copy_image "$saved.raw" "$(debian_disk "$name")" || die "$name: cannot copy $saved.raw"
   fi
-  cp "$saved.console" "$(console_log "$name")"
+  cp "$saved.console" "$(console_log "$name")" || return 1
   virsh_q restore "$saved.save" >/dev/null 2>&1 && return 0
   log "$name: restoring $saved.save failed; it boots instead"
+  [ "$(domstate "$name")" = "shut off" ] || virsh_q destroy "$name" >/dev/null 2>&1 || true
   rm -f "$saved".*
   return 1
 }
@@ -190,8 +195,13 @@ save_baseline() { # NAME XMLFILE
   mkdir -p "$RIG_DIR/saved"
   rm -f "$RIG_DIR/saved/$name"-*
   virsh_q save "$name" "$saved.save.tmp" >/dev/null || die "$name: virsh save $saved.save.tmp failed"
+  local console xml; console=$(console_log "$name")
+  xml=$(virsh_q save-image-dumpxml --security-info "$saved.save.tmp") || die "$name: virsh save-image-dumpxml failed"
+  xml=${xml//"<source path='$console'/>"/"<source path='$console' append='on'/>"}
+  [[ "$xml" == *"<source path='$console' append='on'/>"* ]] || die "$name: the saved image's XML has no console $console"
+  virsh_q save-image-define "$saved.save.tmp" <(printf '%s\n' "$xml") >/dev/null || die "$name: virsh save-image-define failed"
   if is_debian_guest "$name"; then copy_image "$(debian_disk "$name")" "$saved.raw" || die "$name: cannot keep its disk as $saved.raw"; fi
-  cp "$(console_log "$name")" "$saved.console"
+  cp "$console" "$saved.console"
   mv "$saved.save.tmp" "$saved.save"
   restore_baseline "$name" "$2" || die "$name: cannot restore the baseline just saved ($saved.save)"
 }

@@ -275,7 +275,7 @@ acpid -d -c /etc/acpi >/var/log/acpid.log 2>&1 &
 echo "PLL-GUEST-READY $(uname -r) cpus=$(nproc)"
 # The polling loops below use shell builtins only: a fork and exec (a $(...), cat, sleep) costs an
 # idle TCG guest ~1% of a host core per second, times 18 guests. fd 3 is a FIFO nobody writes, so
-# `read -t 1 <&3` is a sleep without a process.
+# `read -t 1 <&3` is a sleep without a process (a plain sleep only if fd 3 could not be opened).
 mkfifo /run/tick && exec 3<>/run/tick
 # Hot-added vCPUs arrive offline (no udev here): bring them online.
 while :; do
@@ -283,7 +283,7 @@ while :; do
     v=; [ -e "$f" ] && read -r v <"$f"
     [ "$v" = 0 ] && echo 1 >"$f" 2>/dev/null && echo "PLL-GUEST-CPU-ONLINE $f"
   done
-  read -r -t 1 <&3
+  read -r -t 1 <&3 || [ -e /proc/self/fd/3 ] || sleep 1
 done
 INIT
 }
@@ -335,7 +335,7 @@ grow_guest_init() {
     while read -r key kb unit; do [ "$key" = MemTotal: ] && now="MemTotal=$kb" && break; done </proc/meminfo
     for b in /sys/block/vd*; do [ -e "$b/size" ] && read -r sectors <"$b/size" && now="$now ${b##*/}=$sectors"; done
     [ "$now" = "$last" ] || { echo "PLL-GUEST-VIEW $now"; last=$now; }
-    read -r -t 1 <&3
+    read -r -t 1 <&3 || [ -e /proc/self/fd/3 ] || sleep 1
   done ) &
 REPORT
 )
@@ -423,7 +423,6 @@ EOF
     </channel>
 EOF
   fi
-  # append='on': a guest restored from its saved baseline continues the console log saved with it.
   cat <<EOF
     <disk type='file' device='cdrom'>
       <driver name='qemu' type='raw'/>
@@ -432,7 +431,7 @@ EOF
     </disk>
     <controller type='usb' model='none'/>
     <serial type='file'>
-      <source path='$(console_log "$name")' append='on'/>
+      <source path='$(console_log "$name")'/>
       <target port='0'/>
     </serial>
     $balloon
@@ -490,7 +489,7 @@ ensure_domain() { # NAME: (re)define it if its XML changed, start it if stopped
   # A guest started before cgroup_controllers was set keeps no cgroups (schedinfo, memtune and
   # blkiotune then fail: "cgroup CPU controller is not mounted"; schedinfo answers only with them):
   # it is restarted once from the rig's definition, as a reset does.
-  if [ "$(domstate "$name")" = running ] && ! virsh_q schedinfo "$name" >/dev/null 2>&1; then
+  if [ "$(domstate "$name")" = running ] && virsh_q schedinfo "$name" 2>&1 >/dev/null | grep -q 'controller is not mounted'; then
     log "$name: runs without cgroups (started before cgroup_controllers was set): restarting it"
     virsh_q destroy "$name" >/dev/null 2>&1 || [ "$(domstate "$name")" = "shut off" ] || die "virsh destroy $name failed"
   fi

@@ -58,6 +58,8 @@ export const BALLOON_TOLERANCE_KIB = 1024;
 export const AGENT_TIMEOUT_SECONDS = 10;
 /** The in-exec wait for a balloon: this many reads, 0.2 s apart (about 3 s on a slow host). */
 const BALLOON_SETTLE_READS = 15;
+/** Reads of every domain's disks before "cannot tell who uses the file": a domain may vanish mid-read. */
+const DISK_SOURCES_READS = 3;
 
 /** The quoted command line that answers a probe on the host of `virsh`'s domain. */
 export function probeLine(probe: Probe, virsh: Virsh): string {
@@ -100,10 +102,15 @@ export function probeLine(probe: Probe, virsh: Virsh): string {
                 `printf '%s%s\\n' '${MAC_OWNER_MARK}' "$d"; ${virsh.commandLine({ args: ["domiflist"] })} --domain="$d" </dev/null; done`;
         case "diskSources": {
             // As macOwners, but any failed read fails the probe: a domain not seen must never count as "not using the file".
+            // A domain undefined (or renamed) between the list and its domblklist fails a read, so the whole read is made
+            // again, up to DISK_SOURCES_READS times: only a complete one counts (a renamed domain is in the next list).
             const [live, config] = [["domblklist"], ["domblklist", "--inactive"]].map((args) => virsh.commandLine({ args }));
-            return `( names=$(${virsh.commandLine({ args: ["list", "--all", "--name"] })}) || exit $?; printf '%s\\n' "$names" | ` +
+            const read = `names=$(${virsh.commandLine({ args: ["list", "--all", "--name"] })}) || exit $?; printf '%s\\n' "$names" | ` +
                 `while IFS= read -r d; do [ -n "$d" ] || continue; printf '%s%s\\n' '${MAC_OWNER_MARK}' "$d"; ` +
-                `${live} --domain="$d" </dev/null || exit $?; ${config} --domain="$d" </dev/null || exit $?; done )`;
+                `${live} --domain="$d" </dev/null || exit $?; ${config} --domain="$d" </dev/null || exit $?; done`;
+            // Only virsh's own failure (exit 1: "failed to get domain") is read again; a timeout or a kill fails at once.
+            return `( n=1; while :; do out=$(${read}) && break; rc=$?; { [ "$rc" -ne 1 ] || [ "$n" -ge ${DISK_SOURCES_READS} ]; } && exit "$rc"; n=$((n+1)); sleep 0.5; done; ` +
+                `printf '%s\\n' "$out" )`;
         }
     }
 }

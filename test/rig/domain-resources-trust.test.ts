@@ -14,8 +14,8 @@ import type { DomainResourcesInputs, DomainResourcesOutputs } from "../../provid
 import { InputError } from "../../provider/index";
 import { GROW1, qemuPid } from "./grow-env";
 import {
-    configXml, createImage, domId, domState, liveXml, rejectsWith, removeFiles, RigEnv, rigConnection, rigUp, typedProviders, virshLocal,
-    virshLocalResult, waitFor,
+    configXml, createImage, currentMemoryKiB, domId, domState, liveXml, rejectsWith, removeFiles, RigEnv, rigConnection, rigUp, typedProviders, virshLocal,
+    virshLocalResult, waitFor, waitGuestReady,
 } from "./rig-env";
 
 /** libvirt takes at most 8 characters for a VNC password. */
@@ -171,6 +171,10 @@ describe("rig: DomainResources keeps the config and never does more than the pre
         });
 
         it("vCPUs down, previewed live because the agent answered at the last read, no agent now: refused, not rebooted", async () => {
+            // Started by hand in the test before, which waited only for "running": at rest first (booted, the
+            // balloon at its size), or the live XML moves under the fingerprint by itself.
+            await waitGuestReady(env, RUN, 120_000);
+            await waitFor(`${RUN}'s balloon at its configured size`, () => currentMemoryKiB(liveXml(RUN)) === currentMemoryKiB(configXml(RUN)), { timeoutMs: 60_000, intervalMs: 250 });
             const { id, outs } = await resources.create({ ...base(), vcpus: 2 });
             assert.equal(outs.guestAgent, false, "this guest has no agent");
             const stored: DomainResourcesOutputs = { ...outs, guestAgent: true, guestVcpus: 2 };

@@ -4,6 +4,10 @@
  * format, and the in-process record of replacements that the disk's delete reads.
  */
 import assert from "node:assert/strict";
+import { spawnSync } from "child_process";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "fs";
+import { tmpdir } from "os";
+import { join } from "path";
 import { InputError, VirshError } from "../../provider/errors";
 import { domainsUsingFile, fileIdentityOnHost, pathMissing, sourceKindOnHost } from "../../provider/host-checks";
 import { providers } from "../../provider/index";
@@ -43,6 +47,41 @@ describe("disk image ownership: host answers", () => {
         const line = probeLine({ kind: "diskSources" }, virsh);
         assert.match(line, /names=\$\(.*'list' '--all' '--name'\) \|\| exit \$\?/);
         assert.match(line, /'domblklist' --domain="\$d" <\/dev\/null \|\| exit \$\?; .*'domblklist' '--inactive' --domain="\$d" <\/dev\/null \|\| exit \$\?/);
+    });
+
+    describe("the diskSources probe run by a shell, against a virsh double", () => {
+        let dir: string;
+        /** The probe's line under sh, with a `virsh` on PATH that lists `domains` and fails domblklist of `vanishing` its first `failures` times. */
+        function runProbe(domains: string[], vanishing: string, failures: number): { status: number | null; stdout: string; stderr: string } {
+            writeFileSync(join(dir, "virsh"), `#!/bin/sh
+case "$*" in
+  *" list "*) printf '%s\\n' ${domains.map((d) => `'${d}'`).join(" ")} ;;
+  *"--domain=${vanishing}"*) n=$(cat "${dir}/count" 2>/dev/null || echo 0); echo $((n+1)) >"${dir}/count"
+    if [ "$n" -lt ${failures} ]; then echo "error: failed to get domain '${vanishing}'" >&2; exit 1; fi
+    printf ' Target Source\\n vda /images/%s.img\\n' "${vanishing}" ;;
+  *) printf ' Target Source\\n vda /images/other.img\\n' ;;
+esac
+`, { mode: 0o755 });
+            rmSync(join(dir, "count"), { force: true });
+            const result = spawnSync("sh", ["-c", probeLine({ kind: "diskSources" }, virsh)], { encoding: "utf8", env: { ...process.env, PATH: `${dir}:${process.env.PATH ?? ""}` } });
+            return { status: result.status, stdout: result.stdout, stderr: result.stderr };
+        }
+        before(() => { dir = mkdtempSync(join(tmpdir(), "pll-disk-sources-")); });
+        after(() => rmSync(dir, { recursive: true, force: true }));
+
+        it("a domain that vanished mid-read: the whole read is made again, and only the complete one is printed", () => {
+            const result = runProbe(["a", "b"], "b", 1);
+            assert.equal(result.status, 0, result.stderr);
+            assert.equal(result.stdout.split("\n").filter((l) => l.startsWith(MAC_OWNER_MARK)).length, 2, result.stdout);
+            assert.deepEqual(domainsUsingFile(virsh, ran(0, result.stdout), "/images/b.img"), ["b"]);
+        });
+
+        it("a read that keeps failing fails the probe after 3 reads: never \"nobody uses it\"", () => {
+            const result = runProbe(["a", "b"], "b", 99);
+            assert.equal(result.status, 1);
+            assert.equal(readFileSync(join(dir, "count"), "utf8").trim(), "3");
+            assert.throws(() => domainsUsingFile(virsh, ran(result.status ?? 1, result.stdout, result.stderr), "/images/b.img"), /cannot tell which domains use/);
+        });
     });
 
     it("fileIdentityOnHost: the identity, \"missing\" only for ENOENT, any other failure an error naming path and message", () => {
