@@ -172,10 +172,20 @@ export function hypervisorMaxVcpus(virsh: Virsh, outcome: StepOutcome): number |
     return Number.isInteger(max) && max > 0 ? max : undefined;
 }
 
+/** One statistic of `dommemstat`, in KiB; null when it reports none. */
+function memoryStatKiB(outcome: StepOutcome, name: "actual" | "rss"): number | null {
+    const match = outcome.ran ? new RegExp(`^${name}\\s+(\\d+)`, "m").exec(outcome.stdout) : null;
+    return match ? Number(match[1]) : null;
+}
+
 /** What the guest's balloon holds now (`dommemstat` actual), in KiB; null when it reports none. */
 export function balloonActualKiB(outcome: StepOutcome): number | null {
-    const match = outcome.ran ? /^actual\s+(\d+)/m.exec(outcome.stdout) : null;
-    return match ? Number(match[1]) : null;
+    return memoryStatKiB(outcome, "actual");
+}
+
+/** What the running QEMU process holds now (`dommemstat` rss, its resident memory), in KiB; null when it reports none. */
+export function qemuRssKiB(outcome: StepOutcome): number | null {
+    return memoryStatKiB(outcome, "rss");
 }
 
 /** The CPUs of `virsh nodecpumap --pretty`'s "CPU map:" line; undefined when there is none that parses. */

@@ -22,6 +22,17 @@ import type { DomainXml } from "./xml/domain-xml";
  * a hard limit guessed too low gets QEMU killed, so the figure errs high.
  */
 export const QEMU_OVERHEAD_KIB = 1024 * 1024;
+/**
+ * Room a hard limit lowered on the running QEMU must leave above what it holds now (dommemstat's
+ * rss, QEMU's resident memory): the kernel charges the cgroup for more than that (kernel memory on
+ * cgroup v2) and the guest keeps allocating while the apply runs. Under the limit the kernel first
+ * reclaims, then kills QEMU (v2) or refuses the write (v1). Measured on pll-tn-bb (busybox, TCG,
+ * 256 of 512 MiB, rig host cgroup v1): rss 157700 KiB, the cgroup's usage 136764 KiB (anon 135004,
+ * cache 0, kernel 1508), the lowest hard limit v1 took 136800 KiB; on pll-deb2 rss 320816 KiB, usage
+ * 372960 KiB of which 72752 KiB page cache (reclaimable), kernel 1812 KiB. 64 MiB is some 35 times the
+ * kernel memory seen and a quarter of the busybox guest's whole memory.
+ */
+export const QEMU_USAGE_MARGIN_KIB = 64 * 1024;
 /** Under TCG (domain type 'qemu') QEMU also fills a translation cache: `<tcg><tb-cache>`, else QEMU's default, 1 GiB on a 64-bit host. */
 export const TCG_DEFAULT_TB_CACHE_KIB = 1024 * 1024;
 
@@ -202,24 +213,51 @@ function memoryCeilingKiB(xml: DomainXml, desired: DesiredResources): number {
     return Math.max(maximum, desired.memoryKiB ?? 0);
 }
 
+/**
+ * Whether an apply can make a half's memory limit matter more: it raises what the guest can use
+ * (its ceiling, a virtio-mem device or hot-added memory included, or its current memory) or sets a
+ * memory limit. A limit the inputs do not manage, already too low, is then refused; otherwise the
+ * apply makes nothing worse, and the limit is only warned about.
+ */
+export function raisesMemoryOrLimits(before: DomainXml, after: DomainXml, desired: DesiredResources, settings: readonly Setting[]): boolean {
+    const raisesUse = memoryCeilingKiB(after, desired) > before.memoryKiB || (desired.memoryKiB ?? 0) > before.currentMemoryKiB;
+    return raisesUse || settings.some((s) => s.path.startsWith("memoryTune.") && s.read(after) !== s.value);
+}
+
 /** What the domain is about to be: its XML now (a hotplugMemory device counted) and the sizes asked for. */
 export interface TuningTarget {
     config: DomainXml;
     /** The running domain's XML, when the live half changes now. */
     live?: DomainXml;
+    /** Each half as read, before a hotplugMemory device is counted; the halves above when absent. */
+    before?: { config: DomainXml; live?: DomainXml };
     desired: DesiredResources;
     hostCpus?: readonly number[];
     /** Whether the host runs cgroup v2; undefined when nothing asked for depends on it. */
     cgroupV2?: boolean;
+    /** What the running QEMU holds now (dommemstat rss), in KiB; undefined when unknown. */
+    qemuRssKiB?: number;
+}
+
+/** The refusal of a hard limit lowered on the running QEMU below what it holds now plus the margin; undefined when it leaves room. */
+function hardLimitUnderUsage(domain: string, hardKiB: number, rssKiB: number): string | undefined {
+    const needed = rssKiB + QEMU_USAGE_MARGIN_KIB;
+    if (hardKiB >= needed) return undefined;
+    return `memoryTune.hardLimit ${formatKiB(hardKiB)} on domain '${domain}' is below what its running QEMU holds now: its resident memory (virsh dommemstat rss) ` +
+        `${formatKiB(rssKiB)} + a margin of ${formatKiB(QEMU_USAGE_MARGIN_KIB)} = ${formatKiB(needed)}; lowered under it, the kernel reclaims and then kills QEMU (cgroup v2) ` +
+        `or refuses the limit half way (v1). Fix: set memoryTune.hardLimit to at least ${formatKiB(needed)}, or "${UNLIMITED}"`;
 }
 
 /**
  * The checks that need the domain and the host, before anything changes: pins on online host CPUs
  * and existing vCPUs, a hard limit above the guest's ceiling plus QEMU's overhead, and limits in an
- * order libvirt takes with the ones already set. Throws an InputError naming the value and the fix.
+ * order libvirt takes with the ones already set. Throws an InputError naming the value and the fix;
+ * returns the warnings of a limit not managed and too low, which this apply does not make worse.
  */
-export function checkTuningOnHost(virsh: Virsh, settings: readonly Setting[], target: TuningTarget): void {
+export function checkTuningOnHost(virsh: Virsh, settings: readonly Setting[], target: TuningTarget): string[] {
     const { config, live, desired, hostCpus, cgroupV2 } = target;
+    const before = target.before ?? { config, live };
+    const warnings: string[] = [];
     const domain = virsh.domain;
     const refuse = (path: string, reason: string): never => {
         const [summary, fix] = reason.split(" Fix: ");
@@ -240,21 +278,32 @@ export function checkTuningOnHost(virsh: Virsh, settings: readonly Setting[], ta
     const wanted: Limits = Object.fromEntries(settings.filter((s) => s.path.startsWith("memoryTune.")).map((s) => [s.path.split(".")[1], s.value]));
     // Each half runs under its own limits: the ones asked for, else the ones it has (set by hand,
     // or by inputs no longer managing them), which the new memory must fit under as well.
-    for (const [where, xml] of [["config", config], ["running domain", live]] as const) {
-        if (!xml) continue;
+    for (const [where, xml, was] of [["config", config, before.config], ["running domain", live, before.live ?? live]] as const) {
+        if (!xml || !was) continue;
         const ceiling = memoryCeilingKiB(xml, desired);
         const overhead = qemuOverhead(xml);
         const unmanaged = (field: keyof MemoryTune, name: string) => (wanted[field] === undefined ? `the ${name} the ${where} has (not managed by these inputs)` : undefined);
+        // A limit not managed that this apply does not make matter more: warned about, and the apply goes ahead.
+        const worse = raisesMemoryOrLimits(was, xml, desired, settings);
+        const tooLowFor = (path: string, reason: string | undefined, option: string): void => {
+            if (!reason) return;
+            if (wanted[path.split(".")[1] as keyof MemoryTune] !== undefined || worse) refuse(path, reason);
+            warnings.push(`${reason.split(" Fix: ")[0]} This apply goes ahead: it neither raises the memory the guest can use nor sets a memory limit. ` +
+                `Fix: virsh memtune ${domain} ${option} ${ceiling + overhead.kib} --live --config, or manage ${path}`);
+        };
         const hard = wanted.hardLimit ?? xml.tuning.memtuneKiB.hard_limit;
-        const tooLow = typeof hard === "number"
+        tooLowFor("memoryTune.hardLimit", typeof hard === "number"
             ? hardLimitTooLow(domain, hard, ceiling, overhead, CEILING_WORDS, unmanaged("hardLimit", "hard limit"))
-            : undefined;
-        if (tooLow) refuse("memoryTune.hardLimit", tooLow);
+            : undefined, "--hard-limit");
         // On cgroup v2 libvirt writes the soft limit to memory.high, where the kernel throttles QEMU.
         const soft = wanted.softLimit ?? xml.tuning.memtuneKiB.soft_limit;
-        const throttles = cgroupV2 && typeof soft === "number" ? softLimitThrottles(domain, soft, ceiling, overhead, unmanaged("softLimit", "soft limit")) : undefined;
-        if (throttles) refuse("memoryTune.softLimit", throttles);
+        tooLowFor("memoryTune.softLimit", cgroupV2 && typeof soft === "number" ? softLimitThrottles(domain, soft, ceiling, overhead, unmanaged("softLimit", "soft limit")) : undefined,
+            "--soft-limit");
     }
+    // A hard limit lowered on the running QEMU must also leave room above what it holds now.
+    const lowered = typeof wanted.hardLimit === "number" && live && wanted.hardLimit < limitOrInfinity(live.tuning.memtuneKiB.hard_limit) ? wanted.hardLimit : undefined;
+    const underUsage = lowered !== undefined && target.qemuRssKiB !== undefined ? hardLimitUnderUsage(domain, lowered, target.qemuRssKiB) : undefined;
+    if (underUsage) refuse("memoryTune.hardLimit", underUsage);
     const shares = settings.find((s) => s.path === "cpuTune.shares")?.value;
     if (cgroupV2 && typeof shares === "number" && (shares < CGROUP_V2_SHARES.min || shares > CGROUP_V2_SHARES.max)) {
         refuse("cpuTune.shares", `cpuTune.shares ${shares} on domain '${domain}' is outside ${CGROUP_V2_SHARES.min}–${CGROUP_V2_SHARES.max}, the range of cpu.weight on this cgroup v2 host: ` +
@@ -266,4 +315,5 @@ export function checkTuningOnHost(virsh: Virsh, settings: readonly Setting[], ta
         const order = limitOrderProblem(domain, { ...current, ...wanted }, ` (with the limits the ${where} has now)`);
         if (order) refuse(order.path, order.reason);
     }
+    return warnings;
 }

@@ -13,7 +13,7 @@ import { DesiredResources, pendingDifferences, planResources, ResourcePlan } fro
 import { warn } from "../engine-log";
 import { balloonView, ceilingKiB, MemorySplit, splitMemory, virtioMemOf } from "../virtio-mem";
 import { virtioMemObstacle, withVirtioMemDevice } from "../xml/virtio-mem-xml";
-import { balloonActualKiB, HostSize, hostSize, hypervisorMaxVcpus, cgroupV2, cpuMapOf, onlineHostCpus } from "../host-checks";
+import { balloonActualKiB, HostSize, hostSize, hypervisorMaxVcpus, cgroupV2, cpuMapOf, onlineHostCpus, qemuRssKiB } from "../host-checks";
 import { managesCgroupRanges, managesPins, planTuning, refreshedTuning, Setting, tuningMismatches, tuningOf, tuningSettings } from "../domain-tuning";
 import { checkTuningOnHost, tuningCheckFailures } from "../tuning-checks";
 import { BALLOON_TOLERANCE_KIB } from "../virsh/probes";
@@ -445,8 +445,10 @@ function converge(inputs: DomainResourcesInputs, stored?: DomainResourcesOutputs
             if (rebootNeeded && policy === "ifRequired" && stored) throw unpreviewedChange(virsh.context(), plan.rebootChanges.map((c) => `${c}: a reboot`));
             const rebooting = rebootNeeded && policy === "ifRequired";
             // Through a reboot the config alone: the guest boots with it.
-            const tuningTarget = { config: hotplug.view.config, live: rebooting ? undefined : hotplug.view.live, desired, hostCpus, cgroupV2: cgroupV2Host };
-            checkTuningOnHost(virsh, tuning, tuningTarget);
+            const raw = round.snapshot();
+            const tuningTarget = { config: hotplug.view.config, live: rebooting ? undefined : hotplug.view.live, before: { config: raw.config, live: raw.live },
+                desired, hostCpus, cgroupV2: cgroupV2Host, qemuRssKiB: qemuRssKiB(round.probe(BALLOON)) ?? undefined };
+            for (const warning of checkTuningOnHost(virsh, tuning, tuningTarget)) await warn(warning);
             const tuningPlan = planTuning(virsh.domain, tuning, tuningTarget.config, tuningTarget.live, hostCpus);
             // A raised hard limit before the memory grows, everything else after it shrank (a define first: it rewrites the config).
             const resizing = [...plan.configCommands, ...(rebooting ? [] : plan.liveCommands)];

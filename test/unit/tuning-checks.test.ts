@@ -4,7 +4,7 @@ import { tuningSettings } from "../../provider/domain-tuning";
 import { providers } from "../../provider/index";
 import { InputError } from "../../provider/errors";
 import { UNKNOWN_VALUE } from "../../provider/rules/rule-table";
-import { checkTuningOnHost, qemuOverhead, TuningTarget, tuningCheckFailures } from "../../provider/tuning-checks";
+import { checkTuningOnHost, QEMU_USAGE_MARGIN_KIB, qemuOverhead, raisesMemoryOrLimits, TuningTarget, tuningCheckFailures } from "../../provider/tuning-checks";
 import { Virsh } from "../../provider/virsh/virsh";
 import { parseDomainXml } from "../../provider/xml/domain-xml";
 
@@ -156,6 +156,55 @@ describe("tuning checks at apply (the domain and the host)", () => {
         // Room enough, or a managed limit that replaces it: accepted.
         checkTuningOnHost(virsh, [], { config: limited, desired: { memoryKiB: 4 * 1024 * 1024 } });
         checkTuningOnHost(virsh, tuningSettings({ memoryTune: { hardLimit: "unlimited" } }), growing);
+    });
+
+    it("a limit not managed and too low blocks only an apply that raises what the guest can use or sets a memory limit; any other apply goes ahead with a warning", () => {
+        const MiB = 1024;
+        // 512 MiB max, 256 MiB current, a 2 GiB hard limit set by hand: under 512 MiB + 2 GiB of TCG overhead.
+        const handSet = parseDomainXml(`<domain type='qemu'><name>web1</name><memory unit='KiB'>524288</memory><currentMemory unit='KiB'>262144</currentMemory><vcpu current='1'>2</vcpu>
+            <memtune><hard_limit unit='KiB'>2097152</hard_limit></memtune></domain>`);
+        const raises = (desired: TuningTarget["desired"], inputs: Partial<DomainResourcesInputs> = {}, after = handSet) => raisesMemoryOrLimits(handSet, after, desired, tuningSettings(inputs));
+        assert.equal(raises({}), false, "nothing asked of memory");
+        assert.equal(raises({ vcpus: 2 }, { cpuTune: { vcpuPins: { 0: "1" }, shares: 512 } }), false, "vCPUs, a pin, shares");
+        assert.equal(raises({ memoryKiB: 200 * MiB }), false, "current memory lowered");
+        assert.equal(raises({ memoryKiB: 256 * MiB, maxMemoryKiB: 512 * MiB }), false, "the sizes it has");
+        assert.equal(raises({}, { memoryTune: { hardLimit: "2GiB" } }), false, "the limit it has, now managed");
+        assert.equal(raises({ memoryKiB: 512 * MiB }), true, "current memory raised (the balloon)");
+        assert.equal(raises({ maxMemoryKiB: 1024 * MiB }), true, "maximum memory raised");
+        assert.equal(raises({}, {}, { ...handSet, memoryKiB: 1024 * MiB }), true, "a hot-added (virtio-mem) device counted in the new <memory>");
+        assert.equal(raises({}, { memoryTune: { softLimit: "1GiB" } }), true, "a memory limit set");
+        assert.equal(raises({}, { memoryTune: { swapHardLimit: "unlimited" } }), false, "a limit set to what it is");
+
+        const at: TuningTarget = { config: handSet, live: handSet, desired: {}, hostCpus: [0, 1] };
+        const warnings = checkTuningOnHost(virsh, tuningSettings({ cpuTune: { vcpuPins: { 0: "1" } } }), at);
+        assert.equal(warnings.length, 2, "one per half that has the limit");
+        assert.match(warnings[0], /the hard limit the config has \(not managed by these inputs\) 2GiB on domain 'web1' is below what its QEMU can use: .* 512MiB \+ QEMU's overhead 2GiB .* = 2560MiB/);
+        assert.match(warnings[0], /This apply goes ahead: it neither raises the memory the guest can use nor sets a memory limit\. Fix: virsh memtune web1 --hard-limit 2621440 --live --config, or manage memoryTune\.hardLimit$/);
+        refusedAtApply({}, { ...at, desired: { memoryKiB: 512 * MiB } }, /the hard limit the config has \(not managed by these inputs\) 2GiB/, /virsh memtune web1 --hard-limit 2621440/);
+        refusedAtApply({ memoryTune: { softLimit: "1GiB" } }, at, /the hard limit the config has/);
+        // The soft limit on cgroup v2 alike.
+        const softSet = { ...handSet, tuning: { ...handSet.tuning, memtuneKiB: { soft_limit: 1024 * MiB } } };
+        const v2: TuningTarget = { config: softSet, live: softSet, desired: { vcpus: 1 }, cgroupV2: true };
+        assert.match(checkTuningOnHost(virsh, [], v2)[0], /the soft limit the config has .* Fix: virsh memtune web1 --soft-limit 2621440 --live --config, or manage memoryTune\.softLimit$/);
+        refusedAtApply({}, { ...v2, desired: { maxMemoryKiB: 1024 * MiB } }, /the soft limit the config has/);
+        // A hot-added device: the config as planned has the bigger <memory>, the config as read does not.
+        refusedAtApply({}, { config: { ...handSet, memoryKiB: 1024 * MiB }, before: { config: handSet }, desired: {} }, /the hard limit the config has .* 1GiB \+ .* = 3GiB/);
+    });
+
+    it("refuses a hard limit lowered on the running QEMU below what it holds now (dommemstat rss) plus the margin; the config alone, or a raise, is not bound by it", () => {
+        const rss = 3 * 1024 * 1024;
+        assert.equal(QEMU_USAGE_MARGIN_KIB, 64 * 1024);
+        // A QEMU holding 3 GiB (far beyond its 512 MiB guest + 1 GiB: the ceiling check alone would pass 3104 MiB), no limit yet.
+        const unlimited = parseDomainXml(`<domain type='kvm'><name>web1</name><memory unit='KiB'>524288</memory><vcpu>1</vcpu></domain>`);
+        const running: TuningTarget = { config: unlimited, live: unlimited, desired: {}, qemuRssKiB: rss };
+        refusedAtApply({ memoryTune: { hardLimit: "3104MiB" } }, running,
+            /memoryTune\.hardLimit 3104MiB on domain 'web1' is below what its running QEMU holds now: its resident memory \(virsh dommemstat rss\) 3GiB \+ a margin of 64MiB = 3136MiB/,
+            /Fix: set memoryTune\.hardLimit to at least 3136MiB, or "unlimited"/);
+        checkTuningOnHost(virsh, tuningSettings({ memoryTune: { hardLimit: "3136MiB" } }), running);
+        checkTuningOnHost(virsh, tuningSettings({ memoryTune: { hardLimit: "3104MiB" } }), { ...running, live: undefined });
+        // Raised from a lower limit: the running QEMU already lives under the old one.
+        const limited = { ...unlimited, tuning: { ...unlimited.tuning, memtuneKiB: { hard_limit: 3 * 1024 * 1024 } } };
+        checkTuningOnHost(virsh, tuningSettings({ memoryTune: { hardLimit: "3104MiB" } }), { ...running, config: limited, live: limited });
     });
 
     it("on cgroup v2 (memory.high): refuses a soft limit below the ceiling plus QEMU's overhead, asked for or already set; on v1 it is only a hint", () => {
