@@ -31,6 +31,7 @@ import { agentSilence, GuestVcpus, guestVcpusOf, guestMemoryKiB, memoryBlocksOf 
 import { guestTakesMemory, MEMORY_BLOCKS } from "./guest-memory";
 import { AGENT_TIMEOUT_SECONDS, definableConfigArgs } from "../virsh/probes";
 import { refuseUnpreviewed, toDynamicProvider, unpreviewedChange } from "./provider-kit";
+import { claimDomainResources, refuseSharedDomainResources } from "./resources-owners";
 
 const DEFAULT_SHUTDOWN_TIMEOUT_SECONDS = 120;
 const DEFAULT_BALLOON_TIMEOUT_SECONDS = 20;
@@ -417,9 +418,11 @@ function converge(inputs: DomainResourcesInputs, stored?: DomainResourcesOutputs
         ...(managesCgroupRanges(inputs) || desired.memoryKiB !== undefined || desired.maxMemoryKiB !== undefined || inputs.hotplugMemory !== undefined ? [CGROUP_FS] : [])];
     return inDomainBatch(inputs, async (session) => {
         const { virsh } = session;
+        const owner = claimDomainResources(session, inputs);
         let round = await session.round({ probes });
         // The domain first: a domain that cannot be read says so before any host fact does.
         round.snapshot();
+        refuseSharedDomainResources(session, owner);
         if (stored) refuseUnpreviewed(DOMAIN_RESOURCES_OPERATIONS, stored, refreshedOutputs(stored, round.snapshot(), round), inputs, virsh.context());
         if (probes.includes(NODE_INFO)) {
             const maxVcpus = probes.includes(MAX_VCPUS) ? hypervisorMaxVcpus(virsh, round.probe(MAX_VCPUS)) : undefined;

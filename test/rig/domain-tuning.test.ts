@@ -11,6 +11,7 @@ import { InputError } from "../../provider/errors";
 import { guestIdentity, GuestIdentity, qemuPid } from "../engine/guest-facts";
 import { MatrixDomain } from "./matrix-domains";
 import { configXml, liveXml, rejectsWith, RigEnv, rigConnection, rigUp, typedProviders, virshLocal } from "./rig-env";
+import { withWarnings } from "./grow-env";
 import { affinity, blkioWeightFile, cgroupDir, cgroupValue, domainCgroup, vcpuThreads } from "./tuning-env";
 
 const NAME = "pll-tn-bb";
@@ -128,5 +129,33 @@ describe("rig: tuning a running busybox guest: pins, CPU caps, memory limits, I/
         ]);
         assert.equal(virshLocal(["dumpxml", "--security-info", NAME]), before.live, "the live XML (its balloon too) is byte-identical");
         assert.equal(virshLocal(["dumpxml", "--inactive", "--security-info", NAME]), before.config, "the config is byte-identical");
+    });
+
+    it("under that hand-set limit, an apply that raises nothing (a pin) goes ahead and warns: the domain, the limit, what QEMU can use, the fix", async () => {
+        const { result, warnings } = await withWarnings(() => resources.create({ connection, domain: NAME, cpuTune: { vcpuPins: { 0: "0" } } }));
+        current = result;
+        assert.deepEqual(guestIdentity(NAME), identity, "the guest did not restart");
+        assert.equal(affinity(vcpuThreads(NAME)[0]), "0", "the pin landed");
+        const warning = warnings.find((w) => w.includes("the hard limit the config has (not managed by these inputs) 2GiB on domain 'pll-tn-bb'"));
+        assert.ok(warning, `a warning about the limit, got: ${warnings.join(" | ")}`);
+        assert.match(warning, /is below what its QEMU can use: .* 512MiB \+ QEMU's overhead 2GiB .* = 2560MiB/);
+        assert.match(warning, /This apply goes ahead: it neither raises .* Fix: virsh memtune pll-tn-bb --hard-limit 2621440 --live --config, or manage memoryTune\.hardLimit/);
+        assert.equal(cgroupValue(domainCgroup(NAME, "memory"), "memory.limit_in_bytes"), String(2 * GiB), "the limit is left as it was");
+    });
+
+    it("refuses two DomainResources on the domain in one batch, both naming each other: both XMLs byte-identical, the guest running", async () => {
+        virshLocal(["memtune", NAME, "--hard-limit", "-1", "--live", "--config"]);
+        const before = { live: virshLocal(["dumpxml", "--security-info", NAME]), config: virshLocal(["dumpxml", "--inactive", "--security-info", NAME]) };
+        // Each would pass alone; together each would plan without the other's change, which is refused whatever the sizes.
+        const results = await Promise.allSettled([
+            resources.create({ connection, domain: NAME, memoryTune: { hardLimit: "3GiB" } }),
+            resources.create({ connection, domain: NAME, memory: "512MiB", cpuTune: { quota: 50000 } }),
+        ]);
+        const messages = results.map((r) => (r.status === "rejected" && r.reason instanceof InputError ? r.reason.message : `not refused: ${r.status}`));
+        assert.match(messages[0], /2 DomainResources manage domain 'pll-tn-bb' in one update: this one is the one managing memoryTune, beside the one managing memory, cpuTune/);
+        assert.match(messages[1], /this one is the one managing memory, cpuTune, beside the one managing memoryTune; .* none of them changed anything/);
+        assert.equal(virshLocal(["dumpxml", "--security-info", NAME]), before.live, "the live XML is byte-identical");
+        assert.equal(virshLocal(["dumpxml", "--inactive", "--security-info", NAME]), before.config, "the config is byte-identical");
+        assert.deepEqual(guestIdentity(NAME), identity, "the guest kept running");
     });
 });
