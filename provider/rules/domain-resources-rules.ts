@@ -1,7 +1,8 @@
 /** DomainResources: memory, vCPUs and tuning of an existing domain. */
 import { canonicalCpuList } from "../cpu-list";
 import { limitKiB, MEMTUNE_FIELDS, normalizePins, SCHED_FIELDS } from "../domain-tuning";
-import { parseMemoryKiB } from "../units";
+import { QEMU_USAGE_MARGIN_KIB } from "../tuning-checks";
+import { formatKiB, parseMemoryKiB } from "../units";
 import type { MemorySize } from "../units";
 import { PLACEMENT_PROPERTIES, PLACEMENT_RULES } from "./connection-rules";
 import { ChangeRule, PropertySpec, RuleTable, valueAt, Values } from "./rule-table";
@@ -30,7 +31,7 @@ const TUNING: ReadonlyArray<PropertySpec & { how: string; note?: string }> = [
     ...MEMTUNE_FIELDS.map(({ field, flag }) => ({
         path: `memoryTune.${field}`, normalize: (v: unknown) => (v === undefined ? undefined : limitKiB(v as MemorySize, field)),
         how: `virsh memtune ${flag} KiB (-1: unlimited)`,
-        note: `every limit that changes in one call (libvirt orders hard and swap-hard limits safely), before the memory changes when it raises the hard limit, else after them${field === "hardLimit" ? "; below the guest's memory ceiling + QEMU's overhead it is refused" : ""}`,
+        note: `every limit that changes in one call (libvirt orders hard and swap-hard limits safely), before the memory changes when it raises the hard limit, else after them${field === "hardLimit" ? `; below the guest's memory ceiling + QEMU's overhead, or lowered live below what QEMU holds (dommemstat rss) + ${formatKiB(QEMU_USAGE_MARGIN_KIB)}, it is refused` : ""}`,
     })),
     { path: "blkioWeight", how: "virsh blkiotune --weight N" },
 ];
