@@ -17,6 +17,9 @@ import { affinity, blkioWeightFile, cgroupDir, cgroupValue, domainCgroup, vcpuTh
 const NAME = "pll-tn-bb";
 const GiB = 1024 ** 3;
 
+/** The running domain's XML and its config, secrets included: what a refusal must leave byte-identical. */
+const bothXml = () => ({ live: virshLocal(["dumpxml", "--security-info", NAME]), config: virshLocal(["dumpxml", "--inactive", "--security-info", NAME]) });
+
 describe("rig: tuning a running busybox guest: pins, CPU caps, memory limits, I/O weight, live and checked on the host", function () {
     this.timeout(300_000);
     const resources = typedProviders().resources;
@@ -90,14 +93,13 @@ describe("rig: tuning a running busybox guest: pins, CPU caps, memory limits, I/
     });
 
     it("refuses a hard limit below the guest's ceiling + QEMU's overhead at apply: the live XML and the config stay byte-identical", async () => {
-        const before = { live: virshLocal(["dumpxml", "--security-info", NAME]), config: virshLocal(["dumpxml", "--inactive", "--security-info", NAME]) };
+        const before = bothXml();
         const error = await rejectsWith(resources.apply(current.id, current.outs, inputs({ memoryTune: { hardLimit: "1GiB" } })), InputError, [
             /memoryTune\.hardLimit 1GiB on domain 'pll-tn-bb' is below what its QEMU can use: its memory ceiling .* 512MiB \+ QEMU's overhead 2GiB .* = 2560MiB/,
             /nothing was changed/, /Fix: set memoryTune\.hardLimit to at least 2560MiB/,
         ]);
         assert.equal(error.context.domain, NAME);
-        assert.equal(virshLocal(["dumpxml", "--security-info", NAME]), before.live, "the live XML is byte-identical");
-        assert.equal(virshLocal(["dumpxml", "--inactive", "--security-info", NAME]), before.config, "the config is byte-identical");
+        assert.deepEqual(bothXml(), before, "the live XML (its balloon too) and the config are byte-identical");
     });
 
     it("a pin and a limit changed by hand (virsh vcpupin, virsh memtune, live only) show at refresh and up puts them back live", async () => {
@@ -122,13 +124,12 @@ describe("rig: tuning a running busybox guest: pins, CPU caps, memory limits, I/
     it("refuses memory raised past a hard limit set by hand (not managed): the numbers, and both XMLs byte-identical", async () => {
         // 2 GiB: under the 512 MiB ceiling + 2 GiB TCG overhead, yet above what this busybox QEMU holds.
         virshLocal(["memtune", NAME, "--hard-limit", String(2 * 1024 * 1024), "--live", "--config"]);
-        const before = { live: virshLocal(["dumpxml", "--security-info", NAME]), config: virshLocal(["dumpxml", "--inactive", "--security-info", NAME]) };
+        const before = bothXml();
         await rejectsWith(resources.create({ connection, domain: NAME, memory: "512MiB" }), InputError, [
             /the hard limit the config has \(not managed by these inputs\) 2GiB on domain 'pll-tn-bb' is below what its QEMU can use: its memory ceiling .* 512MiB \+ QEMU's overhead 2GiB .* = 2560MiB/,
             /nothing was changed/, /virsh memtune pll-tn-bb --hard-limit 2621440/,
         ]);
-        assert.equal(virshLocal(["dumpxml", "--security-info", NAME]), before.live, "the live XML (its balloon too) is byte-identical");
-        assert.equal(virshLocal(["dumpxml", "--inactive", "--security-info", NAME]), before.config, "the config is byte-identical");
+        assert.deepEqual(bothXml(), before, "the live XML (its balloon too) and the config are byte-identical");
     });
 
     it("under that hand-set limit, an apply that raises nothing (a pin) goes ahead and warns: the domain, the limit, what QEMU can use, the fix", async () => {
@@ -145,7 +146,7 @@ describe("rig: tuning a running busybox guest: pins, CPU caps, memory limits, I/
 
     it("refuses two DomainResources on the domain in one batch, both naming each other: both XMLs byte-identical, the guest running", async () => {
         virshLocal(["memtune", NAME, "--hard-limit", "-1", "--live", "--config"]);
-        const before = { live: virshLocal(["dumpxml", "--security-info", NAME]), config: virshLocal(["dumpxml", "--inactive", "--security-info", NAME]) };
+        const before = bothXml();
         // Each would pass alone; together each would plan without the other's change, which is refused whatever the sizes.
         const results = await Promise.allSettled([
             resources.create({ connection, domain: NAME, memoryTune: { hardLimit: "3GiB" } }),
@@ -154,8 +155,7 @@ describe("rig: tuning a running busybox guest: pins, CPU caps, memory limits, I/
         const messages = results.map((r) => (r.status === "rejected" && r.reason instanceof InputError ? r.reason.message : `not refused: ${r.status}`));
         assert.match(messages[0], /2 DomainResources manage domain 'pll-tn-bb' in one update: this one is the one managing memoryTune, beside the one managing memory, cpuTune/);
         assert.match(messages[1], /this one is the one managing memory, cpuTune, beside the one managing memoryTune; .* none of them changed anything/);
-        assert.equal(virshLocal(["dumpxml", "--security-info", NAME]), before.live, "the live XML is byte-identical");
-        assert.equal(virshLocal(["dumpxml", "--inactive", "--security-info", NAME]), before.config, "the config is byte-identical");
+        assert.deepEqual(bothXml(), before, "the live XML (its balloon too) and the config are byte-identical");
         assert.deepEqual(guestIdentity(NAME), identity, "the guest kept running");
     });
 });
