@@ -8,6 +8,7 @@
 import assert from "node:assert/strict";
 import type { ConnectionInputs, DomainResourcesInputs, DomainResourcesOutputs } from "../../provider/contract";
 import { InputError } from "../../provider/errors";
+import { QEMU_USAGE_MARGIN_KIB } from "../../provider/tuning-checks";
 import { guestIdentity, GuestIdentity, qemuPid } from "../engine/guest-facts";
 import { MatrixDomain } from "./matrix-domains";
 import { configXml, liveXml, rejectsWith, RigEnv, rigConnection, rigUp, typedProviders, virshLocal } from "./rig-env";
@@ -121,6 +122,20 @@ describe("rig: tuning a running busybox guest: pins, CPU caps, memory limits, I/
         assert.equal(cgroupValue(domainCgroup(NAME, "memory"), "memory.limit_in_bytes"), String(3 * GiB), "the limit back at 3GiB");
         assert.equal((await resources.diff(current.id, current.outs, inputs(tuning))).changes, false, "no change left");
     });
+    it("the bound a lowered hard limit keeps (QEMU's rss + the margin) is one this host takes: memtune --live at exactly it succeeds and the guest keeps running", () => {
+        // cgroup v1 refuses (EBUSY) a limit under what it cannot reclaim; v2 would kill QEMU there.
+        const rssKiB = Number(/^rss (\d+)$/m.exec(virshLocal(["dommemstat", NAME]))?.[1]);
+        assert.ok(rssKiB > 0, "dommemstat reports QEMU's rss, the input of the check");
+        const boundKiB = rssKiB + QEMU_USAGE_MARGIN_KIB;
+        virshLocal(["memtune", NAME, "--hard-limit", String(boundKiB), "--live"]);
+        try {
+            assert.equal(cgroupValue(domainCgroup(NAME, "memory"), "memory.limit_in_bytes"), String(boundKiB * 1024), "the cgroup took the limit");
+            assert.deepEqual(guestIdentity(NAME), identity, "the guest kept running");
+        } finally {
+            virshLocal(["memtune", NAME, "--hard-limit", String(3 * 1024 * 1024), "--live"]);
+        }
+    });
+
     it("refuses memory raised past a hard limit set by hand (not managed): the numbers, and both XMLs byte-identical", async () => {
         // 2 GiB: under the 512 MiB ceiling + 2 GiB TCG overhead, yet above what this busybox QEMU holds.
         virshLocal(["memtune", NAME, "--hard-limit", String(2 * 1024 * 1024), "--live", "--config"]);
