@@ -95,10 +95,23 @@ export const isSerial: Check = (v) =>
 export const isFingerprint: Check = (v) =>
     typeof v === "string" && /^SHA256:[A-Za-z0-9+/]{43}$/.test(v) ? undefined : "must be an OpenSSH fingerprint like SHA256:… (ssh-keygen -lf)";
 
+/**
+ * virsh looks a --domain up as an ID first (a number), then as a UUID, then as a name: a domain
+ * named "5" would be read, and changed, as whichever running domain has ID 5.
+ */
+export const isDomainName: Check = (v) => {
+    const text = isXmlText(v);
+    if (text !== undefined) return text;
+    const name = String(v);
+    const readAs = /^\+?[0-9]+$/.test(name) ? "a domain ID" : /^[0-9a-f]{32}$/i.test(name.replaceAll("-", "")) ? "a domain UUID" : undefined;
+    return readAs && `${JSON.stringify(name)} is read by virsh as ${readAs} before it is read as a name, so another domain could be changed: ` +
+        "give the domain a name with a letter in it (`virsh domrename OLD NEW` while it is shut off) and use that";
+};
+
 /** Checks shared by every resource: where the domain is and how to reach it. */
 export function placementChecks(inputs: Record<string, unknown>): InputChecks {
     return new InputChecks(inputs)
-        .field("domain", isXmlText, true)
+        .field("domain", isDomainName, true)
         .field("connection", (v) => (typeof v === "object" ? undefined : "must be an object"), true)
         .field("connection.host", isText, true)
         .field("connection.user", isText)

@@ -61,6 +61,14 @@ const BALLOON_SETTLE_READS = 15;
 /** Reads of every domain's disks before "cannot tell who uses the file": a domain may vanish mid-read. */
 const DISK_SOURCES_READS = 3;
 
+/**
+ * Every domain as "UUID NAME" lines, read one by one into $u and $d (the name byte for byte). The
+ * reads go by UUID: virsh looks a --domain up as an ID first, so by name a shut-off domain called
+ * "5" would be read as the running domain whose ID is 5, and its disks never seen.
+ */
+const DOMAINS_BY_UUID = ["list", "--all", "--uuid", "--name"];
+const EACH_DOMAIN = `IFS= read -r line; do [ -n "$line" ] || continue; u=\${line%% *}; d=\${line#* }`;
+
 /** The quoted command line that answers a probe on the host of `virsh`'s domain. */
 export function probeLine(probe: Probe, virsh: Virsh): string {
     switch (probe.kind) {
@@ -97,17 +105,17 @@ export function probeLine(probe: Probe, virsh: Virsh): string {
                 `n=$((n+1)); [ "$n" -ge ${BALLOON_SETTLE_READS} ] && break; sleep 0.2; done; printf '%s\n' "$out"`;
         }
         case "macOwners":
-            // Every domain's NICs in one step; "$d" is expanded by the host's shell, never spliced.
-            return `${virsh.commandLine({ args: ["list", "--all", "--name"] })} | while IFS= read -r d; do [ -n "$d" ] || continue; ` +
-                `printf '%s%s\\n' '${MAC_OWNER_MARK}' "$d"; ${virsh.commandLine({ args: ["domiflist"] })} --domain="$d" </dev/null; done`;
+            // Every domain's NICs in one step; "$u" and "$d" are expanded by the host's shell, never spliced.
+            return `${virsh.commandLine({ args: DOMAINS_BY_UUID })} | while ${EACH_DOMAIN}; ` +
+                `printf '%s%s\\n' '${MAC_OWNER_MARK}' "$d"; ${virsh.commandLine({ args: ["domiflist"] })} --domain="$u" </dev/null; done`;
         case "diskSources": {
             // As macOwners, but any failed read fails the probe: a domain not seen must never count as "not using the file".
             // A domain undefined (or renamed) between the list and its domblklist fails a read, so the whole read is made
             // again, up to DISK_SOURCES_READS times: only a complete one counts (a renamed domain is in the next list).
             const [live, config] = [["domblklist"], ["domblklist", "--inactive"]].map((args) => virsh.commandLine({ args }));
-            const read = `names=$(${virsh.commandLine({ args: ["list", "--all", "--name"] })}) || exit $?; printf '%s\\n' "$names" | ` +
-                `while IFS= read -r d; do [ -n "$d" ] || continue; printf '%s%s\\n' '${MAC_OWNER_MARK}' "$d"; ` +
-                `${live} --domain="$d" </dev/null || exit $?; ${config} --domain="$d" </dev/null || exit $?; done`;
+            const read = `names=$(${virsh.commandLine({ args: DOMAINS_BY_UUID })}) || exit $?; printf '%s\\n' "$names" | ` +
+                `while ${EACH_DOMAIN}; printf '%s%s\\n' '${MAC_OWNER_MARK}' "$d"; ` +
+                `${live} --domain="$u" </dev/null || exit $?; ${config} --domain="$u" </dev/null || exit $?; done`;
             // Only virsh's own failure (exit 1: "failed to get domain") is read again; a timeout or a kill fails at once.
             return `( n=1; while :; do out=$(${read}) && break; rc=$?; { [ "$rc" -ne 1 ] || [ "$n" -ge ${DISK_SOURCES_READS} ]; } && exit "$rc"; n=$((n+1)); sleep 0.5; done; ` +
                 `printf '%s\\n' "$out" )`;

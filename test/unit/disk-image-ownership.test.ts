@@ -45,18 +45,22 @@ describe("disk image ownership: host answers", () => {
 
     it("the diskSources probe fails when virsh list fails, and when any domain's read fails", () => {
         const line = probeLine({ kind: "diskSources" }, virsh);
-        assert.match(line, /names=\$\(.*'list' '--all' '--name'\) \|\| exit \$\?/);
-        assert.match(line, /'domblklist' --domain="\$d" <\/dev\/null \|\| exit \$\?; .*'domblklist' '--inactive' --domain="\$d" <\/dev\/null \|\| exit \$\?/);
+        assert.match(line, /names=\$\(.*'list' '--all' '--uuid' '--name'\) \|\| exit \$\?/);
+        assert.match(line, /'domblklist' --domain="\$u" <\/dev\/null \|\| exit \$\?; .*'domblklist' '--inactive' --domain="\$u" <\/dev\/null \|\| exit \$\?/);
     });
 
     describe("the diskSources probe run by a shell, against a virsh double", () => {
         let dir: string;
-        /** The probe's line under sh, with a `virsh` on PATH that lists `domains` and fails domblklist of `vanishing` its first `failures` times. */
+        const uuid = (name: string): string => `uuid-${name.replaceAll(" ", "_")}`;
+        /**
+         * The probe's line under sh, with a `virsh` on PATH that lists `domains` ("UUID NAME" lines, the UUID
+         * being "uuid-" and the name with "_" for each space) and fails domblklist of `vanishing` its first `failures` times.
+         */
         function runProbe(domains: string[], vanishing: string, failures: number): { status: number | null; stdout: string; stderr: string } {
             writeFileSync(join(dir, "virsh"), `#!/bin/sh
 case "$*" in
-  *" list "*) printf '%s\\n' ${domains.map((d) => `'${d}'`).join(" ")} ;;
-  *"--domain=${vanishing}"*) n=$(cat "${dir}/count" 2>/dev/null || echo 0); echo $((n+1)) >"${dir}/count"
+  *" list "*) printf '%s\\n' ${domains.map((d) => `'${uuid(d)} ${d}'`).join(" ")} ;;
+  *"--domain=${uuid(vanishing)}"*) n=$(cat "${dir}/count" 2>/dev/null || echo 0); echo $((n+1)) >"${dir}/count"
     if [ "$n" -lt ${failures} ]; then echo "error: failed to get domain '${vanishing}'" >&2; exit 1; fi
     printf ' Target Source\\n vda /images/%s.img\\n' "${vanishing}" ;;
   *) printf ' Target Source\\n vda /images/other.img\\n' ;;
@@ -74,6 +78,12 @@ esac
             assert.equal(result.status, 0, result.stderr);
             assert.equal(result.stdout.split("\n").filter((l) => l.startsWith(MAC_OWNER_MARK)).length, 2, result.stdout);
             assert.deepEqual(domainsUsingFile(virsh, ran(0, result.stdout), "/images/b.img"), ["b"]);
+        });
+
+        it("each domain is read by its UUID and marked with its name, spaces and all", () => {
+            const result = runProbe(["a", "my vm 5"], "my vm 5", 0);
+            assert.equal(result.status, 0, result.stderr);
+            assert.deepEqual(domainsUsingFile(virsh, ran(0, result.stdout), "/images/my vm 5.img"), ["my vm 5"]);
         });
 
         it("a read that keeps failing fails the probe after 3 reads: never \"nobody uses it\"", () => {
