@@ -3,6 +3,7 @@
  * path a file or a block device, does this bridge or network exist, which other domain uses this
  * MAC, how big is the host. Each throws an InputError that names the field and the fix.
  */
+import { parseCpuList } from "./cpu-list";
 import { InputError, VirshError } from "./errors";
 import { MAC_OWNER_MARK } from "./virsh/probes";
 import type { StepOutcome } from "./virsh/step-script";
@@ -171,8 +172,45 @@ export function hypervisorMaxVcpus(virsh: Virsh, outcome: StepOutcome): number |
     return Number.isInteger(max) && max > 0 ? max : undefined;
 }
 
+/** One statistic of `dommemstat`, in KiB; null when it reports none. */
+function memoryStatKiB(outcome: StepOutcome, name: "actual" | "rss"): number | null {
+    const match = outcome.ran ? new RegExp(`^${name}\\s+(\\d+)`, "m").exec(outcome.stdout) : null;
+    return match ? Number(match[1]) : null;
+}
+
 /** What the guest's balloon holds now (`dommemstat` actual), in KiB; null when it reports none. */
 export function balloonActualKiB(outcome: StepOutcome): number | null {
-    const match = outcome.ran ? /^actual\s+(\d+)/m.exec(outcome.stdout) : null;
-    return match ? Number(match[1]) : null;
+    return memoryStatKiB(outcome, "actual");
+}
+
+/** What the running QEMU process holds now (`dommemstat` rss, its resident memory), in KiB; null when it reports none. */
+export function qemuRssKiB(outcome: StepOutcome): number | null {
+    return memoryStatKiB(outcome, "rss");
+}
+
+/** The CPUs of `virsh nodecpumap --pretty`'s "CPU map:" line; undefined when there is none that parses. */
+export function cpuMapOf(stdout: string): number[] | undefined {
+    const line = /^CPU map:[ \t]*(.*)$/m.exec(stdout);
+    try {
+        return line ? parseCpuList(line[1].trim()) : undefined;
+    } catch {
+        return undefined;
+    }
+}
+
+/** The host's online CPUs (the hostCpus probe); throws when they could not be read. */
+export function onlineHostCpus(virsh: Virsh, outcome: StepOutcome): number[] {
+    const result = answered(virsh, "virsh nodecpumap", outcome);
+    const cpus = result.exitCode === 0 ? cpuMapOf(result.stdout) : undefined;
+    if (cpus) return cpus;
+    throw new VirshError(`cannot read the host's online CPUs (virsh nodecpumap --pretty: ${JSON.stringify(result.stdout.trim())}), which a pin is checked against; nothing was changed`,
+        virsh.context("cpuTune", result.stderr.trim()), hintFor(result.stderr.trim(), "check that libvirtd answers on the host, then run again"), result.exitCode || 1);
+}
+
+/** Whether the host runs cgroup v2 (the cgroupFs probe); throws when that could not be read. */
+export function cgroupV2(virsh: Virsh, outcome: StepOutcome): boolean {
+    const result = answered(virsh, "stat -fc %T /sys/fs/cgroup", outcome);
+    if (result.exitCode === 0) return result.stdout.trim() === "cgroup2fs";
+    throw new VirshError("cannot tell the host's cgroup version (stat -fc %T /sys/fs/cgroup failed), which decides the ranges of cpuTune.shares and memoryTune.softLimit; nothing was changed",
+        virsh.context("cpuTune", result.stderr.trim()), "check that the host mounts cgroups at /sys/fs/cgroup, then run again", result.exitCode);
 }

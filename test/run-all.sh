@@ -14,12 +14,13 @@ export PATH="$bin:$PATH"
 node_min=$(bash scripts/node-toolchain.sh 22 | tail -n 1)
 
 # The lanes beside "main" (which runs every other suite): each on guests and ports no other lane uses.
-# beside: pll-fault1 and the namespace hosts, with an own sshd on 2226.
+# beside: pll-fault1 and the namespace hosts, with an own sshd on 2226;
+# and the tuning suites, on domains of their own (pll-tn-*).
 beside=(
   engine/consumer-install rig/half-missing rig/jump-hosts engine/many-hosts
   faults/bad-input-engine faults/bad-input faults/security-host-keys faults/security-injection
   faults/security-secrets faults/security-sudo faults/through-jump-host faults/faults-libvirt-lock
-  load/attach-detach-cycles
+  load/attach-detach-cycles rig/domain-tuning engine/domain-tuning
 )
 # apart: pll-fault2..4 and pll-noos, with own sshds on 2223, 2231, 2232 and 2233.
 apart=(

@@ -30,6 +30,10 @@ export type Probe =
     | { kind: "blockSize"; path: string }
     /** A disk's I/O limits as QEMU applies them (`blkdeviotune`, the running guest's when it runs). */
     | { kind: "blkdeviotune"; device: string }
+    /** The host's online CPUs (`virsh nodecpumap --pretty`: "CPU map: 0-3"), which a pin may name. */
+    | { kind: "hostCpus" }
+    /** The file system type of /sys/fs/cgroup (`stat -f`): "cgroup2fs" on a cgroup v2 host, where libvirt maps tuning to other files and ranges. */
+    | { kind: "cgroupFs" }
     /** The vCPUs the guest itself has online, from its agent (`virsh guestvcpus`). */
     | { kind: "guestVcpus" }
     /** The guest's memory blocks and which are online, from its agent (`guest-get-memory-blocks`). */
@@ -73,6 +77,9 @@ export function probeLine(probe: Probe, virsh: Virsh): string {
         case "network": return virsh.commandLine({ args: ["net-info", `--network=${probe.name}`] });
         case "nodeinfo": return virsh.commandLine({ args: ["nodeinfo"] });
         case "maxvcpus": return virsh.commandLine({ args: ["maxvcpus"] });
+        // libvirt's own view, of the host its URI names (not the SSH host's sysfs), and no sudo beyond virsh's.
+        case "hostCpus": return virsh.commandLine({ args: ["nodecpumap", "--pretty"] });
+        case "cgroupFs": return virsh.commandLine({ host: true, args: ["stat", "-fc", "%T", "/sys/fs/cgroup"] });
         case "balloon": {
             const read = virsh.commandLine({ args: ["dommemstat", `--domain=${virsh.domain}`] });
             if (probe.settleKiB === undefined) return read;
