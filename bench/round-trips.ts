@@ -1,5 +1,5 @@
 /**
- * What a step costs, side by side, on the rig (counted on our own sshd on 127.0.0.1:2224, whose
+ * What a step costs, side by side, on the rig (counted on our own sshd on 127.0.0.1:2233, whose
  * ForceCommand logs every remote command and whose log holds every handshake):
  *   floor    the provider's virsh commands over one open SSH connection, one exec each
  *   script   the step's work (the changes and a verifying read) in one exec
@@ -66,6 +66,8 @@ interface Bench {
     engineEnv: NodeJS.ProcessEnv;
 }
 
+/** Our counting sshd's port: the test lanes' other counting sshds use 2224, 2230 and 2232. */
+export const BENCH_PORT = 2233;
 const W1_GUEST = "pll-fault4";
 const MEMORY_GUEST = "pll-fault3";
 const W2_GUESTS = ["pll-fault2", "pll-fault3", "pll-fault4"];
@@ -499,7 +501,7 @@ async function main(): Promise<void> {
     const { loadRigEnv } = await import("../test/rig/rig-env");
     const { CountingSshd } = await import("../test/faults/counting-sshd");
     const env = loadRigEnv();
-    const sshd = new CountingSshd(env);
+    const sshd = new CountingSshd(env, BENCH_PORT);
     sshd.start();
     try {
         const report = await runBenchmark(env, sshd, options);

@@ -86,6 +86,43 @@ interface DomainScoped {
     domain: string;
 }
 
+/**
+ * CPU tuning, named after libvirt's `<cputune>`: scheduler values (`virsh schedinfo`) and pins.
+ * Each value set is managed (live on a running domain, in its config too); one left out is not.
+ */
+export interface CpuTune {
+    /** Relative CPU weight against other guests (cpu_shares), 2–262144. */
+    shares?: number;
+    /** Enforcement period of each vCPU's quota, µs (vcpu_period), 1000–1000000. */
+    period?: number;
+    /** CPU time each vCPU may use per period, µs (vcpu_quota), 1000–17592186044415; -1: no cap. */
+    quota?: number;
+    /** The same for QEMU's emulator threads (emulator_period, emulator_quota). */
+    emulatorPeriod?: number;
+    emulatorQuota?: number;
+    /** Host CPUs per vCPU, as libvirt writes them: `{ "0": "2-3", "1": "4,6" }`. A vCPU left out is not managed. */
+    vcpuPins?: { [vcpu: string]: string };
+    /** Host CPUs of QEMU's emulator threads ("0-1"). */
+    emulatorPin?: string;
+}
+
+/**
+ * Memory limits of QEMU's cgroup, named after libvirt's `<memtune>`: sizes like `memory`, or
+ * "unlimited". A hard limit below what the guest can use gets QEMU killed, so it is refused.
+ */
+export interface MemoryTune {
+    hardLimit?: MemorySize;
+    softLimit?: MemorySize;
+    swapHardLimit?: MemorySize;
+}
+
+/** The tuning libvirt holds, in the inputs' own form (memory limits as "…MiB"; an absent one is unlimited). */
+export interface DomainTuning {
+    cpuTune: CpuTune;
+    memoryTune: MemoryTune;
+    blkioWeight?: number;
+}
+
 export interface DomainResourcesInputs extends DomainScoped {
     /** Current memory (balloon target): "512MiB", "4GiB", or a number of MiB. Unmanaged when absent. */
     memory?: MemorySize;
@@ -108,6 +145,12 @@ export interface DomainResourcesInputs extends DomainScoped {
     forceOff?: boolean;
     /** Seconds to wait for the guest's balloon to reach the memory target. Default 20. */
     balloonTimeout?: number;
+    /** CPU shares, caps and pins. Live on a running domain (`schedinfo`, `vcpupin`, `emulatorpin --live --config`). */
+    cpuTune?: CpuTune;
+    /** Memory limits of QEMU's cgroup. Live on a running domain (`memtune --live --config`). */
+    memoryTune?: MemoryTune;
+    /** I/O weight against other guests (`<blkiotune><weight>`), 100–1000. Live (`blkiotune --live --config`). */
+    blkioWeight?: number;
 }
 
 export interface DomainResourcesOutputs extends DomainResourcesInputs {
@@ -141,6 +184,10 @@ export interface DomainResourcesOutputs extends DomainResourcesInputs {
     pendingReboot: boolean;
     /** Readable descriptions of the changes waiting for a reboot. */
     pendingChanges: string[];
+    /** The tuning of the running domain (its live XML); null while it is shut off. */
+    liveTuning: DomainTuning | null;
+    /** The tuning in the persistent config. */
+    configTuning: DomainTuning;
 }
 
 export type DiskBus = "virtio" | "scsi" | "sata" | "ide";

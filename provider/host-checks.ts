@@ -3,8 +3,9 @@
  * path a file or a block device, does this bridge or network exist, which other domain uses this
  * MAC, how big is the host. Each throws an InputError that names the field and the fix.
  */
+import { parseCpuList } from "./cpu-list";
 import { InputError, VirshError } from "./errors";
-import { MAC_OWNER_MARK } from "./virsh/probes";
+import { markedDomain } from "./virsh/probes";
 import type { StepOutcome } from "./virsh/step-script";
 import { hintFor, SUDO_REFUSED } from "./virsh/stderr-hints";
 import type { Virsh } from "./virsh/virsh";
@@ -76,7 +77,8 @@ export function domainUsingMac(virsh: Virsh, outcome: StepOutcome, mac: string):
     const result = answered(virsh, "virsh domiflist", outcome);
     let owner: string | undefined;
     for (const line of result.stdout.split("\n")) {
-        if (line.startsWith(MAC_OWNER_MARK)) owner = line.slice(MAC_OWNER_MARK.length);
+        const marked = markedDomain(line);
+        if (marked !== undefined) owner = marked;
         else if (owner !== undefined && owner !== virsh.domain && line.toLowerCase().includes(mac.toLowerCase())) return owner;
     }
     return undefined;
@@ -120,7 +122,8 @@ export function domainsUsingFile(virsh: Virsh, outcome: StepOutcome, path: strin
     const users = new Set<string>();
     let owner: string | undefined;
     for (const line of result.stdout.split("\n")) {
-        if (line.startsWith(MAC_OWNER_MARK)) owner = line.slice(MAC_OWNER_MARK.length);
+        const marked = markedDomain(line);
+        if (marked !== undefined) owner = marked;
         else if (owner !== undefined && /^\s*\S+\s+(.*?)\s*$/.exec(line)?.[1] === path) users.add(owner);
     }
     return [...users];
@@ -150,7 +153,8 @@ export function domainsUsingSameFile(virsh: Virsh, outcome: StepOutcome, identit
     const users = new Set<string>();
     let owner: string | undefined;
     for (const line of result.stdout.split("\n")) {
-        if (line.startsWith(MAC_OWNER_MARK)) owner = line.slice(MAC_OWNER_MARK.length);
+        const marked = markedDomain(line);
+        if (marked !== undefined) owner = marked;
         else if (owner !== undefined && sourceIdentityKey(line) === key) users.add(owner);
     }
     return [...users];
@@ -201,8 +205,45 @@ export function hypervisorMaxVcpus(virsh: Virsh, outcome: StepOutcome): number |
     return Number.isInteger(max) && max > 0 ? max : undefined;
 }
 
+/** One statistic of `dommemstat`, in KiB; null when it reports none. */
+function memoryStatKiB(outcome: StepOutcome, name: "actual" | "rss"): number | null {
+    const match = outcome.ran ? new RegExp(`^${name}\\s+(\\d+)`, "m").exec(outcome.stdout) : null;
+    return match ? Number(match[1]) : null;
+}
+
 /** What the guest's balloon holds now (`dommemstat` actual), in KiB; null when it reports none. */
 export function balloonActualKiB(outcome: StepOutcome): number | null {
-    const match = outcome.ran ? /^actual\s+(\d+)/m.exec(outcome.stdout) : null;
-    return match ? Number(match[1]) : null;
+    return memoryStatKiB(outcome, "actual");
+}
+
+/** What the running QEMU process holds now (`dommemstat` rss, its resident memory), in KiB; null when it reports none. */
+export function qemuRssKiB(outcome: StepOutcome): number | null {
+    return memoryStatKiB(outcome, "rss");
+}
+
+/** The CPUs of `virsh nodecpumap --pretty`'s "CPU map:" line; undefined when there is none that parses. */
+export function cpuMapOf(stdout: string): number[] | undefined {
+    const line = /^CPU map:[ \t]*(.*)$/m.exec(stdout);
+    try {
+        return line ? parseCpuList(line[1].trim()) : undefined;
+    } catch {
+        return undefined;
+    }
+}
+
+/** The host's online CPUs (the hostCpus probe); throws when they could not be read. */
+export function onlineHostCpus(virsh: Virsh, outcome: StepOutcome): number[] {
+    const result = answered(virsh, "virsh nodecpumap", outcome);
+    const cpus = result.exitCode === 0 ? cpuMapOf(result.stdout) : undefined;
+    if (cpus) return cpus;
+    throw new VirshError(`cannot read the host's online CPUs (virsh nodecpumap --pretty: ${JSON.stringify(result.stdout.trim())}), which a pin is checked against; nothing was changed`,
+        virsh.context("cpuTune", result.stderr.trim()), hintFor(result.stderr.trim(), "check that libvirtd answers on the host, then run again"), result.exitCode || 1);
+}
+
+/** Whether the host runs cgroup v2 (the cgroupFs probe); throws when that could not be read. */
+export function cgroupV2(virsh: Virsh, outcome: StepOutcome): boolean {
+    const result = answered(virsh, "stat -fc %T /sys/fs/cgroup", outcome);
+    if (result.exitCode === 0) return result.stdout.trim() === "cgroup2fs";
+    throw new VirshError("cannot tell the host's cgroup version (stat -fc %T /sys/fs/cgroup failed), which decides the ranges of cpuTune.shares and memoryTune.softLimit; nothing was changed",
+        virsh.context("cpuTune", result.stderr.trim()), "check that the host mounts cgroups at /sys/fs/cgroup, then run again", result.exitCode);
 }

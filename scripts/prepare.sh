@@ -22,19 +22,20 @@ for arg in "$@"; do
   esac
 done
 
-# First: npm ci, the build, mocha, the CLI's language host and the dynamic provider all run on it.
-node_bin=$(bash scripts/node-toolchain.sh | tail -n 1)
-export PATH="$node_bin:$PATH"
-say "node $(node --version)"
-
-# The CLI build (minutes on a fresh machine: module download, then compile) overlaps the steps
-# below; niced (but for --demo), so the guests booting under TCG keep the CPU they need to meet
+# First the CLI build (minutes on a fresh machine: module download, then compile): it overlaps the
+# steps below; niced (but for --demo), so the guests booting under TCG keep the CPU they need to meet
 # their bounds, until they are up.
 cli_out=$(mktemp) cli_log=$(mktemp)
 trap 'rm -f "$cli_out" "$cli_log"' EXIT
 say "pulumi CLI (in the background)"
 nice -n "$cli_nice" bash tools/pulumi-cli/build.sh >"$cli_out" 2>"$cli_log" &
 cli_pid=$!
+
+# Then Node.js: npm ci, the build, mocha, the CLI's language host and the dynamic provider run on it
+# (the CLI build does not, so the toolchain's download overlaps it).
+node_bin=$(bash scripts/node-toolchain.sh | tail -n 1)
+export PATH="$node_bin:$PATH"
+say "node $(node --version)"
 
 # --demo skips the dependencies' install scripts: they compile ssh2's and cpu-features' optional
 # native speed-ups (over a minute), without which ssh2 uses its JavaScript code, as in a consumer's

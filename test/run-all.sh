@@ -3,32 +3,41 @@
 # fault and load suites, the long ones (load, libvirtd restart) included; PLL_SKIP_LONG=1 skips
 # those for a quicker run by hand.
 #
-# The suites run in two lanes side by side, each one mocha on guests and ports of its own (most of
-# a suite's time is spent waiting on a TCG guest, so two lanes fit on two cores), then the suites
-# that must be alone on the rig. Lane "main" streams its output; lane "beside" writes to a log that
-# is printed when it ends. The end is the whole run's per-suite time table and one "tests:" line.
+# The suites run in three lanes side by side, each one mocha on guests and ports of its own (most of
+# a suite's time is spent waiting on a TCG guest or a remote command), then the suites that must be
+# alone on the rig. Lane "main" streams its output; the others write to a log that is printed when
+# they end. The end is the whole run's per-suite time table and one "tests:" line.
 set -Eeuo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 bin=$(bash scripts/prepare.sh | tail -n 1)
 export PATH="$bin:$PATH"
 node_min=$(bash scripts/node-toolchain.sh 22 | tail -n 1)
 
-# pll-fault1 and the namespace hosts (whose guests no other suite uses), with an own sshd on 2226;
-# the disk moves on throwaway domains of their own (pll-mv-*).
+# The lanes beside "main" (which runs every other suite): each on guests and ports no other lane uses.
+# beside: pll-fault1 and the namespace hosts, with an own sshd on 2226; the disk moves and the
+# tuning suites, on domains of their own (pll-mv-*, pll-tn-*).
 beside=(
   engine/consumer-install rig/half-missing rig/jump-hosts engine/many-hosts
   rig/disk-move rig/disk-move-keeps rig/disk-move-by-hand engine/disk-move
   faults/bad-input-engine faults/bad-input faults/security-host-keys faults/security-injection
   faults/security-secrets faults/security-sudo faults/through-jump-host faults/faults-libvirt-lock
-  load/attach-detach-cycles
+  load/attach-detach-cycles rig/domain-tuning engine/domain-tuning
 )
+# apart: pll-fault2..4 and pll-noos, with own sshds on 2223, 2231, 2232 and 2233.
+apart=(
+  rig/batches faults/transport-trust faults/faults-connect faults/faults-sshd faults/faults-engine
+  faults/nic-attach-failures faults/cdrom-replug-failures faults/faults-config-write faults/faults-noos
+  faults/faults-cut-off-run load/engine-40-devices engine/round-trips-bench
+)
+side_lanes=(beside apart)
 # libvirtd stopped under everyone's feet, and a check that no other domain changed state.
 alone=(faults/faults-libvirtd-restart rig/vanished-domain)
 
 files() { local f; for f in "$@"; do echo "dist/test/$f.test.js"; done; }
-for f in $(files "${beside[@]}" "${alone[@]}"); do [ -e "$f" ] || { echo "run-all.sh: no $f (a suite was renamed: update the lanes)" >&2; exit 1; }; done
+listed=("${beside[@]}" "${apart[@]}" "${alone[@]}")
+for f in $(files "${listed[@]}"); do [ -e "$f" ] || { echo "run-all.sh: no $f (a suite was renamed: update the lanes)" >&2; exit 1; }; done
 ignored=()
-for f in $(files "${beside[@]}" "${alone[@]}"); do ignored+=(--ignore "$f"); done
+for f in $(files "${listed[@]}"); do ignored+=(--ignore "$f"); done
 
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
@@ -47,17 +56,26 @@ else
   cat "$out/unit-node22.log"
 fi
 echo "== the lanes on Node.js $(node --version)"
-echo "== lane beside: ${#beside[@]} suites, output when it ends"
-run_lane beside $(files "${beside[@]}") >"$out/beside.log" 2>&1 &
-beside_pid=$!
+declare -A lane_pid
+for lane in "${side_lanes[@]}"; do
+  declare -n suites=$lane
+  echo "== lane $lane: ${#suites[@]} suites, output when it ends"
+  run_lane "$lane" $(files "${suites[@]}") >"$out/$lane.log" 2>&1 &
+  lane_pid[$lane]=$!
+  unset -n suites
+done
 echo "== lane main: every other suite"
 run_lane main "${ignored[@]}" 'dist/test/unit/**/*.test.js' 'dist/test/rig/**/*.test.js' 'dist/test/engine/**/*.test.js' \
   'dist/test/faults/**/*.test.js' 'dist/test/load/**/*.test.js' || true
-echo "== lane main done after $((SECONDS - t0)) s; waiting for lane beside"
-wait "$beside_pid" || true
-echo "== lane beside's output"
-cat "$out/beside.log"
+echo "== lane main done after $((SECONDS - t0)) s"
+for lane in "${side_lanes[@]}"; do
+  wait "${lane_pid[$lane]}" || true
+  echo "== lane $lane's output"
+  cat "$out/$lane.log"
+done
 echo "== alone on the rig: ${alone[*]}"
 run_lane alone $(files "${alone[@]}") || true
 echo "== all lanes done after $((SECONDS - t0)) s"
-node dist/test/lane-summary.js unit-node22="$out/unit-node22.json" main="$out/main.json" beside="$out/beside.json" alone="$out/alone.json"
+summaries=()
+for lane in unit-node22 main "${side_lanes[@]}" alone; do summaries+=("$lane=$out/$lane.json"); done
+node dist/test/lane-summary.js "${summaries[@]}"

@@ -19,6 +19,8 @@ export interface DomainSession {
     readonly virsh: Virsh;
     /** Targets and MACs chosen by members of this batch so far: a new device avoids them too. */
     readonly claimed: Set<string>;
+    /** What members of this batch manage of the domain, by kind, each member in words: a provider refuses two owners of one kind. */
+    readonly owners: Map<string, string[]>;
     /** Runs the request in the batch's next exec, with the other members' requests. */
     round(request: RoundRequest): Promise<Round>;
     /** Waits without holding back the other members' rounds. */
@@ -49,6 +51,7 @@ interface Member {
 
 class Batch {
     readonly claimed = new Set<string>();
+    readonly owners = new Map<string, string[]>();
     private inFlight = false;
     private readonly finished: Promise<void>;
 
@@ -64,6 +67,7 @@ class Batch {
         const session: DomainSession = {
             virsh: member.virsh,
             claimed: this.claimed,
+            owners: this.owners,
             round: (request) => new Promise<Round>((resolve, reject) => {
                 member.ask = { virsh: member.virsh, request, resolve, reject };
                 this.fireWhenReady();

@@ -13,7 +13,9 @@ import { DesiredResources, pendingDifferences, planResources, ResourcePlan } fro
 import { warn } from "../engine-log";
 import { balloonView, ceilingKiB, MemorySplit, splitMemory, virtioMemOf } from "../virtio-mem";
 import { virtioMemObstacle, withVirtioMemDevice } from "../xml/virtio-mem-xml";
-import { balloonActualKiB, HostSize, hostSize, hypervisorMaxVcpus } from "../host-checks";
+import { balloonActualKiB, HostSize, hostSize, hypervisorMaxVcpus, cgroupV2, cpuMapOf, onlineHostCpus, qemuRssKiB } from "../host-checks";
+import { managesCgroupRanges, managesPins, planTuning, refreshedTuning, Setting, tuningMismatches, tuningOf, tuningSettings } from "../domain-tuning";
+import { checkTuningOnHost, tuningCheckFailures } from "../tuning-checks";
 import { BALLOON_TOLERANCE_KIB } from "../virsh/probes";
 import { DOMAIN_RESOURCES_RULES } from "../rules/domain-resources-rules";
 import { domainKey } from "../session";
@@ -29,6 +31,7 @@ import { agentSilence, GuestVcpus, guestVcpusOf, guestMemoryKiB, memoryBlocksOf 
 import { guestTakesMemory, MEMORY_BLOCKS } from "./guest-memory";
 import { AGENT_TIMEOUT_SECONDS, definableConfigArgs } from "../virsh/probes";
 import { refuseUnpreviewed, toDynamicProvider, unpreviewedChange } from "./provider-kit";
+import { claimDomainResources, refuseSharedDomainResources } from "./resources-owners";
 
 const DEFAULT_SHUTDOWN_TIMEOUT_SECONDS = 120;
 const DEFAULT_BALLOON_TIMEOUT_SECONDS = 20;
@@ -46,6 +49,8 @@ function desiredOf(inputs: DomainResourcesInputs): DesiredResources {
 const NODE_INFO: Probe = { kind: "nodeinfo" };
 const MAX_VCPUS: Probe = { kind: "maxvcpus" };
 const DEFINABLE_CONFIG: Probe = { kind: "definableConfig" };
+const HOST_CPUS: Probe = { kind: "hostCpus" };
+const CGROUP_FS: Probe = { kind: "cgroupFs" };
 const POLL_INTERVAL_MS = 1000;
 
 /**
@@ -143,9 +148,9 @@ function withBalloonActual(live: DomainXml, actual: number | null): DomainXml {
     return actual !== null && Math.abs(actual - live.currentMemoryKiB) > BALLOON_TOLERANCE_KIB ? { ...live, currentMemoryKiB: actual } : live;
 }
 
-function verify(virsh: Virsh, plan: ResourcePlan, after: DomainSnapshot, liveApplied: boolean, raw: DomainSnapshot, split?: MemorySplit): void {
+function verify(virsh: Virsh, plan: ResourcePlan, after: DomainSnapshot, liveApplied: boolean, raw: DomainSnapshot, split: MemorySplit | undefined, tuning: string[]): void {
     const want = plan.expectedConfig;
-    const mismatches: string[] = [];
+    const mismatches: string[] = [...tuning];
     const compare = (where: string, got: number, expected: number, name: string): void => {
         if (got !== expected) mismatches.push(`${where} ${name} is ${got}, expected ${expected}`);
     };
@@ -212,6 +217,8 @@ function outputsFrom(inputs: DomainResourcesInputs, raw: DomainSnapshot, balloon
         state: snapshot.state,
         pendingReboot: pendingChanges.length > 0,
         pendingChanges,
+        liveTuning: raw.live ? tuningOf(raw.live) : null,
+        configTuning: tuningOf(raw.config),
     };
 }
 
@@ -367,6 +374,17 @@ async function checkGuestVcpus(virsh: Virsh, plan: ResourcePlan, before: GuestVc
     }
 }
 
+/** A step in words: its subcommand and the halves it changes ("memtune --live --config"). */
+const stepWords = (step: Command): string => [step.args[0], ...step.args.filter((a) => a === "--live" || a === "--config")].join(" ");
+
+/** A failed tuning call: which one, what landed before it (every change that succeeded), and that nothing after it ran. */
+export function tuningStepFailure(failure: VirshError, tuning: readonly Setting[], steps: readonly Command[], outcomes: readonly StepOutcome[], failedAt: number): VirshError {
+    const landed = steps.slice(0, failedAt).filter((step, i) => step.outputSha256 === undefined && outcomes[i]?.ran && outcomes[i].exitCode === 0).map(stepWords);
+    return new VirshError(`${failure.summary}; the tuning call ${stepWords(steps[failedAt])} (of ${tuning.map((s) => s.path).join(", ")}) failed, ` +
+        `${landed.length > 0 ? `the calls before it landed (${landed.join(", ")})` : "no change ran before it"} and none after it ran`,
+        failure.context, `${failure.hint}. Running pulumi up again converges`, failure.exitCode);
+}
+
 /** Tries of a hotplugMemory define whose config another change overtook (each from a fresh read). */
 const DEFINE_TRIES = 3;
 
@@ -385,6 +403,7 @@ function configKeptChanging(virsh: Virsh): VirshError {
  */
 function converge(inputs: DomainResourcesInputs, stored?: DomainResourcesOutputs): Promise<DomainResourcesOutputs> {
     const desired = desiredOf(inputs);
+    const tuning = tuningSettings(inputs);
     const policy = inputs.rebootPolicy ?? "never";
     // The host's size matters only to a size that is asked for.
     // The agent's answers cost nothing when there is none (libvirt refuses at once).
@@ -392,17 +411,25 @@ function converge(inputs: DomainResourcesInputs, stored?: DomainResourcesOutputs
         ...(desired.vcpus !== undefined || desired.maxVcpus !== undefined ? [MAX_VCPUS] : []),
         ...(desired.memoryKiB !== undefined ? [MEMORY_BLOCKS] : []),
         // The text a hotplugMemory define is written from (its secrets stay in this call).
-        ...(inputs.hotplugMemory !== undefined ? [DEFINABLE_CONFIG] : [])];
+        ...(inputs.hotplugMemory !== undefined ? [DEFINABLE_CONFIG] : []),
+        // A pin is checked against the host's online CPUs.
+        ...(managesPins(inputs) ? [HOST_CPUS] : []),
+        // cgroup v2 gives shares and the soft limit other ranges; a soft limit already set bounds memory asked for.
+        ...(managesCgroupRanges(inputs) || desired.memoryKiB !== undefined || desired.maxMemoryKiB !== undefined || inputs.hotplugMemory !== undefined ? [CGROUP_FS] : [])];
     return inDomainBatch(inputs, async (session) => {
         const { virsh } = session;
+        const owner = claimDomainResources(session, inputs);
         let round = await session.round({ probes });
         // The domain first: a domain that cannot be read says so before any host fact does.
         round.snapshot();
+        refuseSharedDomainResources(session, owner);
         if (stored) refuseUnpreviewed(DOMAIN_RESOURCES_OPERATIONS, stored, refreshedOutputs(stored, round.snapshot(), round), inputs, virsh.context());
         if (probes.includes(NODE_INFO)) {
             const maxVcpus = probes.includes(MAX_VCPUS) ? hypervisorMaxVcpus(virsh, round.probe(MAX_VCPUS)) : undefined;
             for (const warning of checkHostLimits(virsh, desired, hostSize(virsh, round.probe(NODE_INFO)), maxVcpus)) await warn(warning);
         }
+        const hostCpus = probes.includes(HOST_CPUS) ? onlineHostCpus(virsh, round.probe(HOST_CPUS)) : undefined;
+        const cgroupV2Host = probes.includes(CGROUP_FS) ? cgroupV2(virsh, round.probe(CGROUP_FS)) : undefined;
         // A change whose answer was lost, or a define whose config changed meanwhile, is planned
         // again from the domain as it is after that exec.
         for (let attempt = 0, defineTries = 0; ; attempt++) {
@@ -420,7 +447,15 @@ function converge(inputs: DomainResourcesInputs, stored?: DomainResourcesOutputs
             if (rebootNeeded && policy === "never") refuseReboot(virsh, plan);
             if (rebootNeeded && policy === "ifRequired" && stored) throw unpreviewedChange(virsh.context(), plan.rebootChanges.map((c) => `${c}: a reboot`));
             const rebooting = rebootNeeded && policy === "ifRequired";
-            const commands = [...plan.configCommands, ...(rebooting ? [] : plan.liveCommands)];
+            // Through a reboot the config alone: the guest boots with it.
+            const raw = round.snapshot();
+            const tuningTarget = { config: hotplug.view.config, live: rebooting ? undefined : hotplug.view.live, before: { config: raw.config, live: raw.live },
+                desired, hostCpus, cgroupV2: cgroupV2Host, qemuRssKiB: qemuRssKiB(round.probe(BALLOON)) ?? undefined };
+            for (const warning of checkTuningOnHost(virsh, tuning, tuningTarget)) await warn(warning);
+            const tuningPlan = planTuning(virsh.domain, tuning, tuningTarget.config, tuningTarget.live, hostCpus);
+            // A raised hard limit before the memory grows, everything else after it shrank (a define first: it rewrites the config).
+            const resizing = [...plan.configCommands, ...(rebooting ? [] : plan.liveCommands)];
+            const commands = [...tuningPlan.beforeMemory, ...resizing, ...tuningPlan.afterMemory];
             const guestSteps: Command[] = rebooting ? [] : plan.guestCommands.map((args) => ({ args, timeoutSeconds: AGENT_TIMEOUT_SECONDS, attempts: GUEST_STEP_ATTEMPTS }));
             // A live balloon change is waited for on the host, in the same exec; so is a live virtio-mem change.
             const balloon: Probe = !rebooting && plan.expectedBalloonKiB !== undefined ? { kind: "balloon", settleKiB: plan.expectedBalloonKiB } : BALLOON;
@@ -442,8 +477,11 @@ function converge(inputs: DomainResourcesInputs, stored?: DomainResourcesOutputs
                         round = await session.round({ probes });
                         continue;
                     }
+                    const resizeFrom = define.length + tuningPlan.beforeMemory.length;
                     if (failedAt >= steps.length - guestSteps.length) throw guestStepFailure(failure, plan);
-                    throw failedAt >= define.length + plan.configCommands.length
+                    const inTuning = failedAt >= resizeFrom + resizing.length || (failedAt >= define.length && failedAt < resizeFrom);
+                    if (inTuning) throw tuningStepFailure(failure, tuning, steps, round.steps, failedAt);
+                    throw failedAt >= resizeFrom + plan.configCommands.length
                         ? new VirshError(`${failure.summary}; the persistent config already holds the new values, the running guest does not`,
                             failure.context, `${failure.hint}. Running pulumi up again converges`, failure.exitCode)
                         : failure;
@@ -451,7 +489,7 @@ function converge(inputs: DomainResourcesInputs, stored?: DomainResourcesOutputs
             }
             const afterRaw = rebooting ? await reboot(session, inputs) : round.snapshot();
             const after = balloonSnapshot(afterRaw);
-            verify(virsh, plan, after, !rebooting, afterRaw, memory.split);
+            verify(virsh, plan, after, !rebooting, afterRaw, memory.split, tuningMismatches(tuning, afterRaw.config, afterRaw.live, hostCpus));
             // The latest balloon read: the apply's (or the first read's), or a new one after a reboot.
             const [last, probe] = rebooting ? [await session.round({ probes: [BALLOON, GUEST_VCPUS] }), BALLOON] : [round, steps.length > 0 ? balloon : BALLOON];
             if (!rebooting && after.running) await checkGuestVcpus(virsh, plan, read.guest.vcpus, last);
@@ -494,7 +532,15 @@ function refreshedOutputs(olds: DomainResourcesOutputs, snapshot: DomainSnapshot
         // With an agent, the guest's own count: a CPU offlined by hand inside the guest is drift.
         vcpus: olds.vcpus === undefined ? undefined : outs.guestVcpus ?? config.currentVcpus,
         maxVcpus: olds.maxVcpus === undefined ? undefined : config.maxVcpus,
+        ...refreshedTuning(olds, config, snapshot.live, hostCpusIn(round)),
     };
+}
+
+/** The host's online CPUs when the round read them (a refresh of managed pins), else undefined. */
+function hostCpusIn(round: Round): number[] | undefined {
+    const outcome = round.probe(HOST_CPUS);
+    // Unread, a pin reads as its own cpuset only.
+    return outcome.ran && outcome.exitCode === 0 ? cpuMapOf(outcome.stdout) : undefined;
 }
 
 /** The rule column follows the domain's state at the last read. */
@@ -515,13 +561,13 @@ export const domainResourcesProvider = toDynamicProvider<DomainResourcesInputs, 
         .field("shutdownTimeout", integerAtLeast(1))
         .field("forceOff", isBoolean)
         .field("balloonTimeout", integerAtLeast(0))
-        .failures,
+        .failures.concat(tuningCheckFailures(inputs as unknown as Record<string, unknown>)),
     // delete is a no-op, so a replacement creates first: under "never" the refused create is the whole story.
     deleteBeforeReplace: false,
     create: async (inputs) => ({ id: `${domainKey(inputs)}#resources`, outs: await converge(inputs) }),
     update: (_id, olds, news) => converge(news, olds),
     read: async (id, olds) => {
-        const round = await readForRefresh(id, olds);
+        const round = await readForRefresh(id, olds, managesPins(olds) ? [HOST_CPUS] : []);
         const snapshot = round.snapshotIfExists();
         return snapshot && refreshedOutputs(olds, snapshot, round);
     },

@@ -1,8 +1,11 @@
-/** DomainResources: memory and vCPUs of an existing domain. */
-import { parseMemoryKiB } from "../units";
+/** DomainResources: memory, vCPUs and tuning of an existing domain. */
+import { canonicalCpuList } from "../cpu-list";
+import { limitKiB, MEMTUNE_FIELDS, normalizePins, SCHED_FIELDS } from "../domain-tuning";
+import { QEMU_USAGE_MARGIN_KIB } from "../tuning-checks";
+import { formatKiB, parseMemoryKiB } from "../units";
 import type { MemorySize } from "../units";
 import { PLACEMENT_PROPERTIES, PLACEMENT_RULES } from "./connection-rules";
-import type { RuleTable, Values } from "./rule-table";
+import { ChangeRule, PropertySpec, RuleTable, valueAt, Values } from "./rule-table";
 
 const kib = (v: unknown): number => parseMemoryKiB(v as MemorySize, "memory");
 
@@ -19,6 +22,37 @@ const unmanagedWhenRemoved = (path: string) => ({
     running: "none" as const, shutOff: "none" as const, how: "nothing; the domain keeps its value",
 });
 
+/** Every tuning value: its path, how it compares, and the virsh that sets it (running: --live --config; shut off: --config). */
+const TUNING: ReadonlyArray<PropertySpec & { how: string; note?: string }> = [
+    ...SCHED_FIELDS.map(({ field, param }) => ({ path: `cpuTune.${field}`, how: `virsh schedinfo --set ${param}=N` })),
+    { path: "cpuTune.vcpuPins", normalize: normalizePins, how: "virsh vcpupin DOMAIN VCPU CPULIST", note: "one call for each vCPU whose pin differs; a CPU the host has not online is refused" },
+    { path: "cpuTune.emulatorPin", normalize: (v) => (v === undefined ? undefined : canonicalCpuList(String(v))), how: "virsh emulatorpin DOMAIN CPULIST",
+        note: "a CPU the host has not online is refused" },
+    ...MEMTUNE_FIELDS.map(({ field, flag }) => ({
+        path: `memoryTune.${field}`, normalize: (v: unknown) => (v === undefined ? undefined : limitKiB(v as MemorySize, field)),
+        how: `virsh memtune ${flag} KiB (-1: unlimited)`,
+        note: `every limit that changes in one call (libvirt orders hard and swap-hard limits safely), before the memory changes when it raises the hard limit, else after them${field === "hardLimit" ? `; below the guest's memory ceiling + QEMU's overhead, or lowered live below what QEMU holds (dommemstat rss) + ${formatKiB(QEMU_USAGE_MARGIN_KIB)}, it is refused` : ""}`,
+    })),
+    { path: "blkioWeight", how: "virsh blkiotune --weight N" },
+];
+
+/** The pins kept are the pins they were: only vCPUs dropped from the map (or the map removed). */
+const onlyPinsDropped = (olds: Values, news: Values): boolean => {
+    const [before, after] = [normalizePins(valueAt(olds, "cpuTune.vcpuPins")) ?? {}, normalizePins(valueAt(news, "cpuTune.vcpuPins")) ?? {}];
+    return Object.entries(after).every(([vcpu, cpus]) => before[vcpu] === cpus);
+};
+
+/** A tuning value dropped from the inputs is no longer managed (like memory); set or changed, it goes live. */
+function tuningRules({ path, how, note }: { path: string; how: string; note?: string }): ChangeRule[] {
+    const removed: ChangeRule = path === "cpuTune.vcpuPins"
+        ? { path, when: "vCPUs dropped from the map, or the map removed (no longer managed)", applies: onlyPinsDropped,
+            running: "none", shutOff: "none", how: "nothing; those vCPUs keep their pins" }
+        : { path, when: "removed from the inputs (no longer managed)", applies: (_olds, news) => valueAt(news, path) === undefined,
+            running: "none", shutOff: "none", how: "nothing; the domain keeps its value" };
+    return [removed, { path, when: path === "cpuTune.vcpuPins" ? "a vCPU's pin set or changed" : "set or changed", running: "live", shutOff: "config",
+        how: `${how} --live --config (shut off: --config)${note ? `; ${note}` : ""}; a value changed by hand shows at refresh and is put back` }];
+}
+
 export const DOMAIN_RESOURCES_RULES: RuleTable = {
     resource: "DomainResources",
     properties: [
@@ -32,6 +66,7 @@ export const DOMAIN_RESOURCES_RULES: RuleTable = {
         { path: "shutdownTimeout" },
         { path: "forceOff" },
         { path: "balloonTimeout" },
+        ...TUNING.map(({ path, normalize }) => ({ path, normalize })),
     ],
     rules: [
         ...PLACEMENT_RULES,
@@ -64,5 +99,6 @@ export const DOMAIN_RESOURCES_RULES: RuleTable = {
         ...["rebootPolicy", "shutdownTimeout", "forceOff", "balloonTimeout"].map((path) => ({
             path, when: "any change", running: "none" as const, shutOff: "none" as const, how: "stored; used by the next change",
         })),
+        ...TUNING.flatMap(tuningRules),
     ],
 };

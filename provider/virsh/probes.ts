@@ -48,6 +48,10 @@ export type Probe =
     | { kind: "blockSize"; path: string }
     /** A disk's I/O limits as QEMU applies them (`blkdeviotune`, the running guest's when it runs). */
     | { kind: "blkdeviotune"; device: string }
+    /** The host's online CPUs (`virsh nodecpumap --pretty`: "CPU map: 0-3"), which a pin may name. */
+    | { kind: "hostCpus" }
+    /** The file system type of /sys/fs/cgroup (`stat -f`): "cgroup2fs" on a cgroup v2 host, where libvirt maps tuning to other files and ranges. */
+    | { kind: "cgroupFs" }
     /** The vCPUs the guest itself has online, from its agent (`virsh guestvcpus`). */
     | { kind: "guestVcpus" }
     /** The guest's memory blocks and which are online, from its agent (`guest-get-memory-blocks`). */
@@ -64,6 +68,14 @@ export function probeKey(probe: Probe): string {
 
 /** Marks each domain's section in the macOwners and diskSources answers. */
 export const MAC_OWNER_MARK = "@@domain ";
+
+/**
+ * The domain a marked line names, or undefined for any other line. Trimmed at the end: an older
+ * virsh pads the name in `list --uuid --name`, and a resource's own domain cannot end in spaces.
+ */
+export function markedDomain(line: string): string | undefined {
+    return line.startsWith(MAC_OWNER_MARK) ? line.slice(MAC_OWNER_MARK.length).trimEnd() : undefined;
+}
 /** `stat -c` format of a file's identity: st_dev:st_ino, then the birth time to the nanosecond ("-" where the file system keeps none). */
 export const FILE_IDENTITY_FORMAT = "%d:%i %w";
 /** `stat -L -c` format of what a disk source is: its type, st_dev:st_ino, and the device number a block device names. */
@@ -77,6 +89,14 @@ const BALLOON_SETTLE_READS = 15;
 /** Reads of every domain's disks before "cannot tell who uses the file": a domain may vanish mid-read. */
 const DISK_SOURCES_READS = 3;
 
+/**
+ * Every domain as "UUID NAME" lines, read one by one into $u and $d (the name byte for byte). The
+ * reads go by UUID: virsh looks a --domain up as an ID first, so by name a shut-off domain called
+ * "5" would be read as the running domain whose ID is 5, and its disks never seen.
+ */
+const DOMAINS_BY_UUID = ["list", "--all", "--uuid", "--name"];
+const EACH_DOMAIN = `IFS= read -r line; do [ -n "$line" ] || continue; u=\${line%% *}; d=\${line#* }`;
+
 /** The quoted command line that answers a probe on the host of `virsh`'s domain. */
 export function probeLine(probe: Probe, virsh: Virsh): string {
     switch (probe.kind) {
@@ -85,6 +105,9 @@ export function probeLine(probe: Probe, virsh: Virsh): string {
         case "network": return virsh.commandLine({ args: ["net-info", `--network=${probe.name}`] });
         case "nodeinfo": return virsh.commandLine({ args: ["nodeinfo"] });
         case "maxvcpus": return virsh.commandLine({ args: ["maxvcpus"] });
+        // libvirt's own view, of the host its URI names (not the SSH host's sysfs), and no sudo beyond virsh's.
+        case "hostCpus": return virsh.commandLine({ args: ["nodecpumap", "--pretty"] });
+        case "cgroupFs": return virsh.commandLine({ host: true, args: ["stat", "-fc", "%T", "/sys/fs/cgroup"] });
         case "balloon": {
             const read = virsh.commandLine({ args: ["dommemstat", `--domain=${virsh.domain}`] });
             if (probe.settleKiB === undefined) return read;
@@ -116,17 +139,17 @@ export function probeLine(probe: Probe, virsh: Virsh): string {
                 `n=$((n+1)); [ "$n" -ge ${BALLOON_SETTLE_READS} ] && break; sleep 0.2; done; printf '%s\n' "$out"`;
         }
         case "macOwners":
-            // Every domain's NICs in one step; "$d" is expanded by the host's shell, never spliced.
-            return `${virsh.commandLine({ args: ["list", "--all", "--name"] })} | while IFS= read -r d; do [ -n "$d" ] || continue; ` +
-                `printf '%s%s\\n' '${MAC_OWNER_MARK}' "$d"; ${virsh.commandLine({ args: ["domiflist"] })} --domain="$d" </dev/null; done`;
+            // Every domain's NICs in one step; "$u" and "$d" are expanded by the host's shell, never spliced.
+            return `${virsh.commandLine({ args: DOMAINS_BY_UUID })} | while ${EACH_DOMAIN}; ` +
+                `printf '%s%s\\n' '${MAC_OWNER_MARK}' "$d"; ${virsh.commandLine({ args: ["domiflist"] })} --domain="$u" </dev/null; done`;
         case "diskSources": {
             // As macOwners, but any failed read fails the probe: a domain not seen must never count as "not using the file".
             // A domain undefined (or renamed) between the list and its domblklist fails a read, so the whole read is made
             // again, up to DISK_SOURCES_READS times: only a complete one counts (a renamed domain is in the next list).
             const [live, config] = [["domblklist"], ["domblklist", "--inactive"]].map((args) => virsh.commandLine({ args }));
-            const read = `names=$(${virsh.commandLine({ args: ["list", "--all", "--name"] })}) || exit $?; printf '%s\\n' "$names" | ` +
-                `while IFS= read -r d; do [ -n "$d" ] || continue; printf '%s%s\\n' '${MAC_OWNER_MARK}' "$d"; ` +
-                `${live} --domain="$d" </dev/null || exit $?; ${config} --domain="$d" </dev/null || exit $?; done`;
+            const read = `names=$(${virsh.commandLine({ args: DOMAINS_BY_UUID })}) || exit $?; printf '%s\\n' "$names" | ` +
+                `while ${EACH_DOMAIN}; printf '%s%s\\n' '${MAC_OWNER_MARK}' "$d"; ` +
+                `${live} --domain="$u" </dev/null || exit $?; ${config} --domain="$u" </dev/null || exit $?; done`;
             return wholeReadRetried(read);
         }
     }
@@ -156,10 +179,10 @@ function domainFileIdentitiesLine(virsh: Virsh): string {
         `${shellCommand(["sed", ...XML_ENTITIES_SED])} | sort -u`;
     const chains = `while IFS= read -r src; do case $src in /*) printf '%s\\n' "$src"; ${host("qemu-img", "info", "-U", "--backing-chain", "--")} "$src" </dev/null 2>/dev/null | ` +
         `${shellCommand(["sed", "-n", "s/^image: //p"])} ;; esac; done`;
-    const read = `names=$(${virshLine(["list", "--all", "--name"])}) || exit $?; running=$(${virshLine(["list", "--name"])}) || exit $?; printf '%s\\n' "$names" | ` +
-        `while IFS= read -r d; do [ -n "$d" ] || continue; printf '%s%s\\n' '${MAC_OWNER_MARK}' "$d"; ` +
-        `live=$(${virshLine(["dumpxml"])} --domain="$d" </dev/null) || exit $?; config=$(${virshLine(["dumpxml", "--inactive"])} --domain="$d" </dev/null) || exit $?; ` +
-        `if printf '%s\\n' "$running" | grep -Fqx -- "$d"; then ${named} | ${statEach}; ` +
+    const read = `names=$(${virshLine(DOMAINS_BY_UUID)}) || exit $?; running=$(${virshLine(["list", "--uuid"])}) || exit $?; printf '%s\\n' "$names" | ` +
+        `while ${EACH_DOMAIN}; printf '%s%s\\n' '${MAC_OWNER_MARK}' "$d"; ` +
+        `live=$(${virshLine(["dumpxml"])} --domain="$u" </dev/null) || exit $?; config=$(${virshLine(["dumpxml", "--inactive"])} --domain="$u" </dev/null) || exit $?; ` +
+        `if printf '%s\\n' "$running" | grep -Fqx -- "$u"; then ${named} | ${statEach}; ` +
         `else ${named} | ${chains} | ${statEach}; fi; done`;
     return wholeReadRetried(read);
 }

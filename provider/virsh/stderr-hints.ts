@@ -18,6 +18,9 @@ export const STDERR_HINTS: ReadonlyArray<{ pattern: RegExp; hint: string }> = [
         hint: "this change cannot be made live on this guest; see the rule table in the README" },
     { pattern: /cannot rename file|Failed to write file|Read-only file system|No space left on device/i,
         hint: "libvirt could not write the domain's persistent config (under /etc/libvirt/qemu on the host): make it writable, then run again" },
+    // libvirt words it per setting: "cgroup CPU controller is not mounted", "blkio cgroup isn't mounted".
+    { pattern: /controller is not mounted|cgroup isn't mounted/i,
+        hint: "libvirt runs this guest without that cgroup controller: list it in cgroup_controllers in /etc/libvirt/qemu.conf on the host, restart libvirtd, then restart the guest (a guest started before keeps no cgroups); vcpupin and emulatorpin work without" },
     { pattern: /Timed out during operation/i,
         hint: "libvirt timed out through every retry (the provider retries for up to 90 s): check the domain with `virsh domjobinfo DOMAIN`, then run again" },
 ];

@@ -3,6 +3,7 @@ import { attr, child, children, parseXml, textOf, XmlNode } from "./xml-codec";
 import { DiskValues, readDisk } from "./disk-xml";
 import { InterfaceValues, readInterface } from "./interface-xml";
 import { KIB_PER_UNIT } from "../units";
+import { readTuning, TuningXml } from "./tuning-xml";
 
 export interface DomainXml {
     name: string;
@@ -22,6 +23,12 @@ export interface DomainXml {
      * set, and then what `dommemstat` shows of the guest is what its driver said once, at boot.
      */
     balloonStatsPeriod?: number;
+    /** `<domain type>`: "kvm", or "qemu" for TCG (QEMU translating every instruction). */
+    type?: string;
+    /** `<features><tcg><tb-cache>`: the size of TCG's translation cache, when set. */
+    tbCacheKiB?: number;
+    /** `<cputune>`, `<memtune>`, `<blkiotune>`. */
+    tuning: TuningXml;
 }
 
 export interface MemoryDevice {
@@ -53,6 +60,7 @@ export function parseDomainXml(text: string): DomainXml {
     const devices = child(domain, "devices");
     const memoryKiB = sizeKiB(child(domain, "memory"));
     const current = child(domain, "currentMemory");
+    const tbCache = child(child(child(domain, "features"), "tcg"), "tb-cache");
     return {
         name: textOf(child(domain, "name")) ?? "",
         id: attr(domain, "id"),
@@ -65,5 +73,8 @@ export function parseDomainXml(text: string): DomainXml {
         interfaces: children(devices, "interface").map(readInterface),
         memoryDevices: children(devices, "memory").map(memoryDevice),
         balloonStatsPeriod: Number(attr(child(child(devices, "memballoon"), "stats"), "period")) || undefined,
+        type: attr(domain, "type"),
+        tbCacheKiB: tbCache ? sizeKiB(tbCache) : undefined,
+        tuning: readTuning(domain, sizeKiB),
     };
 }

@@ -4,12 +4,12 @@
  * remote commands and SSH handshakes are asserted. Times are printed, never asserted.
  */
 import assert from "node:assert/strict";
-import { runBenchmark, Row, summarize, Mode } from "../../bench/round-trips";
+import { BENCH_PORT, runBenchmark, Row, summarize, Mode } from "../../bench/round-trips";
 import { CountingSshd } from "../faults/counting-sshd";
 import { resetGuest, resetGuestInBackground, RigEnv, rigUp } from "../rig/rig-env";
 import { ensureCli } from "./engine-fixture";
 
-describe("benchmark smoke run (bench/round-trips.ts --quick): counts per step, on our own sshd (127.0.0.1:2224)", function () {
+describe("benchmark smoke run (bench/round-trips.ts --quick): counts per step, on our own sshd (127.0.0.1:2233)", function () {
     this.timeout(900_000);
     let env: RigEnv;
     let sshd: CountingSshd;
@@ -27,7 +27,7 @@ describe("benchmark smoke run (bench/round-trips.ts --quick): counts per step, o
         ensureCli();
         env = rigUp();
         for (const guest of ["pll-fault2", "pll-fault3", "pll-fault4"]) resetGuest(guest); // their earlier suites' background resets may still be booting
-        sshd = new CountingSshd(env);
+        sshd = new CountingSshd(env, BENCH_PORT);
         sshd.start();
         const report = await runBenchmark(env, sshd, { rounds: 1, quick: true });
         rows = summarize(report.samples);

@@ -1,24 +1,27 @@
 /**
  * Operations on one domain that arrive together run as one batch: one read, one exec that applies
  * them all, each resource with its own result and its own error. Counted on our own sshd
- * (127.0.0.1:2224). pll-guest2 for the Linux guest, pll-noos for a guest that ignores unplug.
+ * (127.0.0.1:2232). pll-fault4 for the Linux guest, pll-noos for a guest that ignores unplug.
  */
 import assert from "node:assert/strict";
 import type { AttachedDiskOutputs, AttachedInterfaceOutputs, ConnectionInputs } from "../../provider/contract";
 import { DeviceStillAttachedError, InputError } from "../../provider/errors";
 import { countedSuiteHooks, CountingSshd } from "../faults/counting-sshd";
 import {
-    configXml, createImage, createIso, diskBySource, diskByTarget, GUEST2, interfaceByMac, liveXml, missingPath, NOOS,
+    configXml, createImage, createIso, diskBySource, diskByTarget, interfaceByMac, liveXml, missingPath, NOOS,
     RigEnv, typedProviders, vcpuCounts,
 } from "./rig-env";
 
 type Created<O> = { id: string; outs: O };
 
+const GUEST = "pll-fault4";
+const PORT = 2232;
+
 function fulfilled<T>(results: Array<PromiseSettledResult<T>>): T[] {
     return results.flatMap((r) => (r.status === "fulfilled" ? [r.value] : []));
 }
 
-describe("rig: batches of operations on one domain (own sshd on 127.0.0.1:2224)", function () {
+describe("rig: batches of operations on one domain (own sshd on 127.0.0.1:2232, pll-fault4, pll-noos)", function () {
     this.timeout(300_000);
     const { disks, nics, cdroms, resources } = typedProviders();
     let env: RigEnv;
@@ -28,15 +31,15 @@ describe("rig: batches of operations on one domain (own sshd on 127.0.0.1:2224)"
     let createdDisks: Array<Created<AttachedDiskOutputs>> = [];
     let createdNics: Array<Created<AttachedInterfaceOutputs>> = [];
 
-    countedSuiteHooks({ guests: [GUEST2, NOOS], connectTimeout: 13 }, files, (suite) => ({ env, sshd, connection } = suite));
+    countedSuiteHooks({ guests: [GUEST, NOOS], port: PORT, connectTimeout: 13 }, files, (suite) => ({ env, sshd, connection } = suite));
 
     it("8 disks, 2 NICs and a vCPU change sent together: one read, one exec; each lands once, distinct targets and MACs", async () => {
         const sources = Array.from({ length: 8 }, (_, i) => createImage(env, `batch${i}`));
         files.push(...sources);
         const { result, commands } = await sshd.counted(() => Promise.all([
-            Promise.all(sources.map((source) => disks.create({ connection, domain: GUEST2, source }))),
-            Promise.all([0, 1].map(() => nics.create({ connection, domain: GUEST2, type: "bridge", source: env.PLL_BRIDGE }))),
-            resources.create({ connection, domain: GUEST2, vcpus: 2 }),
+            Promise.all(sources.map((source) => disks.create({ connection, domain: GUEST, source }))),
+            Promise.all([0, 1].map(() => nics.create({ connection, domain: GUEST, type: "bridge", source: env.PLL_BRIDGE }))),
+            resources.create({ connection, domain: GUEST, vcpus: 2 }),
         ]));
         [createdDisks, createdNics] = result;
         assert.equal(commands.length, 2, "one read and one apply for all 11 operations");
@@ -44,7 +47,7 @@ describe("rig: batches of operations on one domain (own sshd on 127.0.0.1:2224)"
         assert.equal(new Set(targets).size, 8, `distinct targets: ${targets.join(" ")}`);
         const macs = createdNics.map((n) => n.outs.mac);
         assert.equal(new Set(macs).size, 2, `distinct MACs: ${macs.join(" ")}`);
-        const [live, config] = [liveXml(GUEST2), configXml(GUEST2)];
+        const [live, config] = [liveXml(GUEST), configXml(GUEST)];
         createdDisks.forEach(({ outs }, i) => {
             for (const xml of [live, config]) assert.equal(diskBySource(xml, sources[i])?.target, outs.target, sources[i]);
         });
@@ -56,7 +59,7 @@ describe("rig: batches of operations on one domain (own sshd on 127.0.0.1:2224)"
     it("a batch in which one disk's source is missing: that disk alone fails, named; the other three land", async () => {
         const sources = [createImage(env, "batch-ok1"), missingPath(env, "batch-missing"), createImage(env, "batch-ok2"), createImage(env, "batch-ok3")];
         files.push(...sources);
-        const { result, commands } = await sshd.counted(() => Promise.allSettled(sources.map((source) => disks.create({ connection, domain: GUEST2, source }))));
+        const { result, commands } = await sshd.counted(() => Promise.allSettled(sources.map((source) => disks.create({ connection, domain: GUEST, source }))));
         assert.equal(commands.length, 2, "still one read and one apply");
         const failed = result[1];
         assert.equal(failed.status, "rejected");
@@ -64,7 +67,7 @@ describe("rig: batches of operations on one domain (own sshd on 127.0.0.1:2224)"
         assert.match(String(failed.status === "rejected" && (failed.reason as Error).message), new RegExp(`source ${sources[1].replace(/[.]/g, "\\.")} does not exist on the host`));
         const landed = fulfilled(result);
         assert.equal(landed.length, 3);
-        const live = liveXml(GUEST2);
+        const live = liveXml(GUEST);
         for (const source of [sources[0], sources[2], sources[3]]) assert.ok(diskBySource(live, source), `${source} attached`);
         assert.equal(diskBySource(live, sources[1]), undefined);
         createdDisks.push(...landed);
@@ -77,7 +80,7 @@ describe("rig: batches of operations on one domain (own sshd on 127.0.0.1:2224)"
         ]));
         assert.deepEqual(result.filter((r) => r.status === "rejected"), []);
         assert.ok(commands.length <= 3, `one read, one apply, at most one more read while the guest releases: ${commands.length}`);
-        const [live, config] = [liveXml(GUEST2), configXml(GUEST2)];
+        const [live, config] = [liveXml(GUEST), configXml(GUEST)];
         for (const { outs } of createdDisks) for (const xml of [live, config]) assert.equal(diskByTarget(xml, outs.target), undefined, outs.target);
         for (const { outs } of createdNics) for (const xml of [live, config]) assert.equal(interfaceByMac(xml, outs.mac), undefined, outs.mac);
     });

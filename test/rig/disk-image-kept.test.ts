@@ -9,7 +9,9 @@
  */
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
+import { randomUUID } from "node:crypto";
 import { closeSync, existsSync, fsyncSync, lstatSync, openSync, readFileSync, readSync, rmSync, statSync, symlinkSync, writeFileSync, writeSync } from "node:fs";
+import { join } from "node:path";
 import type { AttachedDiskInputs, AttachedDiskOutputs } from "../../provider/contract";
 import { InputError, providers, VirshError } from "../../provider/index";
 import { inDomainBatch } from "../../provider/batch/domain-batch";
@@ -175,6 +177,28 @@ describe("rig: an AttachedDisk's image is kept by a re-plug, removed only when i
         assert.ok(warnings.some((w) => w.includes(`deleteImage kept ${source}`) && w.includes(`domain '${GUEST2}' still uses it`)),
             `a warning naming pll-guest2, got: ${warnings.join(" | ")}`);
         virshLocal(["detach-disk", GUEST2, "vdz", "--config"]);
+    });
+
+    it("a delete while a shut-off domain named as pll-guest2's ID uses the file: kept (domains are read by UUID, not looked up as an ID)", async () => {
+        const source = path("id-named");
+        const created = await provider.create(disk(source, { size: "16MiB", deleteImage: true, target: "vdb" }));
+        const name = virshLocal(["domid", GUEST2]).trim();
+        const uuid = randomUUID();
+        const xml = join(env.PLL_IMAGES, `pll-id-named-${uuid}.xml`);
+        files.push(xml);
+        writeFileSync(xml, `<domain type='qemu'><name>${name}</name><uuid>${uuid}</uuid><memory unit='MiB'>32</memory>` +
+            `<os><type arch='x86_64'>hvm</type></os><devices><disk type='file' device='disk'><driver name='qemu' type='raw'/>` +
+            `<source file='${source}'/><target dev='vdb' bus='virtio'/></disk></devices></domain>`);
+        virshLocal(["define", xml]);
+        try {
+            const { warnings } = await withWarnings(() => provider.delete(created.id, created.outs));
+            assert.ok(existsSync(source), `kept: the domain named '${name}' uses it`);
+            assert.ok(warnings.some((w) => w.includes(`deleteImage kept ${source}`) && w.includes(`domain '${name}' still uses it`)),
+                `a warning naming the domain '${name}', got: ${warnings.join(" | ")}`);
+        } finally {
+            // By UUID: by its name, virsh would undefine pll-guest2.
+            virshLocal(["undefine", `--domain=${uuid}`]);
+        }
     });
 
     it("a state written before identities were recorded (imageCreated, no imageIdentity): the file is kept, with how to remove it", async () => {

@@ -77,6 +77,15 @@ function halves(device: string): Examples {
     };
 }
 
+/** The two rows of each tuning value in `group`: set (from unset), and removed after it was set; `beside` is in `group` before and after. */
+function tuning(group: "cpuTune" | "memoryTune", values: Record<string, unknown>, beside: Record<string, unknown> = {}): Examples {
+    const unset = Object.keys(beside).length > 0 ? { [group]: beside } : { [group]: undefined };
+    return Object.fromEntries(Object.entries(values).flatMap(([field, value]): Array<[string, RowExample]> => [
+        [`${group}.${field}|removed from the inputs (no longer managed)`, plain(() => ({ from: { [group]: { ...beside, [field]: value } }, to: unset }))],
+        [`${group}.${field}|set or changed`, plain(() => ({ from: unset, to: { [group]: { ...beside, [field]: value } } }))],
+    ]));
+}
+
 const stored = (path: string, from: unknown, to: unknown): Examples => ({ [`${path}|any change`]: plain(() => ({ from: { [path]: from }, to: { [path]: to } })) });
 
 export const ROW_EXAMPLES: Record<Resource, Examples> = {
@@ -100,6 +109,15 @@ export const ROW_EXAMPLES: Record<Resource, Examples> = {
         "shutdownTimeout|any change": plain(() => ({ from: {}, to: { shutdownTimeout: 90 } })),
         "forceOff|any change": plain(() => ({ from: {}, to: { forceOff: true } })),
         "balloonTimeout|any change": plain(() => ({ from: {}, to: { balloonTimeout: 10 } })),
+        ...tuning("cpuTune", { shares: 512, period: 50000, quota: 50000, emulatorPeriod: 50000, emulatorQuota: 20000, emulatorPin: "1" }),
+        "cpuTune.vcpuPins|vCPUs dropped from the map, or the map removed (no longer managed)": plain(() => ({ from: { cpuTune: { vcpuPins: { 0: "1" } } }, to: { cpuTune: undefined } })),
+        "cpuTune.vcpuPins|a vCPU's pin set or changed": plain(() => ({ from: {}, to: { cpuTune: { vcpuPins: { 0: "1" } } } })),
+        // Above the copies' ceiling (512 MiB) plus QEMU's overhead under TCG (2 GiB).
+        ...tuning("memoryTune", { hardLimit: "3GiB", softLimit: "1GiB" }),
+        // A swap-hard limit needs a hard limit at most as high (an unset one is unlimited).
+        ...tuning("memoryTune", { swapHardLimit: "4GiB" }, { hardLimit: "3GiB" }),
+        "blkioWeight|removed from the inputs (no longer managed)": plain(() => ({ from: { blkioWeight: 500 }, to: { blkioWeight: undefined } })),
+        "blkioWeight|set or changed": plain(() => ({ from: {}, to: { blkioWeight: 500 } })),
     },
     AttachedDisk: {
         ...placement(),

@@ -8,7 +8,7 @@
  * identity (device, inode, birth time), but a disk's move creates its destination and removes the
  * old image only with afterMove "delete" on an image the disk created; the real destroy at the end
  * removes only an image the resource created with deleteImage. The examples are in rule-matrix-examples.ts; a row without one
- * fails here. Domains of its own (matrix-domains.ts, copies of pll-e2e1/pll-e2e2/pll-grow2 with a VNC
+ * fails here (a tuning row may touch only the <cputune>, <memtune> or <blkiotune> it names). Domains of its own (matrix-domains.ts, copies of pll-e2e1/pll-e2e2/pll-grow2 with a VNC
  * password and a long description); the guest-agent row uses pll-deb1 (reset after).
  */
 import assert from "node:assert/strict";
@@ -98,6 +98,10 @@ function regionsFor(resource: Resource, path: string, olds: Values, news: Values
             if (path === "memory" || path === "maxMemory") return top("memory", "currentMemory");
             if (path === "vcpus" || path === "maxVcpus") return top("vcpu", "vcpus");
             if (path === "hotplugMemory") return [...top("maxMemory", "memory", "currentMemory", "cpu"), { element: "memory", level: "device" }];
+            // A tuning row names its own element alone.
+            if (path.startsWith("cpuTune.")) return top("cputune");
+            if (path.startsWith("memoryTune.")) return top("memtune");
+            if (path === "blkioWeight") return top("blkiotune");
             // Managed anew on another domain or host: that domain's sizes converge to the inputs.
             if (path === "domain" || path.startsWith("connection.")) return top("memory", "currentMemory", "vcpu", "vcpus");
             return [];

@@ -9,7 +9,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "fs";
 import { tmpdir } from "os";
 import { join } from "path";
 import { InputError, VirshError } from "../../provider/errors";
-import { domainsUsingFile, fileIdentityOnHost, pathMissing, sourceKindOnHost } from "../../provider/host-checks";
+import { domainsUsingFile, domainUsingMac, fileIdentityOnHost, pathMissing, sourceKindOnHost } from "../../provider/host-checks";
 import { providers } from "../../provider/index";
 import { createImageSteps, createSizeProbes, planResize, refusedByGuard } from "../../provider/providers/disk-size";
 import { takeReplacement } from "../../provider/providers/replacements";
@@ -37,6 +37,14 @@ describe("disk image ownership: host answers", () => {
         assert.deepEqual(domainsUsingFile(virsh, ran(0, answer), "/images/none.img"), []);
     });
 
+    it("a name an older virsh pads in `list --uuid --name` is read without the padding: the resource's own domain is never \"another\"", () => {
+        const answer = [`${MAC_OWNER_MARK}g                            `, " vnet0  bridge  br0  virtio  52:54:00:aa:bb:cc",
+            `${MAC_OWNER_MARK}other                        `, " vnet1  bridge  br0  virtio  52:54:00:dd:ee:ff", ` vdb      ${PATH}`].join("\n");
+        assert.equal(domainUsingMac(virsh, ran(0, answer), "52:54:00:aa:bb:cc"), undefined);
+        assert.equal(domainUsingMac(virsh, ran(0, answer), "52:54:00:DD:EE:FF"), "other");
+        assert.deepEqual(domainsUsingFile(virsh, ran(0, answer), PATH), ["other"]);
+    });
+
     it("domainsUsingFile: a read that failed is an error, never \"nobody uses it\"", () => {
         assert.throws(() => domainsUsingFile(virsh, ran(1, "", "error: failed to connect to the hypervisor"), PATH),
             (e: unknown) => e instanceof VirshError && /cannot tell which domains use \/images\/my disk\.img \(virsh list or domblklist failed, exit 1\), so the image is kept/.test(e.message));
@@ -45,18 +53,22 @@ describe("disk image ownership: host answers", () => {
 
     it("the diskSources probe fails when virsh list fails, and when any domain's read fails", () => {
         const line = probeLine({ kind: "diskSources" }, virsh);
-        assert.match(line, /names=\$\(.*'list' '--all' '--name'\) \|\| exit \$\?/);
-        assert.match(line, /'domblklist' --domain="\$d" <\/dev\/null \|\| exit \$\?; .*'domblklist' '--inactive' --domain="\$d" <\/dev\/null \|\| exit \$\?/);
+        assert.match(line, /names=\$\(.*'list' '--all' '--uuid' '--name'\) \|\| exit \$\?/);
+        assert.match(line, /'domblklist' --domain="\$u" <\/dev\/null \|\| exit \$\?; .*'domblklist' '--inactive' --domain="\$u" <\/dev\/null \|\| exit \$\?/);
     });
 
     describe("the diskSources probe run by a shell, against a virsh double", () => {
         let dir: string;
-        /** The probe's line under sh, with a `virsh` on PATH that lists `domains` and fails domblklist of `vanishing` its first `failures` times. */
+        const uuid = (name: string): string => `uuid-${name.replaceAll(" ", "_")}`;
+        /**
+         * The probe's line under sh, with a `virsh` on PATH that lists `domains` ("UUID NAME" lines, the UUID
+         * being "uuid-" and the name with "_" for each space) and fails domblklist of `vanishing` its first `failures` times.
+         */
         function runProbe(domains: string[], vanishing: string, failures: number): { status: number | null; stdout: string; stderr: string } {
             writeFileSync(join(dir, "virsh"), `#!/bin/sh
 case "$*" in
-  *" list "*) printf '%s\\n' ${domains.map((d) => `'${d}'`).join(" ")} ;;
-  *"--domain=${vanishing}"*) n=$(cat "${dir}/count" 2>/dev/null || echo 0); echo $((n+1)) >"${dir}/count"
+  *" list "*) printf '%s\\n' ${domains.map((d) => `'${uuid(d)} ${d}'`).join(" ")} ;;
+  *"--domain=${uuid(vanishing)}"*) n=$(cat "${dir}/count" 2>/dev/null || echo 0); echo $((n+1)) >"${dir}/count"
     if [ "$n" -lt ${failures} ]; then echo "error: failed to get domain '${vanishing}'" >&2; exit 1; fi
     printf ' Target Source\\n vda /images/%s.img\\n' "${vanishing}" ;;
   *) printf ' Target Source\\n vda /images/other.img\\n' ;;
@@ -74,6 +86,12 @@ esac
             assert.equal(result.status, 0, result.stderr);
             assert.equal(result.stdout.split("\n").filter((l) => l.startsWith(MAC_OWNER_MARK)).length, 2, result.stdout);
             assert.deepEqual(domainsUsingFile(virsh, ran(0, result.stdout), "/images/b.img"), ["b"]);
+        });
+
+        it("each domain is read by its UUID and marked with its name, spaces and all", () => {
+            const result = runProbe(["a", "my vm 5"], "my vm 5", 0);
+            assert.equal(result.status, 0, result.stderr);
+            assert.deepEqual(domainsUsingFile(virsh, ran(0, result.stdout), "/images/my vm 5.img"), ["my vm 5"]);
         });
 
         it("a read that keeps failing fails the probe after 3 reads: never \"nobody uses it\"", () => {

@@ -81,7 +81,7 @@ describe("disk move: after the copy's answer was lost", () => {
         const answers = [ran(" cur=1\n end=4\n"), { ran: true as const, exitCode: 1, stdout: "", stderr: "error: lost" }, ran(" cur=3\n end=4\n"), ran("")];
         let reads = 0;
         const session = {
-            virsh, claimed: new Set<string>(),
+            virsh, claimed: new Set<string>(), owners: new Map<string, string[]>(),
             round: async () => new Round(virsh, [], undefined, [], new Map([[probeKey(job), answers[reads++]]]), undefined),
             sleep: async () => undefined,
         } as DomainSession;

@@ -95,6 +95,20 @@ const CASES: TableCases[] = [
             shutdownTimeout: [[{ from: 120, to: 300 }, { from: undefined, to: 60 }]],
             forceOff: [[{ from: false, to: true }]],
             balloonTimeout: [[{ from: 20, to: 0 }]],
+            ...Object.fromEntries(([["shares", 512, 1024], ["period", 100000, 50000], ["quota", 50000, -1], ["emulatorPeriod", 100000, 20000], ["emulatorQuota", 20000, -1]] as const)
+                .map(([field, from, to]) => [`cpuTune.${field}`, [[{ from, to: undefined }], [{ from, to }, { from: undefined, to: from }]]])),
+            "cpuTune.vcpuPins": [
+                // vCPUs dropped from the map, or the map removed
+                [{ from: { 0: "1", 1: "0" }, to: { 0: "1" } }, { from: { 0: "1" }, to: undefined }, { from: { 0: "0,1" }, to: {} }, { from: { 0: "1", 1: "0" }, to: { 1: "0-0" } }],
+                // a pin set or changed
+                [{ from: { 0: "1" }, to: { 0: "0" } }, { from: undefined, to: { 0: "0-1" } }, { from: { 0: "1" }, to: { 0: "1", 1: "0" } }],
+            ],
+            "cpuTune.emulatorPin": [[{ from: "0", to: undefined }], [{ from: "0", to: "1" }, { from: undefined, to: "0-1" }]],
+            ...Object.fromEntries(["hardLimit", "softLimit", "swapHardLimit"].map((field) => [`memoryTune.${field}`, [
+                [{ from: "4GiB", to: undefined }, { from: "unlimited", to: undefined }],
+                [{ from: "4GiB", to: "6GiB" }, { from: undefined, to: "unlimited" }, { from: "4GiB", to: "unlimited" }, { from: "unlimited", to: 4096 }],
+            ]])),
+            blkioWeight: [[{ from: 500, to: undefined }], [{ from: 500, to: 200 }, { from: undefined, to: 100 }]],
         },
     },
     {

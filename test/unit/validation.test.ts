@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { UNKNOWN_VALUE } from "../../provider/rules/rule-table";
 import {
-    InputChecks, integerAtLeast, isAbsolutePath, isBoolean, isFingerprint, isMac, isMemorySize, isSerial, isText, isXmlText, oneOf,
+    InputChecks, integerAtLeast, isAbsolutePath, isBoolean, isDomainName, isFingerprint, isMac, isMemorySize, isSerial, isText, isXmlText, oneOf,
     placementChecks,
 } from "../../provider/validation";
 
@@ -76,6 +76,18 @@ describe("validation: checks", () => {
         refuses(isText, "a\nb", /NUL or line break/);
         refuses(isText, "a\rb", /NUL or line break/);
         refuses(isText, "a\0b", /NUL or line break/);
+    });
+
+    it("isDomainName refuses a name virsh would read as a domain ID or UUID first", () => {
+        for (const ok of ["vm1", "5a", "-5", "99999999999", "web 01", "19d2c9b3-01b3-5ede-647e-260eab3fb9f", "19D2C9B301B35EDE647E260EAB3FB9F0"]) {
+            accepts(isDomainName, ok);
+        }
+        refuses(isDomainName, "5", /"5" is read by virsh as a domain ID before it is read as a name, so another domain could be changed: give the domain's name; .*virsh domrename/);
+        for (const id of ["+0042", "-0", "2147483647"]) refuses(isDomainName, id, /as a domain ID/);
+        refuses(isDomainName, "19d2c9b3-01b3-5ede-647e-260eab3fb9f0", /as a domain UUID/);
+        refuses(isDomainName, "01234567 89ab cdef 0123 456789abcdef", /as a domain UUID/);
+        refuses(isDomainName, " vm1", /white space/);
+        refuses(isDomainName, "", /non-empty string/);
     });
 
     it("oneOf", () => {
