@@ -76,6 +76,11 @@ interface MoveProbes {
     /** An existing destination's size, read as a file in the new format and as a block device (the one that fits is used). */
     destinationImage: Probe;
     destinationBlock: Probe;
+    /** A managed save and libvirt snapshots name the old source: a copy carries neither. */
+    saved: Probe;
+    snapshots: Probe;
+    /** A block job already on the disk (a copy, a commit) is not this move's. */
+    job: Probe;
 }
 
 export function moveProbes(olds: AttachedDiskOutputs, news: AttachedDiskInputs): MoveProbes {
@@ -93,6 +98,9 @@ export function moveProbes(olds: AttachedDiskOutputs, news: AttachedDiskInputs):
         destinationFile: { kind: "sourceIdentity", path: news.source },
         destinationImage: { kind: "imageInfo", path: news.source, format: news.format ?? "raw" },
         destinationBlock: { kind: "blockSize", path: news.source },
+        saved: { kind: "dominfo" },
+        snapshots: { kind: "snapshotNames" },
+        job: { kind: "blockJob", device: olds.target },
     };
 }
 
@@ -175,6 +183,36 @@ function refuseDeviceFileSystem(virsh: Virsh, outcome: StepOutcome, dest: string
         virsh.context(device), "create the block device first (e.g. lvcreate with the disk's size), then set sourceType: \"block\" and moveOntoExisting: true");
 }
 
+/**
+ * Why the disk cannot move: what a copy would not carry, or leave naming the old file. A managed
+ * save (the domain reads "shut off") restores at its next start the saved XML, with the old source;
+ * libvirt snapshots and qcow2 internal snapshots stay with the old image. A read that fails refuses too.
+ */
+export function savedStateProblem(dominfo: StepOutcome, snapshots: StepOutcome, chain: StepOutcome | undefined): { why: string; fix: string } | undefined {
+    if (!dominfo.ran || dominfo.exitCode !== 0 || !snapshots.ran || snapshots.exitCode !== 0) {
+        return { why: "whether the domain has a managed save or snapshots could not be read (virsh dominfo, snapshot-list)", fix: "check that virsh dominfo and virsh snapshot-list work for the domain, then run pulumi up again" };
+    }
+    if (/^Managed save:\s*yes\s*$/m.test(dominfo.stdout)) {
+        return { why: "the domain has a managed save (virsh managedsave): its next start restores the saved state, which names the old source", fix: "start the guest (the move then runs live), or discard the saved state with `virsh managedsave-remove DOMAIN`" };
+    }
+    const names = snapshots.stdout.split("\n").map((l) => l.trim()).filter((l) => l !== "");
+    if (names.length > 0) return { why: `the domain has snapshots (${names.join(", ")}), which name the old source and are not carried by the copy`, fix: "delete the snapshots (`virsh snapshot-delete DOMAIN NAME`), then move" };
+    const internal = chain ? internalSnapshotNames(chain) : [];
+    if (internal.length > 0) return { why: `the old image holds qcow2 internal snapshots (${internal.join(", ")}), which the copy does not carry`, fix: "delete them (`qemu-img snapshot -d NAME IMAGE` while the guest is shut off), then move" };
+    return undefined;
+}
+
+/** The internal snapshots of the top image in a `qemu-img info --backing-chain --output=json` answer. */
+function internalSnapshotNames(chain: StepOutcome): string[] {
+    if (!chain.ran || chain.exitCode !== 0) return [];
+    try {
+        const top = (JSON.parse(chain.stdout) as Array<{ snapshots?: Array<{ name?: unknown }> }>)[0];
+        return (top?.snapshots ?? []).map((s) => String(s.name));
+    } catch {
+        return [];
+    }
+}
+
 /** The checks before anything is copied, then the steps. Throws with the fix; nothing has run then. */
 export function planMove(virsh: Virsh, read: Round, olds: AttachedDiskOutputs, news: AttachedDiskInputs, xmlFor: (plan: Omit<MovePlan, "steps">) => string): MovePlan {
     const probes = moveProbes(olds, news);
@@ -182,6 +220,12 @@ export function planMove(virsh: Virsh, read: Round, olds: AttachedDiskOutputs, n
     const running = read.snapshot().running;
     const dest = news.source;
     const format = news.format ?? "raw";
+    const saved = savedStateProblem(read.probe(probes.saved), read.probe(probes.snapshots), olds.sourceType === "block" ? undefined : read.probe(probes.chain));
+    if (saved) throw new InputError(`${device} of domain '${virsh.domain}' cannot move from ${olds.source} to ${dest}: ${saved.why}; nothing was copied`, virsh.context(device), saved.fix);
+    if (running && blockJobState(read.probe(probes.job)) !== "none") {
+        throw new InputError(`${device} of domain '${virsh.domain}' cannot move to ${dest}: a block job ${blockJobState(read.probe(probes.job)) === "running" ? "already runs on it" : "may run on it (virsh blockjob failed)"}; nothing was copied`,
+            virsh.context(device), "wait for that job to finish (`virsh blockjob DOMAIN TARGET --info`) or abort it, then run pulumi up again");
+    }
     const destinationOutcome = read.probe(probes.destination);
     const createsDestination = pathMissing(destinationOutcome);
     if (!createsDestination && news.moveOntoExisting !== true) {
@@ -245,13 +289,16 @@ export function planMove(virsh: Virsh, read: Round, olds: AttachedDiskOutputs, n
 }
 
 /**
- * Creates the destination only if nothing is there (not even a dangling link: the shell's noclobber
- * opens with O_EXCL) and prints the new file's identity in the same step: the proof, for a cleanup,
- * that the file at the path is the one this move made. Another move to the same path, or a file
- * made there since the read, makes it fail, and then nothing at the path is ever removed.
+ * Creates the destination only if nothing is there and prints the new file's identity in the same
+ * step: the proof, for a cleanup, that the file at the path is the one this move made. Another move
+ * to the same path, or a file made there since the read, makes it fail, and then nothing at the path
+ * is ever removed. noclobber refuses only a regular file (and a dangling link): a device, a FIFO (whose
+ * open would block) or a link to one is refused before the open, and after it if it came meanwhile.
  */
 export function exclusiveCreateStep(path: string): Command {
-    return { host: true, args: ["sh", "-c", `set -C; : >"$1" && stat -c '${FILE_IDENTITY_FORMAT}' -- "$1"`, "sh", path] };
+    const notNewFile = `{ printf '%s\\n' "something other than a new file is at $1" >&2; exit 1; }`;
+    return { host: true, args: ["sh", "-c", `{ [ ! -e "$1" ] && [ ! -h "$1" ]; } || ${notNewFile}; set -C; : >"$1" || exit 1; ` +
+        `{ [ -f "$1" ] && [ ! -h "$1" ]; } || ${notNewFile}; stat -c '${FILE_IDENTITY_FORMAT}' -- "$1"`, "sh", path] };
 }
 
 /** The halves (the live XML while it runs, and the config) that do not name the new source in the new format, as the error says them. */
@@ -477,7 +524,7 @@ export async function moveDisk(session: DomainSession, olds: AttachedDiskOutputs
     const created = createdByMove(plan, round.steps);
     const refused = plan.createsDestination && round.steps[0]?.ran === true && round.steps[0].exitCode !== 0;
     if (refused) {
-        throw new InputError(`source ${news.source} exists on the host now (a file, or a symbolic link whose target is missing), although the read a moment before found nothing there: ` +
+        throw new InputError(`source ${news.source} exists on the host now (a file, a device, a FIFO or a symbolic link), although the read a moment before found nothing there: ` +
             "nothing was copied, and it was left as it is", virsh.context(device, round.steps[0].ran ? round.steps[0].stderr.trim() : undefined),
         "check what is there (another move to the same path?); remove it if nothing needs it, or set moveOntoExisting: true onto an image of the disk's size");
     }

@@ -44,6 +44,10 @@ export type Probe =
     | { kind: "freeBytes"; path: string }
     /** A disk's block job, raw (`virsh blockjob --raw`: cur and end in bytes; nothing when none runs). */
     | { kind: "blockJob"; device: string }
+    /** The domain's facts (`virsh dominfo`): "Managed save: yes" when a saved state waits for its next start. */
+    | { kind: "dominfo" }
+    /** The domain's libvirt snapshots, one name a line (`virsh snapshot-list --name`). */
+    | { kind: "snapshotNames" }
     /** A block device's size in bytes (`blockdev --getsize64`). */
     | { kind: "blockSize"; path: string }
     /** A disk's I/O limits as QEMU applies them (`blkdeviotune`, the running guest's when it runs). */
@@ -127,6 +131,8 @@ export function probeLine(probe: Probe, virsh: Virsh): string {
         case "fileSystemType": return virsh.commandLine({ host: true, args: ["df", "--output=fstype", "--", probe.path] });
         case "freeBytes": return virsh.commandLine({ host: true, args: ["df", "-P", "-B1", "--", probe.path] });
         case "blockJob": return virsh.commandLine({ args: ["blockjob", `--domain=${virsh.domain}`, `--path=${probe.device}`, "--raw"] });
+        case "dominfo": return virsh.commandLine({ args: ["dominfo", `--domain=${virsh.domain}`] });
+        case "snapshotNames": return virsh.commandLine({ args: ["snapshot-list", `--domain=${virsh.domain}`, "--name"] });
         case "blockSize": return virsh.commandLine({ host: true, args: ["blockdev", "--getsize64", probe.path] });
         case "guestVcpus": return virsh.commandLine({ args: ["guestvcpus", `--domain=${virsh.domain}`], timeoutSeconds: AGENT_TIMEOUT_SECONDS });
         case "definableConfig": return virsh.commandLine({ args: definableConfigArgs(virsh.domain) });

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { allocatedBytesOf, awaitJobGone, blockJobProgress, blockJobState, chainAllocationBytes, copyMarginBytes, createdByMove, exclusiveCreateStep, fileSystemTypeOf, freeBytesOf, isStillShutOffStep, keepReason, MAX_MOVE_TIMEOUT_SECONDS, moveFacts, MovePlan, moveTimeoutProblem, offlineMoveSteps, stillShutOffStep } from "../../provider/providers/disk-move";
+import { allocatedBytesOf, awaitJobGone, blockJobProgress, blockJobState, chainAllocationBytes, copyMarginBytes, createdByMove, exclusiveCreateStep, fileSystemTypeOf, freeBytesOf, isStillShutOffStep, keepReason, MAX_MOVE_TIMEOUT_SECONDS, savedStateProblem, moveFacts, MovePlan, moveTimeoutProblem, offlineMoveSteps, stillShutOffStep } from "../../provider/providers/disk-move";
 import { removeIfSameFileStep } from "../../provider/providers/disk-image-ownership";
 import { Virsh } from "../../provider/virsh/virsh";
 import { InputError, providers } from "../../provider/index";
@@ -7,10 +7,11 @@ import { PartialUpdate } from "../../provider/providers/partial-update";
 import { toDynamicProvider } from "../../provider/providers/provider-kit";
 import { domainsUsingSameFile, sourceIdentityKey } from "../../provider/host-checks";
 import { Round } from "../../provider/batch/round";
+import type { StepOutcome } from "../../provider/virsh/step-script";
 import type { DomainSession } from "../../provider/batch/domain-batch";
 import { FILE_IDENTITY_FORMAT, MAC_OWNER_MARK, probeKey } from "../../provider/virsh/probes";
 import { execFileSync, spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, lstatSync, mkdtempSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
@@ -69,8 +70,40 @@ describe("disk move: what a failed copy may remove", () => {
 
     it("the create refuses anything at the path (noclobber) and prints the identity; the removal compares it in the same step", () => {
         const virsh = new Virsh({ label: "hv1" } as never, "qemu:///system", "g", false, 30);
-        assert.match(virsh.commandLine(exclusiveCreateStep("/i/d.img")), /'set -C; : >"\$1" && stat -c '.*' -- "\$1"' 'sh' '\/i\/d\.img'/);
+        assert.match(virsh.commandLine(exclusiveCreateStep("/i/d.img")), /set -C; : >"\$1" \|\| exit 1; .* stat -c '.*' -- "\$1"' 'sh' '\/i\/d\.img'/);
         assert.match(virsh.commandLine(removeIfSameFileStep("/i/d.img", "1:2 -")), /= "\$2" \] && rm -f -- "\$1".* '\/i\/d\.img' '1:2 -'/);
+    });
+});
+
+describe("disk move: review 2, what a copy would not carry, and what is at the destination", () => {
+    const outcome = (stdout: string, exitCode = 0): StepOutcome => ({ ran: true, exitCode, stdout, stderr: "" });
+    it("finding 1: a managed save, libvirt snapshots, qcow2 internal snapshots or a failed read refuse the move, with the fix", () => {
+        const none = outcome("\n");
+        assert.equal(savedStateProblem(outcome("State:          shut off\nManaged save:   no\n"), none, outcome('[{"actual-size":1}]')), undefined);
+        assert.match(savedStateProblem(outcome("State:          shut off\nManaged save:   yes\n"), none, undefined)?.fix ?? "", /managedsave-remove/);
+        assert.match(savedStateProblem(outcome("Managed save:   no\n"), outcome("s1\ns2\n\n"), undefined)?.why ?? "", /snapshots \(s1, s2\)/);
+        assert.match(savedStateProblem(outcome("Managed save:   no\n"), none, outcome('[{"snapshots":[{"name":"base"}]}]'))?.why ?? "", /internal snapshots \(base\)/);
+        assert.match(savedStateProblem(outcome("", 1), none, undefined)?.why ?? "", /could not be read/);
+        assert.match(savedStateProblem(outcome("Managed save:   no\n"), { ran: false }, undefined)?.why ?? "", /could not be read/);
+    });
+
+    it("finding 3: the create refuses a device, a FIFO or a link to one at the path (run in sh), writes nothing and leaves the link", () => {
+        const dir = mkdtempSync(join(tmpdir(), "pll-create-"));
+        const script = exclusiveCreateStep("x").args[2];
+        const run = (path: string) => spawnSync("sh", ["-c", script, "sh", join(dir, path)], { encoding: "utf8", timeout: 5000 });
+        symlinkSync("/dev/null", join(dir, "null-link"));
+        execFileSync("mkfifo", [join(dir, "fifo")]);
+        symlinkSync(join(dir, "fifo"), join(dir, "fifo-link"));
+        for (const path of ["null-link", "fifo", "fifo-link"]) {
+            const result = run(path);
+            assert.equal(result.status, 1, path);
+            assert.match(result.stderr, /something other than a new file is at/);
+        }
+        assert.equal(readlinkSync(join(dir, "null-link")), "/dev/null");
+        assert.equal(run("new").status, 0);
+        assert.ok(lstatSync(join(dir, "new")).isFile());
+        assert.equal(run("new").status, 1, "noclobber: an existing file is refused");
+        rmSync(dir, { recursive: true });
     });
 });
 
