@@ -170,26 +170,43 @@ function wholeReadRetried(read: string): string {
 /** XML's five entities, as libvirt writes them in an attribute, back to their characters. */
 const XML_ENTITIES_SED = ["-e", "s/&apos;/'/g", "-e", "s/&quot;/\"/g", "-e", "s/&lt;/</g", "-e", "s/&gt;/>/g", "-e", "s/&amp;/\\&/g"];
 
+/** stat and qemu-img say this of a missing file (ENOENT); any other failure fails the probe. */
+const NO_SUCH_FILE = "No such file or directory";
+/** The exit of a file read that failed: not 1, so that wholeReadRetried fails at once. */
+const FILE_READ_FAILED = 2;
+
+/** Runs `read` into $out: printed (through `filter`) when it succeeds, `onMissing` for a missing file, else the probe fails with its message. */
+function unlessMissing(read: string, onMissing: string, filter = "cat"): string {
+    return `if out=$(${read} </dev/null 2>&1); then printf '%s\\n' "$out" | ${filter}; else case $out in *'${NO_SUCH_FILE}'*) ${onMissing} ;; *) printf '%s\\n' "$out" >&2; exit ${FILE_READ_FAILED} ;; esac; fi`;
+}
+
 /**
  * The domainFileIdentities probe: as diskSources, each domain under a MAC_OWNER_MARK line, any failed
- * virsh read fails it (read again as a whole, like diskSources). A named file that cannot be stat'ed
- * (gone, a network disk) prints nothing.
+ * virsh read fails it (read again as a whole, like diskSources). A named file that is missing (gone)
+ * prints nothing; a file that cannot be read otherwise (EACCES, I/O error) fails the probe: a file
+ * not seen must never count as "nobody uses it". A network disk names no path and is skipped.
  */
 function domainFileIdentitiesLine(virsh: Virsh): string {
     const virshLine = (args: string[]) => virsh.commandLine({ args });
     const host = (...args: string[]) => virsh.commandLine({ host: true, args });
-    const stat = `${host("stat", "-L", "-c", SOURCE_IDENTITY_FORMAT, "--")} "$f" </dev/null 2>/dev/null || :`;
-    const statEach = `while IFS= read -r f; do case $f in /*) ${stat} ;; esac; done`;
+    const statEach = `while IFS= read -r f; do case $f in /*) ${unlessMissing(`${host("stat", "-L", "-c", SOURCE_IDENTITY_FORMAT, "--")} "$f"`, ":")} ;; esac; done`;
     // Every <source file|dev=…> (disks, backing stores, a mirror's) and a <mirror file=…>, entities decoded; text filters, never under sudo.
-    const named = `printf '%s\\n' "$live" "$config" | ${shellCommand(["grep", "-oE", "<(source|mirror) [^>]*"])} | ${shellCommand(["sed", "-nE", "s/.* (file|dev)='([^']*)'.*/\\2/p"])} | ` +
-        `${shellCommand(["sed", ...XML_ENTITIES_SED])} | sort -u`;
-    const chains = `while IFS= read -r src; do case $src in /*) printf '%s\\n' "$src"; ${host("qemu-img", "info", "-U", "--backing-chain", "--")} "$src" </dev/null 2>/dev/null | ` +
-        `${shellCommand(["sed", "-n", "s/^image: //p"])} ;; esac; done`;
+    const xmlLines = (kinds: string) => `printf '%s\\n' "$live" "$config" | ${shellCommand(["grep", "-oE", `<(${kinds}) [^>]*`])}`;
+    const decoded = shellCommand(["sed", ...XML_ENTITIES_SED]);
+    const named = `${xmlLines("source|mirror")} | ${shellCommand(["sed", "-nE", "s/.* (file|dev)='([^']*)'.*/\\2/p"])} | ${decoded} | sort -u`;
+    // A shut-off domain's chains: each path with its disk's <driver type> (a <format> in a backing store), "raw" where none is given.
+    const typed = `${xmlLines("disk|driver|format|source|mirror")} | ${shellCommand(["sed", "-nE", "-e", "s/^<(driver|format) .*type='([^']*)'.*/T \\2/p",
+        "-e", "s/^<(disk|driver|format) .*/T raw/p", "-e", "s/^<(source|mirror) (.* )?(file|dev)='([^']*)'.*/P \\4/p"])} | ${decoded} | ` +
+        `{ t=raw; while IFS= read -r l; do case $l in "T "*) t=\${l#T } ;; "P /"*) printf '%s %s\\n' "$t" "\${l#P }" ;; esac; done; } | sort -u`;
+    // qemu-img reads a chain only as the disk's own format, never probed, and never for a raw disk: a guest may plant a
+    // qcow2 header (with a json:{nbd,http} backing file) in a raw disk, which root's qemu-img would follow.
+    const chains = `while IFS= read -r l; do t=\${l%% *}; src=\${l#* }; printf '%s\\n' "$src"; [ "$t" = raw ] && continue; ` +
+        `${unlessMissing(`${host("qemu-img", "info")} -f "$t" -U --backing-chain -- "$src"`, "continue", shellCommand(["sed", "-n", "s/^image: //p"]))}; done`;
     const read = `names=$(${virshLine(DOMAINS_BY_UUID)}) || exit $?; running=$(${virshLine(["list", "--uuid"])}) || exit $?; printf '%s\\n' "$names" | ` +
         `while ${EACH_DOMAIN}; printf '%s%s\\n' '${MAC_OWNER_MARK}' "$d"; ` +
         `live=$(${virshLine(["dumpxml"])} --domain="$u" </dev/null) || exit $?; config=$(${virshLine(["dumpxml", "--inactive"])} --domain="$u" </dev/null) || exit $?; ` +
-        `if printf '%s\\n' "$running" | grep -Fqx -- "$u"; then ${named} | ${statEach}; ` +
-        `else ${named} | ${chains} | ${statEach}; fi; done`;
+        `if printf '%s\\n' "$running" | grep -Fqx -- "$u"; then files=$(${named}) || exit $?; ` +
+        `else files=$(${typed} | ${chains}) || exit $?; fi; printf '%s\\n' "$files" | ${statEach} || exit $?; done`;
     return wholeReadRetried(read);
 }
 
