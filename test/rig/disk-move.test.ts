@@ -16,7 +16,7 @@
  */
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { existsSync, lstatSync, mkdirSync, rmSync, statSync, symlinkSync } from "node:fs";
+import { existsSync, lstatSync, mkdirSync, readlinkSync, rmSync, statSync, symlinkSync } from "node:fs";
 import { join } from "node:path";
 import { InputError, VirshError } from "../../provider/index";
 import { fillRandom, holdsPattern, MoveFixture, on, withLog, writePattern } from "./disk-move-env";
@@ -201,8 +201,38 @@ describe("rig: an AttachedDisk moves live to a new source (pll-mv-move, a copy o
         symlinkSync(`${dest}.missing-target`, dest);
         try {
             await rejectsWith(provider.apply(created.id, created.outs, kit.disk(dest)), InputError,
-                [/exists on the host now \(a file, or a symbolic link whose target is missing\)/, /nothing was copied, and it was left as it is/]);
+                [/exists on the host now \(a file, a device, a FIFO or a symbolic link\)/, /nothing was copied, and it was left as it is/]);
             assert.ok(lstatSync(dest).isSymbolicLink(), "the link someone else made is still there");
+            assert.deepEqual(kit.place(created.outs.target), on(old));
+        } finally {
+            rmSync(dest, { force: true });
+        }
+    });
+
+    it("review 2, finding 1: an image with qcow2 internal snapshots (which the copy does not carry) is refused before anything runs, with the fix", async function () {
+        const old = kit.nowhere("snap-old", "qcow2");
+        execFileSync("qemu-img", ["create", "-q", "-f", "qcow2", old, "16M"]);
+        execFileSync("qemu-img", ["snapshot", "-c", "base", old]);
+        const created = await provider.create(kit.disk(old, { format: "qcow2" }));
+        const dest = kit.nowhere("snap-dest", "qcow2");
+        await rejectsWith(provider.apply(created.id, created.outs, kit.disk(dest, { format: "qcow2" })), InputError,
+            [new RegExp(`domain '${DOMAIN}' cannot move from ${old} to ${dest}`), /qcow2 internal snapshots \(base\)/, /nothing was copied/, /qemu-img snapshot -d/]);
+        assert.ok(!existsSync(dest), "nothing was created at the destination");
+        assert.deepEqual(kit.place(created.outs.target), on(old, "qcow2"));
+    });
+
+    it("review 2, finding 3: a symbolic link to /dev/null made at the destination after the diff is refused: nothing written through it, the link untouched", async function () {
+        const old = kit.image("devlink", 16);
+        writePattern(old);
+        const created = await provider.create(kit.disk(old));
+        const dest = kit.nowhere("devlink-dest");
+        const diff = await provider.diff(created.id, created.outs, kit.disk(dest));
+        assert.deepEqual(diff.replaces, [], "nothing at the destination yet: the diff shows a move");
+        symlinkSync("/dev/null", dest);
+        try {
+            await rejectsWith(provider.update(created.id, created.outs, kit.disk(dest)), InputError, [new RegExp(`${dest} exists now`)]);
+            assert.equal(readlinkSync(dest), "/dev/null", "the link is left as it is");
+            assert.ok(statSync("/dev/null").isCharacterDevice());
             assert.deepEqual(kit.place(created.outs.target), on(old));
         } finally {
             rmSync(dest, { force: true });
