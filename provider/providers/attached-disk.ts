@@ -11,7 +11,7 @@ import { ChangeOrder, Round } from "../batch/round";
 import { applySettled } from "../batch/settled";
 import { InputError, VirshError } from "../errors";
 import { blkdeviotuneFlags, ioTuneOfDisk, ioTuneProblem, ioTuneXmlValues, parseBlkdeviotune, sameIoTune } from "../disk-iotune";
-import type { DiskFormat, DiskIoTune } from "../contract";
+import type { DiskIoTune } from "../contract";
 import { domblkCapacity, pathMissing, SourceKind, sourceKindOnHost } from "../host-checks";
 import { formatBytes } from "../units";
 import type { CheckFailure } from "../validation";
@@ -28,7 +28,7 @@ import type { Probe } from "../virsh/probes";
 import type { Command, Virsh } from "../virsh/virsh";
 import { buildDiskXml, diskSourcePath, DiskValues } from "../xml/disk-xml";
 import { toDynamicProvider } from "./provider-kit";
-import { moveDisk, moveFacts, moveTimeoutProblem, releaseMovedAway } from "./disk-move";
+import { moveDisk, moveFacts, MovedSource, moveTimeoutProblem, releaseMovedAway } from "./disk-move";
 import { diskAt, readHotPlugged, usedTargets } from "./device-lookup";
 import { DeviceLookup, removeDevice } from "./device-removal";
 import { attachMissingHalves, explainPartialAttach, missingHalves, Presence } from "./partial-attach";
@@ -267,7 +267,7 @@ async function converge(session: DomainSession, olds: AttachedDiskOutputs, news:
 /** A move (the diff found nothing at the new source, or moveOntoExisting), then the size and limits on the new source. */
 function moveThenConverge(olds: AttachedDiskOutputs, news: AttachedDiskInputs): Promise<AttachedDiskOutputs> {
     return inDomainBatch(news, async (session) => {
-        const xmlFor = (plan: { sourceType: "file" | "block"; format: DiskFormat }) => diskXmlFor({ ...olds, source: news.source, format: plan.format }, olds.target, plan.sourceType);
+        const xmlFor = (disk: MovedSource) => diskXmlFor({ ...olds, source: disk.source, format: disk.format }, olds.target, disk.sourceType);
         const moved = await moveDisk(session, olds, news, xmlFor);
         const onNew = { ...olds, source: news.source, sourceType: moved.sourceType, format: moved.format };
         const outs = outputsFrom(onNew, olds.target, moved.snapshot, { imageCreated: moved.imageCreated, imageIdentity: moved.imageIdentity, capacityBytes: olds.capacityBytes });

@@ -104,6 +104,16 @@ export function moveProbes(olds: AttachedDiskOutputs, news: AttachedDiskInputs):
     };
 }
 
+/** A disk's source as a config's <disk> names it: the move's new one, or the old one put back. */
+export interface MovedSource {
+    source: string;
+    sourceType: "file" | "block";
+    format: DiskFormat;
+}
+
+/** What builds the disk's <disk> element for update-device --config (the disk's other settings as they are). */
+export type DiskXmlFor = (disk: MovedSource) => string;
+
 export interface MovePlan {
     steps: Command[];
     /** The copy makes the destination (a new file): only then may a failure remove it, and only then does this resource own it. */
@@ -214,7 +224,7 @@ function internalSnapshotNames(chain: StepOutcome): string[] {
 }
 
 /** The checks before anything is copied, then the steps. Throws with the fix; nothing has run then. */
-export function planMove(virsh: Virsh, read: Round, olds: AttachedDiskOutputs, news: AttachedDiskInputs, xmlFor: (plan: Omit<MovePlan, "steps">) => string): MovePlan {
+export function planMove(virsh: Virsh, read: Round, olds: AttachedDiskOutputs, news: AttachedDiskInputs, xmlFor: DiskXmlFor): MovePlan {
     const probes = moveProbes(olds, news);
     const device = `disk ${olds.target}`;
     const running = read.snapshot().running;
@@ -278,7 +288,7 @@ export function planMove(virsh: Virsh, read: Round, olds: AttachedDiskOutputs, n
         return { ...facts, copyBytes, steps: offlineMoveSteps(virsh.domain, create,
             { host: true, args: ["qemu-img", "convert", "-q", "-n", "-f", olds.format, "-O", format, ...(news.copyBandwidth === undefined ? [] : ["-r", `${news.copyBandwidth}M`]),
                 "--", olds.source, dest], timeoutSeconds: bound },
-            { args: ["update-device", `--domain=${virsh.domain}`, "--file=/dev/stdin", "--config"], stdin: xmlFor(facts) }) };
+            { args: ["update-device", `--domain=${virsh.domain}`, "--file=/dev/stdin", "--config"], stdin: xmlFor({ source: dest, sourceType, format }) }) };
     }
     return { ...facts, steps: [...create, {
         args: ["blockcopy", `--domain=${virsh.domain}`, `--path=${olds.target}`, `--dest=${dest}`, `--format=${format}`, "--transient-job", "--pivot", "--wait", "--verbose",
@@ -504,6 +514,13 @@ async function undoFailedCopy(session: DomainSession, olds: AttachedDiskOutputs,
             : "run pulumi refresh, then pulumi up again", failed.exitCode);
 }
 
+/** A shut-off move's domain now runs, on the old source (its live XML does not name the copy). */
+export function startedOnOldSource(plan: Pick<MovePlan, "running">, snapshot: DomainSnapshot, olds: Pick<AttachedDiskOutputs, "target" | "source">): boolean {
+    if (plan.running || !snapshot.running) return false;
+    const live = diskAt(snapshot, "live", olds.target);
+    return live !== undefined && diskSourcePath(live) === olds.source;
+}
+
 export interface MovedDisk {
     snapshot: DomainSnapshot;
     sourceType: "file" | "block";
@@ -514,7 +531,7 @@ export interface MovedDisk {
 
 /** One read, the checks, the copy (with progress), the verify. */
 export async function moveDisk(session: DomainSession, olds: AttachedDiskOutputs, news: AttachedDiskInputs,
-    xmlFor: (plan: Omit<MovePlan, "steps">) => string): Promise<MovedDisk> {
+    xmlFor: DiskXmlFor): Promise<MovedDisk> {
     const { virsh } = session;
     const device = `disk ${olds.target}`;
     const read = await session.round({ probes: Object.values(moveProbes(olds, news)) });
@@ -532,17 +549,32 @@ export async function moveDisk(session: DomainSession, olds: AttachedDiskOutputs
         const after = await awaitJobGone(session, olds.target, plan.running, news.moveTimeout ?? DEFAULT_MOVE_TIMEOUT_SECONDS);
         const lost = new VirshError("the answer of the copy was lost (the connection dropped while it ran)", virsh.context(device), "run pulumi refresh, then pulumi up again", 1);
         if (halvesNotMoved(after.snapshot(), olds.target, news.source, plan.format).length > 0) return undoFailedCopy(session, olds, news, plan, lost, lost.summary, created);
-        return finishMove(session, olds, news, plan, after.snapshot(), created);
+        return finishMove(session, olds, news, plan, after.snapshot(), created, xmlFor);
     }
     const failure = round.failure(request, { device });
     const failedAt = round.steps.findIndex((o) => o.ran && o.exitCode !== 0);
     const said = isStillShutOffStep(plan.steps[failedAt]) ? STARTED_DURING_MOVE : copySaid(round.steps[failedAt] ?? { ran: false });
     if (failure) return undoFailedCopy(session, olds, news, plan, failure, said, created);
-    return finishMove(session, olds, news, plan, round.snapshot(), created);
+    return finishMove(session, olds, news, plan, round.snapshot(), created, xmlFor);
 }
 
-/** The copy is done: both XMLs checked. */
-async function finishMove(session: DomainSession, olds: AttachedDiskOutputs, news: AttachedDiskInputs, plan: MovePlan, snapshot: DomainSnapshot, created: string | undefined): Promise<MovedDisk> {
+/**
+ * The copy is done: both XMLs checked. A shut-off move whose domain was started after the last
+ * domstate and before update-device took effect runs on the old source while its config names the
+ * copy, stale from then on: the old <disk> goes back into the config, and the copy is undone.
+ */
+async function finishMove(session: DomainSession, olds: AttachedDiskOutputs, news: AttachedDiskInputs, plan: MovePlan, snapshot: DomainSnapshot, created: string | undefined, xmlFor: DiskXmlFor): Promise<MovedDisk> {
+    if (startedOnOldSource(plan, snapshot, olds)) {
+        const { virsh } = session;
+        const request = { steps: [{ args: ["update-device", `--domain=${virsh.domain}`, "--file=/dev/stdin", "--config"], stdin: xmlFor(olds) }], order: ChangeOrder.Resize };
+        const back = await session.round(request);
+        const failure = back.failure(request, { device: `disk ${olds.target}` });
+        if (failure) {
+            throw new VirshError(`disk ${olds.target} of domain '${virsh.domain}' was started while it was being moved shut off: it runs on ${olds.source}, and its config names the stale copy ${news.source}; putting the old source back in the config failed`,
+                virsh.context(`disk ${olds.target}`, failure.summary), `put ${olds.source} back in the config by hand (virsh edit ${virsh.domain}) before the next start, then run pulumi refresh`, failure.exitCode);
+        }
+        return undoFailedCopy(session, olds, news, plan, new VirshError(STARTED_DURING_MOVE, virsh.context(`disk ${olds.target}`), "run pulumi up again", 1), STARTED_DURING_MOVE, created);
+    }
     verifyMoved(session.virsh, snapshot, olds.target, news.source, plan.format);
     return { snapshot, sourceType: plan.sourceType, format: plan.format, imageCreated: plan.createsDestination, imageIdentity: created };
 }

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { allocatedBytesOf, awaitJobGone, blockJobProgress, blockJobState, chainAllocationBytes, copyMarginBytes, createdByMove, exclusiveCreateStep, fileSystemTypeOf, freeBytesOf, isStillShutOffStep, keepReason, MAX_MOVE_TIMEOUT_SECONDS, savedStateProblem, moveFacts, MovePlan, moveTimeoutProblem, offlineMoveSteps, stillShutOffStep } from "../../provider/providers/disk-move";
+import { allocatedBytesOf, awaitJobGone, blockJobProgress, blockJobState, chainAllocationBytes, copyMarginBytes, createdByMove, exclusiveCreateStep, fileSystemTypeOf, freeBytesOf, isStillShutOffStep, keepReason, MAX_MOVE_TIMEOUT_SECONDS, savedStateProblem, startedOnOldSource, moveFacts, MovePlan, moveTimeoutProblem, offlineMoveSteps, stillShutOffStep } from "../../provider/providers/disk-move";
 import { removeIfSameFileStep } from "../../provider/providers/disk-image-ownership";
 import { Virsh } from "../../provider/virsh/virsh";
 import { InputError, providers } from "../../provider/index";
@@ -8,6 +8,7 @@ import { toDynamicProvider } from "../../provider/providers/provider-kit";
 import { domainsUsingSameFile, sourceIdentityKey } from "../../provider/host-checks";
 import { Round } from "../../provider/batch/round";
 import type { StepOutcome } from "../../provider/virsh/step-script";
+import type { DomainSnapshot } from "../../provider/virsh/domain-snapshot";
 import type { DomainSession } from "../../provider/batch/domain-batch";
 import { FILE_IDENTITY_FORMAT, MAC_OWNER_MARK, probeKey } from "../../provider/virsh/probes";
 import { execFileSync, spawnSync } from "node:child_process";
@@ -85,6 +86,15 @@ describe("disk move: review 2, what a copy would not carry, and what is at the d
         assert.match(savedStateProblem(outcome("Managed save:   no\n"), none, outcome('[{"snapshots":[{"name":"base"}]}]'))?.why ?? "", /internal snapshots \(base\)/);
         assert.match(savedStateProblem(outcome("", 1), none, undefined)?.why ?? "", /could not be read/);
         assert.match(savedStateProblem(outcome("Managed save:   no\n"), { ran: false }, undefined)?.why ?? "", /could not be read/);
+    });
+
+    it("finding 5: a shut-off move whose domain now runs on the old source is undone (the old <disk> back in the config); one started on the copy is a move", () => {
+        const at = (running: boolean, file: string) => ({ running, live: running ? { disks: [{ target: "vdb", file }] } : undefined, config: { disks: [{ target: "vdb", file: "/new.img" }] } }) as unknown as DomainSnapshot;
+        const olds = { target: "vdb", source: "/old.img" };
+        assert.equal(startedOnOldSource({ running: false }, at(true, "/old.img"), olds), true);
+        assert.equal(startedOnOldSource({ running: false }, at(true, "/new.img"), olds), false, "started after the update: it runs on the complete copy");
+        assert.equal(startedOnOldSource({ running: false }, at(false, ""), olds), false);
+        assert.equal(startedOnOldSource({ running: true }, at(true, "/old.img"), olds), false, "a live move is verified by verifyMoved");
     });
 
     it("finding 3: the create refuses a device, a FIFO or a link to one at the path (run in sh), writes nothing and leaves the link", () => {
