@@ -316,6 +316,10 @@ export function checkTuningOnHost(virsh: Virsh, settings: readonly Setting[], ta
     }
     // A hard limit lowered on the running QEMU must also leave room above what it holds now.
     const lowered = typeof wanted.hardLimit === "number" && live && wanted.hardLimit < limitOrInfinity(live.tuning.memtuneKiB.hard_limit) ? wanted.hardLimit : undefined;
+    if (lowered !== undefined && target.qemuRssKiB === undefined) {
+        refuse("memoryTune.hardLimit", `memoryTune.hardLimit ${formatKiB(lowered)} would lower the limit of domain '${domain}''s running QEMU, but what it holds now ` +
+            `(virsh dommemstat rss) could not be read, so the limit might be below it. Fix: run pulumi up again (its read has it), or keep the running domain's limit (${words(live?.tuning.memtuneKiB.hard_limit)})`);
+    }
     const underUsage = lowered !== undefined && target.qemuRssKiB !== undefined ? hardLimitUnderUsage(domain, lowered, target.qemuRssKiB) : undefined;
     if (underUsage) refuse("memoryTune.hardLimit", underUsage);
     const shares = settings.find((s) => s.path === "cpuTune.shares")?.value;

@@ -100,7 +100,7 @@ describe("tuning checks at apply (the domain and the host)", () => {
     // A TCG domain like the rig's: 512 MiB, 4 vCPUs, a hard limit of 3 GiB already set.
     const config = parseDomainXml(`<domain type='qemu'><name>web1</name><memory unit='KiB'>524288</memory><vcpu current='1'>4</vcpu>
         <memtune><hard_limit unit='KiB'>3145728</hard_limit></memtune></domain>`);
-    const target: TuningTarget = { config, live: config, desired: {}, growth: NO_GROWTH, hostCpus: [0, 1] };
+    const target: TuningTarget = { config, live: config, desired: {}, growth: NO_GROWTH, hostCpus: [0, 1], qemuRssKiB: 200 * 1024 };
 
     function refusedAtApply(inputs: Partial<DomainResourcesInputs>, at: TuningTarget, ...patterns: RegExp[]): InputError {
         let caught: unknown;
@@ -205,7 +205,7 @@ describe("tuning checks at apply (the domain and the host)", () => {
     it("the running guest's ceiling is its <memory> (or more memory asked for): a lower maxMemory asked for lands only at boot, so it lowers the config's alone", () => {
         // The running QEMU has 4 GiB; maxMemory 2 GiB is asked for (a reboot later, configOnly).
         const four = parseDomainXml(`<domain type='kvm'><name>web1</name><memory unit='KiB'>4194304</memory><vcpu>1</vcpu></domain>`);
-        const configOnly: TuningTarget = { config: four, live: four, desired: { maxMemoryKiB: 2 * 1024 * 1024, memoryKiB: 2 * 1024 * 1024 }, growth: NO_GROWTH };
+        const configOnly: TuningTarget = { config: four, live: four, desired: { maxMemoryKiB: 2 * 1024 * 1024, memoryKiB: 2 * 1024 * 1024 }, growth: NO_GROWTH, qemuRssKiB: 200 * 1024 };
         refusedAtApply({ memoryTune: { hardLimit: "3GiB" } }, configOnly, /hardLimit 3GiB on domain 'web1' is below .* 4GiB \+ QEMU's overhead 1GiB .* = 5GiB/);
         checkTuningOnHost(virsh, tuningSettings({ memoryTune: { hardLimit: "3GiB" } }), { ...configOnly, live: undefined });
         checkTuningOnHost(virsh, tuningSettings({ memoryTune: { hardLimit: "5GiB" } }), configOnly);
@@ -223,6 +223,9 @@ describe("tuning checks at apply (the domain and the host)", () => {
             /Fix: set memoryTune\.hardLimit to at least 3136MiB, or "unlimited"/);
         checkTuningOnHost(virsh, tuningSettings({ memoryTune: { hardLimit: "3136MiB" } }), running);
         checkTuningOnHost(virsh, tuningSettings({ memoryTune: { hardLimit: "3104MiB" } }), { ...running, live: undefined });
+        // What it holds unknown (no rss read): a limit lowered live is refused, not checked against nothing.
+        refusedAtApply({ memoryTune: { hardLimit: "3136MiB" } }, { ...running, qemuRssKiB: undefined },
+            /memoryTune\.hardLimit 3136MiB would lower the limit of domain 'web1''s running QEMU, but what it holds now \(virsh dommemstat rss\) could not be read/, /Fix: run pulumi up again \(its read has it\), or keep the running domain's limit \(unlimited\)/);
         // Raised from a lower limit: the running QEMU already lives under the old one.
         const limited = { ...unlimited, tuning: { ...unlimited.tuning, memtuneKiB: { hard_limit: 3 * 1024 * 1024 } } };
         checkTuningOnHost(virsh, tuningSettings({ memoryTune: { hardLimit: "3104MiB" } }), { ...running, config: limited, live: limited });
