@@ -5,7 +5,7 @@
  */
 import { parseCpuList } from "./cpu-list";
 import { InputError, VirshError } from "./errors";
-import { MAC_OWNER_MARK } from "./virsh/probes";
+import { markedDomain } from "./virsh/probes";
 import type { StepOutcome } from "./virsh/step-script";
 import { hintFor, SUDO_REFUSED } from "./virsh/stderr-hints";
 import type { Virsh } from "./virsh/virsh";
@@ -77,7 +77,8 @@ export function domainUsingMac(virsh: Virsh, outcome: StepOutcome, mac: string):
     const result = answered(virsh, "virsh domiflist", outcome);
     let owner: string | undefined;
     for (const line of result.stdout.split("\n")) {
-        if (line.startsWith(MAC_OWNER_MARK)) owner = line.slice(MAC_OWNER_MARK.length);
+        const marked = markedDomain(line);
+        if (marked !== undefined) owner = marked;
         else if (owner !== undefined && owner !== virsh.domain && line.toLowerCase().includes(mac.toLowerCase())) return owner;
     }
     return undefined;
@@ -121,7 +122,8 @@ export function domainsUsingFile(virsh: Virsh, outcome: StepOutcome, path: strin
     const users = new Set<string>();
     let owner: string | undefined;
     for (const line of result.stdout.split("\n")) {
-        if (line.startsWith(MAC_OWNER_MARK)) owner = line.slice(MAC_OWNER_MARK.length);
+        const marked = markedDomain(line);
+        if (marked !== undefined) owner = marked;
         else if (owner !== undefined && /^\s*\S+\s+(.*?)\s*$/.exec(line)?.[1] === path) users.add(owner);
     }
     return [...users];

@@ -96,16 +96,19 @@ export const isFingerprint: Check = (v) =>
     typeof v === "string" && /^SHA256:[A-Za-z0-9+/]{43}$/.test(v) ? undefined : "must be an OpenSSH fingerprint like SHA256:… (ssh-keygen -lf)";
 
 /**
- * virsh looks a --domain up as an ID first (a number), then as a UUID, then as a name: a domain
- * named "5" would be read, and changed, as whichever running domain has ID 5.
+ * virsh looks a --domain up as an ID first (what strtol reads as a number >= 0), then as a UUID (36
+ * characters, 32 hex digits with "-" or " " between them), then as a name: a domain named "5" would
+ * be read, and changed, as whichever running domain has ID 5.
  */
 export const isDomainName: Check = (v) => {
     const text = isXmlText(v);
     if (text !== undefined) return text;
     const name = String(v);
-    const readAs = /^\+?[0-9]+$/.test(name) ? "a domain ID" : /^[0-9a-f]{32}$/i.test(name.replaceAll("-", "")) ? "a domain UUID" : undefined;
+    const asId = /^[+-]?[0-9]+$/.test(name) && Number(name) >= 0 && Number(name) <= 2 ** 31 - 1;
+    const asUuid = name.length === 36 && /^[0-9a-f]{32}$/i.test(name.replace(/[- ]/g, ""));
+    const readAs = asId ? "a domain ID" : asUuid ? "a domain UUID" : undefined;
     return readAs && `${JSON.stringify(name)} is read by virsh as ${readAs} before it is read as a name, so another domain could be changed: ` +
-        "rename the domain to a name that is neither a number nor a UUID (`virsh domrename OLD NEW` while it is shut off) and use that";
+        "give the domain's name; if that is its name, rename it to one that is neither a number nor a UUID (`virsh domrename OLD NEW` while it is shut off)";
 };
 
 /** Checks shared by every resource: where the domain is and how to reach it. */

@@ -50,6 +50,14 @@ export function probeKey(probe: Probe): string {
 
 /** Marks each domain's section in the macOwners and diskSources answers. */
 export const MAC_OWNER_MARK = "@@domain ";
+
+/**
+ * The domain a marked line names, or undefined for any other line. Trimmed at the end: an older
+ * virsh pads the name in `list --uuid --name`, and a resource's own domain cannot end in spaces.
+ */
+export function markedDomain(line: string): string | undefined {
+    return line.startsWith(MAC_OWNER_MARK) ? line.slice(MAC_OWNER_MARK.length).trimEnd() : undefined;
+}
 /** `stat -c` format of a file's identity: st_dev:st_ino, then the birth time to the nanosecond ("-" where the file system keeps none). */
 export const FILE_IDENTITY_FORMAT = "%d:%i %w";
 /** A guest's balloon may stop a page table short of the target; within this it has followed. */

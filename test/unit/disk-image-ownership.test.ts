@@ -9,7 +9,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "fs";
 import { tmpdir } from "os";
 import { join } from "path";
 import { InputError, VirshError } from "../../provider/errors";
-import { domainsUsingFile, fileIdentityOnHost, pathMissing, sourceKindOnHost } from "../../provider/host-checks";
+import { domainsUsingFile, domainUsingMac, fileIdentityOnHost, pathMissing, sourceKindOnHost } from "../../provider/host-checks";
 import { providers } from "../../provider/index";
 import { createImageSteps, createSizeProbes, planResize, refusedByGuard } from "../../provider/providers/disk-size";
 import { takeReplacement } from "../../provider/providers/replacements";
@@ -35,6 +35,14 @@ describe("disk image ownership: host answers", () => {
         assert.deepEqual(domainsUsingFile(virsh, ran(0, answer), PATH), ["other"]);
         assert.deepEqual(domainsUsingFile(virsh, ran(0, answer), "/images/root.img"), ["g"]);
         assert.deepEqual(domainsUsingFile(virsh, ran(0, answer), "/images/none.img"), []);
+    });
+
+    it("a name an older virsh pads in `list --uuid --name` is read without the padding: the resource's own domain is never \"another\"", () => {
+        const answer = [`${MAC_OWNER_MARK}g                            `, " vnet0  bridge  br0  virtio  52:54:00:aa:bb:cc",
+            `${MAC_OWNER_MARK}other                        `, " vnet1  bridge  br0  virtio  52:54:00:dd:ee:ff", ` vdb      ${PATH}`].join("\n");
+        assert.equal(domainUsingMac(virsh, ran(0, answer), "52:54:00:aa:bb:cc"), undefined);
+        assert.equal(domainUsingMac(virsh, ran(0, answer), "52:54:00:DD:EE:FF"), "other");
+        assert.deepEqual(domainsUsingFile(virsh, ran(0, answer), PATH), ["other"]);
     });
 
     it("domainsUsingFile: a read that failed is an error, never \"nobody uses it\"", () => {

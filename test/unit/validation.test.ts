@@ -79,11 +79,13 @@ describe("validation: checks", () => {
     });
 
     it("isDomainName refuses a name virsh would read as a domain ID or UUID first", () => {
-        for (const ok of ["vm1", "5a", "-5", "web 01", "19d2c9b3-01b3-5ede-647e-260eab3fb9f"]) accepts(isDomainName, ok);
-        refuses(isDomainName, "5", /"5" is read by virsh as a domain ID before it is read as a name, so another domain could be changed: .*virsh domrename/);
-        refuses(isDomainName, "+0042", /as a domain ID/);
+        for (const ok of ["vm1", "5a", "-5", "99999999999", "web 01", "19d2c9b3-01b3-5ede-647e-260eab3fb9f", "19D2C9B301B35EDE647E260EAB3FB9F0"]) {
+            accepts(isDomainName, ok);
+        }
+        refuses(isDomainName, "5", /"5" is read by virsh as a domain ID before it is read as a name, so another domain could be changed: give the domain's name; .*virsh domrename/);
+        for (const id of ["+0042", "-0", "2147483647"]) refuses(isDomainName, id, /as a domain ID/);
         refuses(isDomainName, "19d2c9b3-01b3-5ede-647e-260eab3fb9f0", /as a domain UUID/);
-        refuses(isDomainName, "19D2C9B301B35EDE647E260EAB3FB9F0", /as a domain UUID/);
+        refuses(isDomainName, "01234567 89ab cdef 0123 456789abcdef", /as a domain UUID/);
         refuses(isDomainName, " vm1", /white space/);
         refuses(isDomainName, "", /non-empty string/);
     });
