@@ -430,12 +430,12 @@ function converge(inputs: DomainResourcesInputs, stored?: DomainResourcesOutputs
         }
         const hostCpus = probes.includes(HOST_CPUS) ? onlineHostCpus(virsh, round.probe(HOST_CPUS)) : undefined;
         const cgroupV2Host = probes.includes(CGROUP_FS) ? cgroupV2(virsh, round.probe(CGROUP_FS)) : undefined;
-        // A change whose answer was lost, or a define whose config changed meanwhile, is planned
-        // again from the domain as it is after that exec.
         // The balloon read the round carried: after a lost answer, the apply's (which waited for its target).
         let readProbe: Probe = BALLOON;
         // A warning once per apply, not once per pass.
         const warned = new Set<string>();
+        // A change whose answer was lost, or a define whose config changed meanwhile, is planned
+        // again from the domain as it is after that exec.
         for (let attempt = 0, defineTries = 0; ; attempt++) {
             const hotplug = planHotplug(virsh, round.snapshot(), () => definableConfig(virsh, round), inputs, desired);
             const before = balloonSnapshot(hotplug.view);
