@@ -7,16 +7,18 @@
  *   provider providers.* called directly (operations of a step sent together, as the engine does)
  *   engine   `pulumi preview` / `up` / `refresh` / `destroy` through the real CLI (bench/engine-program.ts)
  * Workloads: 12 disks on one guest (attach, then detach); one disk attach + detach cycle; memory up
- * and down ×10; 3 guests × (4 disks + 1 NIC + DomainResources). Rounds alternate the modes;
+ * and down ×10; 3 guests × (4 disks + 1 NIC + DomainResources); a 256 MiB disk moved live beside
+ * offline copies of it (bench/disk-move.ts: modes qemu-img and cp). Rounds alternate the modes;
  * medians with min–max; the ratios of the targets (issue: one round trip per step). Writes JSON.
  *
- *   bash bench/round-trips.sh [--rounds N] [--quick]      (prepares the rig and the CLI first)
- *   node dist/bench/round-trips.js [--rounds N] [--quick] [--json PATH]   (rig up, pulumi on PATH)
+ *   bash bench/round-trips.sh [--rounds N] [--quick] [--move-only]      (prepares the rig and the CLI first)
+ *   node dist/bench/round-trips.js [--rounds N] [--quick] [--move-only] [--json PATH]   (rig up, pulumi on PATH)
  */
 import { spawn, spawnSync } from "child_process";
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "fs";
 import { tmpdir } from "os";
 import { join } from "path";
+import { COPY_STEP, diskMoveWorkload, MOVE_STEP, MoveWorkload } from "./disk-move";
 import type { BenchGuest, BenchProgram } from "./engine-program";
 import type {
     AttachedDiskInputs, AttachedDiskOutputs, AttachedInterfaceInputs, AttachedInterfaceOutputs, ConnectionInputs, DomainResourcesInputs,
@@ -25,7 +27,8 @@ import type {
 import type { CountingSshd } from "../test/faults/counting-sshd";
 import type { RigEnv } from "../test/rig/rig-env";
 
-export type Mode = "floor" | "script" | "naive" | "provider" | "engine";
+/** How a step ran; qemu-img and cp are the offline copies the disk move is set beside. */
+export type Mode = "floor" | "script" | "naive" | "provider" | "engine" | "qemu-img" | "cp";
 
 export interface Sample {
     workload: string;
@@ -40,6 +43,8 @@ export interface BenchOptions {
     rounds: number;
     /** Fewer disks and memory changes, one round: the test suite's smoke run. */
     quick: boolean;
+    /** Only the disk-move workload (its own throwaway domain; none of the pll-fault guests). */
+    moveOnly?: boolean;
 }
 
 export interface BenchReport {
@@ -315,6 +320,8 @@ export async function runBenchmark(env: RigEnv, sshd: CountingSshd, options: Ben
         connection: sshd.connection({ connectTimeout: 12 }),
     };
     const diskCount = options.quick ? 4 : 12;
+    const moveMib = options.quick ? 32 : 256;
+    let move: MoveWorkload | undefined;
     const images: string[] = [];
     const image = (label: string) => {
         const path = createImage(env, `bench-${label}`);
@@ -322,6 +329,11 @@ export async function runBenchmark(env: RigEnv, sshd: CountingSshd, options: Ben
         return path;
     };
     try {
+        move = await diskMoveWorkload(env, bench.connection, moveMib, (step, mode, work) => measure(bench, moveWorkloadName(moveMib), step, mode, work));
+        if (options.moveOnly) {
+            for (let round = 0; round < options.rounds; round++) await move.round();
+            return { options, versions: versions(), samples: bench.samples, peakRssMiB: bench.peakRss };
+        }
         for (const guest of new Set([W1_GUEST, MEMORY_GUEST, ...W2_GUESTS])) resetGuest(guest);
         const w1: BenchGuest = { domain: W1_GUEST, disks: Array.from({ length: diskCount }, (_, i) => image(`w1-${i}`)), nics: 0, bridge: env.PLL_BRIDGE, vcpus: 1 };
         const cycle: BenchGuest = { ...w1, disks: [w1.disks[0]], vcpus: undefined };
@@ -334,12 +346,13 @@ export async function runBenchmark(env: RigEnv, sshd: CountingSshd, options: Ben
         // A warm-up: the pooled connection, module loading and the CLI's first start are not what we measure.
         await floor(bench, W1_GUEST, await lines(bench, W1_GUEST, read(W1_GUEST)));
         for (let round = 0; round < options.rounds; round++) {
-            for (const mode of rotate<Mode>(["floor", "script", "naive", "provider", "engine"], round)) {
+            for (const mode of rotate<Exclude<Mode, "qemu-img" | "cp">>(["floor", "script", "naive", "provider", "engine"], round)) {
                 if (mode === "provider") {
                     await providerDisks(bench, w1Name, [w1]);
                     await providerDisks(bench, "disk cycle", [cycle]);
                     await providerMemory(bench, MEMORY_GUEST, memory);
                     await providerDisks(bench, w2Name, w2);
+                    await move.round();
                 } else if (mode === "engine") {
                     await engineRun(bench, w1Name, [w1]);
                     await engineRun(bench, w2Name, w2);
@@ -351,11 +364,16 @@ export async function runBenchmark(env: RigEnv, sshd: CountingSshd, options: Ben
             }
         }
     } finally {
+        move?.close();
         closeAllHosts();
         removeFiles(images);
         rmSync(home, { recursive: true, force: true });
     }
     return { options, versions: versions(), samples: bench.samples, peakRssMiB: bench.peakRss };
+}
+
+export function moveWorkloadName(mib: number): string {
+    return `disk move (${mib} MiB of data)`;
 }
 
 function versions(): Record<string, string> {
@@ -406,8 +424,9 @@ export function summarize(samples: Sample[]): Row[] {
 export interface Target {
     name: string;
     value: number;
-    limit: number;
-    holds: boolean;
+    /** Absent for a ratio that is measured, not held to a limit (the disk move beside offline copies). */
+    limit?: number;
+    holds?: boolean;
     detail: string;
 }
 
@@ -438,6 +457,11 @@ export function targets(rows: Row[], peakRss: BenchReport["peakRssMiB"], w1: str
         for (const step of ["preview", "attach", "refresh", "detach"]) add(`engine ${step} (${workload}): handshakes per host`, (at(workload, step, "engine")?.handshakes ?? NaN) / hosts, 1, "server-side count");
         add(`engine preview without refresh (${workload}): remote commands`, at(workload, "preview", "engine")?.commands, 0, "server-side count");
     }
+    const move = rows.find((r) => r.step === MOVE_STEP && r.mode === "provider");
+    for (const mode of ["qemu-img", "cp"] as const) {
+        const copy = move && at(move.workload, COPY_STEP, mode);
+        if (move && copy) list.push({ name: `${move.workload}: live move ÷ offline ${mode === "cp" ? "cp --sparse=always" : "qemu-img convert"}`, value: move.medianMs / copy.medianMs, detail: `${f(move.medianMs)} ÷ ${f(copy.medianMs)}` });
+    }
     add("provider peak RSS, 3-guest workload (MiB)", peakRss.provider || undefined, 150, "this process, sampled every 100 ms");
     add("engine's provider process peak RSS, both workloads (MiB)", peakRss.engine || undefined, 150, "VmHWM of the dynamic-provider process, sampled every 100 ms");
     return list;
@@ -456,7 +480,7 @@ export function formatReport(report: BenchReport, rows: Row[], list: Target[]): 
     const ratios = [
         "| target | value | limit | holds | from |",
         "| --- | --- | --- | --- | --- |",
-        ...list.map((t) => `| ${t.name} | ${Number.isInteger(t.value) ? t.value : t.value.toFixed(2)} | ≤ ${t.limit} | ${t.holds ? "yes" : "**no**"} | ${t.detail} |`),
+        ...list.map((t) => `| ${t.name} | ${Number.isInteger(t.value) ? t.value : t.value.toFixed(2)} | ${t.limit === undefined ? "—" : `≤ ${t.limit}`} | ${t.holds === undefined ? "—" : t.holds ? "yes" : "**no**"} | ${t.detail} |`),
     ];
     const versions = Object.entries(report.versions).map(([k, v]) => `${k} ${v}`).join("; ");
     return [`rounds: ${report.options.rounds}${report.options.quick ? " (quick)" : ""}; ${versions}`, "", ...table, "", ...ratios].join("\n");
@@ -472,7 +496,7 @@ async function main(): Promise<void> {
         return i >= 0 ? argv[i + 1] : undefined;
     };
     const quick = argv.includes("--quick");
-    const options: BenchOptions = { rounds: Number(option("--rounds") ?? (quick ? 1 : 3)), quick };
+    const options: BenchOptions = { rounds: Number(option("--rounds") ?? (quick ? 1 : 3)), quick, moveOnly: argv.includes("--move-only") };
     const jsonPath = option("--json") ?? join(__dirname, "round-trips.json");
     const { loadRigEnv } = await import("../test/rig/rig-env");
     const { CountingSshd } = await import("../test/faults/counting-sshd");

@@ -243,6 +243,21 @@ export interface AttachedDiskInputs extends DomainScoped {
     iotune?: DiskIoTune;
     /** Seconds to wait for the guest to release the disk on detach. Default 30. */
     detachTimeout?: number;
+    /**
+     * A new `source` that names an existing file or block device: false (default) swaps the disk
+     * to it (a replacement); true moves the disk onto it (blockcopy over its contents), which must
+     * then have exactly the disk's size.
+     */
+    moveOntoExisting?: boolean;
+    /**
+     * What a move does with the old image once the guest runs on the new one: "keep" (default), or
+     * "delete" (only an image this resource created, still that file, and no domain using it).
+     */
+    afterMove?: "keep" | "delete";
+    /** Seconds a move's copy may take before it is aborted (the guest stays on the old source). Default 3600. */
+    moveTimeout?: number;
+    /** A move's copy rate limit in MiB/s (`blockcopy --bandwidth`); unlimited when absent. */
+    copyBandwidth?: number;
 }
 
 /**

@@ -13,6 +13,11 @@ export function warn(message: string): Promise<void> {
     return pulumiLog().warn(message);
 }
 
+/** A line of progress in the engine's log (`pulumi up` shows it while the operation runs). */
+export function info(message: string): Promise<void> {
+    return pulumiLog().info(message);
+}
+
 const said = new Set<string>();
 
 /** A warning said once per process (every resource resolves the same connection, say). */

@@ -129,6 +129,37 @@ export function domainsUsingFile(virsh: Virsh, outcome: StepOutcome, path: strin
     return [...users];
 }
 
+/** What a SOURCE_IDENTITY_FORMAT line names: a block device by its device number (any node or link to it), anything else by st_dev:st_ino. */
+export function sourceIdentityKey(line: string): string | undefined {
+    const [type, inode, rdev] = line.trim().split("|");
+    if (!type || !inode || !rdev) return undefined;
+    return type === "block special file" ? `block ${rdev}` : `file ${inode}`;
+}
+
+/**
+ * The domains with a disk source that is the same file or device as `identity` (a sourceIdentity
+ * answer), whatever path names it, as a source, a base in a backing chain or a block copy's mirror (the
+ * domainFileIdentities probe); throws when it could not read them all.
+ */
+export function domainsUsingSameFile(virsh: Virsh, outcome: StepOutcome, identity: StepOutcome, path: string, consequence = "nothing was copied"): string[] {
+    const key = sourceIdentityKey(answered(virsh, "stat", identity).stdout);
+    if (key === undefined) return [];
+    const result = answered(virsh, "virsh dumpxml", outcome);
+    if (result.exitCode !== 0) {
+        const stderr = result.stderr.trim();
+        throw new VirshError(`cannot tell which domains use ${path} (virsh list or dumpxml failed, exit ${result.exitCode}); ${consequence}`,
+            virsh.context("source", stderr), hintFor(stderr, "run the same pulumi command again"), result.exitCode);
+    }
+    const users = new Set<string>();
+    let owner: string | undefined;
+    for (const line of result.stdout.split("\n")) {
+        const marked = markedDomain(line);
+        if (marked !== undefined) owner = marked;
+        else if (owner !== undefined && sourceIdentityKey(line) === key) users.add(owner);
+    }
+    return [...users];
+}
+
 /** An image file's virtual size in bytes (`qemu-img info -f FORMAT --output=json`); throws when it cannot be read. */
 export function imageVirtualSize(virsh: Virsh, outcome: StepOutcome, path: string): number {
     const result = answered(virsh, "qemu-img info", outcome);

@@ -3,7 +3,7 @@
 # fault and load suites, the long ones (load, libvirtd restart) included; PLL_SKIP_LONG=1 skips
 # those for a quicker run by hand.
 #
-# The suites run in three lanes side by side, each one mocha on guests and ports of its own (most of
+# The suites run in four lanes side by side, each one mocha on guests and ports of its own (most of
 # a suite's time is spent waiting on a TCG guest or a remote command), then the suites that must be
 # alone on the rig. Lane "main" streams its output; the others write to a log that is printed when
 # they end. The end is the whole run's per-suite time table and one "tests:" line.
@@ -13,9 +13,10 @@ bin=$(bash scripts/prepare.sh | tail -n 1)
 export PATH="$bin:$PATH"
 node_min=$(bash scripts/node-toolchain.sh 22 | tail -n 1)
 
-# The lanes beside "main" (which runs every other suite): each on guests and ports no other lane uses.
-# beside: pll-fault1 and the namespace hosts, with an own sshd on 2226;
-# and the tuning suites, on domains of their own (pll-tn-*).
+# The lanes beside "main" (which runs every other suite, the disk moves on domains of their own,
+# pll-mv-*, among them): each on guests and ports no other lane uses.
+# beside: pll-fault1 and the namespace hosts, with an own sshd on 2226; the tuning suites, on
+# domains of their own (pll-tn-*).
 beside=(
   engine/consumer-install rig/half-missing rig/jump-hosts engine/many-hosts
   faults/bad-input-engine faults/bad-input faults/security-host-keys faults/security-injection
@@ -28,12 +29,18 @@ apart=(
   faults/nic-attach-failures faults/cdrom-replug-failures faults/faults-config-write faults/faults-noos
   faults/faults-cut-off-run load/engine-40-devices engine/round-trips-bench
 )
-side_lanes=(beside apart)
+# debian: the Debian guests pll-deb1 and pll-deb2, and the property matrix (its own pll-mx-*
+# domains, and pll-deb1 for the guest-agent row).
+debian=(
+  rig/rule-matrix rig/guest-view rig/debian-seed engine/guest-agent rig/domain-tuning-debian rig/disk-move-guest
+)
+side_lanes=(beside apart debian)
 # libvirtd stopped under everyone's feet, and a check that no other domain changed state.
 alone=(faults/faults-libvirtd-restart rig/vanished-domain)
 
 files() { local f; for f in "$@"; do echo "dist/test/$f.test.js"; done; }
-listed=("${beside[@]}" "${apart[@]}" "${alone[@]}")
+listed=("${alone[@]}")
+for lane in "${side_lanes[@]}"; do declare -n suites=$lane; listed+=("${suites[@]}"); unset -n suites; done
 for f in $(files "${listed[@]}"); do [ -e "$f" ] || { echo "run-all.sh: no $f (a suite was renamed: update the lanes)" >&2; exit 1; }; done
 ignored=()
 for f in $(files "${listed[@]}"); do ignored+=(--ignore "$f"); done

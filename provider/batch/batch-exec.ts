@@ -59,8 +59,10 @@ async function execOnce(virsh: Virsh, stepGroups: readonly (readonly Command[])[
         ...probes.map((p) => [{ commandLine: probeLine(p, virsh) }]),
     ];
     const script = buildStepScript(groups);
-    const stepCount = groups.reduce((n, g) => n + g.length, 0);
-    const result = await runScript(virsh, script.text, stepCount * virsh.operationTimeoutSeconds * 1000 + EXEC_SLACK_MS);
+    // Each step's own bound (a disk move's copy may take longer than operationTimeout).
+    const readCount = groups.length - stepGroups.length;
+    const boundSeconds = stepGroups.flat().reduce((n, c) => n + (c.timeoutSeconds ?? virsh.operationTimeoutSeconds), readCount * virsh.operationTimeoutSeconds);
+    const result = await runScript(virsh, script.text, boundSeconds * 1000 + EXEC_SLACK_MS);
     const parsed = script.parse(result.stdout, result.stderr);
     // The first step of every group always runs: no frame at all means the script never ran.
     if (parsed.every((group) => group.every((o) => !o.ran))) throw shellFailed(virsh, result);

@@ -11,7 +11,7 @@ import { ChangeOrder, Round } from "../batch/round";
 import { applySettled } from "../batch/settled";
 import { InputError, VirshError } from "../errors";
 import { blkdeviotuneFlags, ioTuneOfDisk, ioTuneProblem, ioTuneXmlValues, parseBlkdeviotune, sameIoTune } from "../disk-iotune";
-import type { DiskIoTune } from "../contract";
+import type { DiskFormat, DiskIoTune } from "../contract";
 import { domblkCapacity, pathMissing, SourceKind, sourceKindOnHost } from "../host-checks";
 import { formatBytes } from "../units";
 import type { CheckFailure } from "../validation";
@@ -28,9 +28,11 @@ import type { Probe } from "../virsh/probes";
 import type { Command, Virsh } from "../virsh/virsh";
 import { buildDiskXml, diskSourcePath, DiskValues } from "../xml/disk-xml";
 import { toDynamicProvider } from "./provider-kit";
+import { moveDisk, moveFacts, moveTimeoutProblem, releaseMovedAway } from "./disk-move";
 import { diskAt, readHotPlugged, usedTargets } from "./device-lookup";
 import { DeviceLookup, removeDevice } from "./device-removal";
 import { attachMissingHalves, explainPartialAttach, missingHalves, Presence } from "./partial-attach";
+import { PartialUpdate } from "./partial-update";
 
 function diskXmlFor(inputs: AttachedDiskInputs, target: string, sourceType: "file" | "block"): string {
     return buildDiskXml({
@@ -262,7 +264,27 @@ async function converge(session: DomainSession, olds: AttachedDiskOutputs, news:
     return outputsFrom(stored, target, after, facts(capacity));
 }
 
+/** A move (the diff found nothing at the new source, or moveOntoExisting), then the size and limits on the new source. */
+function moveThenConverge(olds: AttachedDiskOutputs, news: AttachedDiskInputs): Promise<AttachedDiskOutputs> {
+    return inDomainBatch(news, async (session) => {
+        const xmlFor = (plan: { sourceType: "file" | "block"; format: DiskFormat }) => diskXmlFor({ ...olds, source: news.source, format: plan.format }, olds.target, plan.sourceType);
+        const moved = await moveDisk(session, olds, news, xmlFor);
+        const onNew = { ...olds, source: news.source, sourceType: moved.sourceType, format: moved.format };
+        const outs = outputsFrom(onNew, olds.target, moved.snapshot, { imageCreated: moved.imageCreated, imageIdentity: moved.imageIdentity, capacityBytes: olds.capacityBytes });
+        // From here on the disk is on the new source: a failure must not lose that (the engine stores what PartialUpdate carries).
+        let stored = outs;
+        try {
+            stored = await converge(session, outs, news);
+            await releaseMovedAway(session, olds, news);
+            return stored;
+        } catch (error) {
+            throw new PartialUpdate(stored, `disk ${olds.target} of domain '${session.virsh.domain}' was moved to ${news.source} (the state now names it)`, error);
+        }
+    });
+}
+
 function update(olds: AttachedDiskOutputs, news: AttachedDiskInputs): Promise<AttachedDiskOutputs> {
+    if (news.source !== olds.source) return moveThenConverge(olds, news);
     const stored = { ...olds, ...news, target: olds.target, sourceType: olds.sourceType, bus: olds.bus, format: olds.format };
     const sizeChange = news.size !== undefined && sizeBytesOf(news) !== (olds.size === undefined ? undefined : sizeBytesOf(olds));
     const halves = missingHalvesOf(olds as unknown as Values);
@@ -313,7 +335,12 @@ export const attachedDiskProvider = toDynamicProvider<AttachedDiskInputs, Attach
         .field("deleteImage", isBoolean)
         .field("iotune", ioTuneProblem)
         .field("detachTimeout", integerAtLeast(1))
+        .field("moveOntoExisting", isBoolean)
+        .field("afterMove", oneOf("keep", "delete"))
+        .field("moveTimeout", moveTimeoutProblem)
+        .field("copyBandwidth", integerAtLeast(1))
         .failures)),
+    diffFacts: moveFacts,
     wasRunning: () => true,
     create,
     read: (id, olds) => readHotPlugged(id, olds, (snapshot, round) => {

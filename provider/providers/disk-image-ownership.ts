@@ -4,17 +4,17 @@
  * (a re-plug: cache, io, bus, target, serial, readonly) never removes or recreates the image: its
  * delete keeps the file and hands the ownership to the create that follows on the same host for
  * the same source. Only a real destroy with `deleteImage` removes it, and only while the path
- * still holds that very file and no domain on the host names it as a disk.
+ * still holds that very file and no domain on the host names it (a disk, an overlay's base, a copy's mirror).
  */
 import type { AttachedDiskInputs, AttachedDiskOutputs } from "../contract";
 import type { DomainSession } from "../batch/domain-batch";
 import { ChangeOrder } from "../batch/round";
 import { warn } from "../engine-log";
-import { domainsUsingFile, fileIdentityOnHost } from "../host-checks";
+import { domainsUsingFile, domainsUsingSameFile, fileIdentityOnHost } from "../host-checks";
 import { placementOf } from "../rules/connection-rules";
-import type { Probe } from "../virsh/probes";
+import { FILE_IDENTITY_FORMAT, Probe } from "../virsh/probes";
 import type { StepOutcome } from "../virsh/step-script";
-import type { Virsh } from "../virsh/virsh";
+import type { Command, Virsh } from "../virsh/virsh";
 
 export interface ImageOwnership {
     imageCreated: boolean;
@@ -22,11 +22,17 @@ export interface ImageOwnership {
     imageIdentity?: string;
 }
 
+/** Removes the path only while it still holds the file of that identity: the compare and the rm in one host step. */
+export function removeIfSameFileStep(path: string, identity: string): Command {
+    return { host: true, args: ["sh", "-c", `[ "$(stat -c '${FILE_IDENTITY_FORMAT}' -- "$1")" = "$2" ] && rm -f -- "$1"`, "sh", path, identity] };
+}
+
 export function identityProbe(path: string): Probe {
     return { kind: "fileIdentity", path };
 }
 
 const DISK_SOURCES: Probe = { kind: "diskSources" };
+const DOMAIN_FILES: Probe = { kind: "domainFileIdentities" };
 
 /** Ownership handed over by a replacement's delete, by host and source, for the create that follows. */
 const handedOver = new Map<string, ImageOwnership>();
@@ -81,20 +87,29 @@ export async function releaseImage(session: DomainSession, olds: AttachedDiskOut
         return;
     }
     const identity = identityProbe(olds.source);
-    const read = await session.round({ probes: [identity, DISK_SOURCES] });
+    const file: Probe = { kind: "sourceIdentity", path: olds.source };
+    const read = await session.round({ probes: [identity, DISK_SOURCES, DOMAIN_FILES, file] });
     const now = fileIdentityOnHost(virsh, read.probe(identity), olds.source);
     if (now === "missing") return;
     if (now !== olds.imageIdentity) {
         await warn(`deleteImage kept ${where}: the path holds another file than the one this disk created (created ${olds.imageIdentity}, now ${now}); ${byHand}`);
         return;
     }
-    const users = domainsUsingFile(virsh, read.probe(DISK_SOURCES), olds.source);
+    // By path, and as the same file by any path: a disk's source, an overlay's base, a block copy's destination.
+    const users = [...new Set([...domainsUsingFile(virsh, read.probe(DISK_SOURCES), olds.source),
+        ...domainsUsingSameFile(virsh, read.probe(DOMAIN_FILES), read.probe(file), olds.source, "so the image is kept")])];
     if (users.length > 0) {
-        await warn(`deleteImage kept ${where}: domain${users.length > 1 ? "s" : ""} ${users.map((d) => `'${d}'`).join(", ")} still use${users.length > 1 ? "" : "s"} it as a disk; ${byHand}`);
+        await warn(`deleteImage kept ${where}: domain${users.length > 1 ? "s" : ""} ${users.map((d) => `'${d}'`).join(", ")} still use${users.length > 1 ? "" : "s"} it (a disk, or the base of an overlay); ${byHand}`);
         return;
     }
-    const request = { steps: [{ host: true, args: ["rm", "-f", "--", olds.source] }], order: ChangeOrder.Removal };
+    // The identity is compared again in the rm's own step: the path may have changed since the read.
+    const request = { steps: [removeIfSameFileStep(olds.source, olds.imageIdentity)], order: ChangeOrder.Removal };
     const round = await session.round(request);
+    const [removal] = round.steps;
+    if (removal?.ran && removal.exitCode === 1 && removal.stderr.trim() === "") {
+        await warn(`deleteImage kept ${where}: the path changed to another file between the read and the removal; ${byHand}`);
+        return;
+    }
     const failure = round.failure(request, { device: `disk ${olds.target}`, hint: `remove ${olds.source} by hand; the disk is already detached` });
     if (failure) throw failure;
 }

@@ -54,9 +54,14 @@ export interface CreateSizePlan {
  */
 export function createImageSteps(path: string, format: string, bytes: number): Command[] {
     return [
-        { host: true, args: ["test", "!", "-e", path, "-a", "!", "-h", path] },
+        noFileAtStep(path),
         { host: true, args: ["qemu-img", "create", "-q", "-f", format, "--", path, String(bytes)] },
     ];
+}
+
+/** Succeeds only when nothing is at the path, not even a dangling link: the guard before a step that creates a file there. */
+export function noFileAtStep(path: string): Command {
+    return { host: true, args: ["test", "!", "-e", path, "-a", "!", "-h", path] };
 }
 
 /** The error when the guard of createImageSteps (the plan's first step) refused; undefined when it did not. */

@@ -3,10 +3,14 @@
  * resource supplies its table, its checks and its create/read/update/delete.
  */
 import type * as pulumi from "@pulumi/pulumi";
-import { ChangeKind, classifyChanges, needsReplacement, RuleTable } from "../rules/rule-table";
+import { ChangeKind, classifyChanges, needsReplacement, RuleTable, Values } from "../rules/rule-table";
 import { ErrorContext, InputError } from "../errors";
 import type { CheckFailure } from "../validation";
+import { asInitFailure, PartialUpdate } from "./partial-update";
 import { noteDiff } from "./replacements";
+
+/** Where the dynamic-provider server keeps the serialized provider in a resource's properties. */
+const PROVIDER_KEY = "__provider";
 
 export interface ResourceOperations<I, O> {
     table: RuleTable;
@@ -19,6 +23,8 @@ export interface ResourceOperations<I, O> {
     read: (id: string, olds: O) => Promise<O | undefined>;
     update: (id: string, olds: O, news: I) => Promise<O>;
     delete: (id: string, olds: O) => Promise<void>;
+    /** Host facts a row decides on (is anything at a disk's new source?), added to the new inputs for the diff only. */
+    diffFacts?: (olds: O, news: I) => Promise<Values>;
     /**
      * Whether a replacement deletes the old one first. Default true: a device's target (vdb) must
      * be free before the new one comes. False where delete is a no-op, so a refused create leaves
@@ -36,10 +42,10 @@ function shownAs(kind: ChangeKind | undefined): number {
  * The refusal of a change that would do more than the preview showed, naming each such change.
  * The preview diffed the stored state; a refresh makes it diff the domain as it is now.
  */
-export function unpreviewedChange(context: ErrorContext, changes: readonly string[]): InputError {
+export function unpreviewedChange(context: ErrorContext, changes: readonly string[],
+    fix = "run `pulumi preview --refresh` to see what the change does to the domain as it is now, then `pulumi up --refresh`"): InputError {
     return new InputError(`the change would do more than the preview showed, which was computed from the state stored at the last read:\n  ` +
-        `${changes.join("\n  ")}\nNothing was changed`, context,
-    "run `pulumi preview --refresh` to see what the change does to the domain as it is now, then `pulumi up --refresh`");
+        `${changes.join("\n  ")}\nNothing was changed`, context, fix);
 }
 
 /**
@@ -76,7 +82,8 @@ export function toDynamicProvider<I, O>(ops: ResourceOperations<I, O>): pulumi.d
             return failures.length ? { failures } : { inputs: news };
         },
         diff: async (id: string, olds: O, news: I): Promise<pulumi.dynamic.DiffResult> => {
-            const changes = classifyChanges(ops.table, olds as Record<string, unknown>, news as Record<string, unknown>, ops.wasRunning(olds));
+            const facts = ops.diffFacts ? await ops.diffFacts(olds, news) : {};
+            const changes = classifyChanges(ops.table, olds as Record<string, unknown>, { ...news, ...facts } as Record<string, unknown>, ops.wasRunning(olds));
             const replaces = changes.filter((c) => needsReplacement(c.kind)).map((c) => c.path.split(".")[0]);
             noteDiff(id, replaces.length > 0);
             return {
@@ -93,7 +100,15 @@ export function toDynamicProvider<I, O>(ops: ResourceOperations<I, O>): pulumi.d
             const outs = await ops.read(id, olds);
             return outs === undefined ? {} : { id, props: withoutUndefined(outs) };
         },
-        update: async (id: string, olds: O, news: I): Promise<pulumi.dynamic.UpdateResult> => ({ outs: withoutUndefined(await ops.update(id, olds, news)) }),
+        update: async (id: string, olds: O, news: I): Promise<pulumi.dynamic.UpdateResult> => {
+            try {
+                return { outs: withoutUndefined(await ops.update(id, olds, news)) };
+            } catch (error) {
+                // What changed is stored, with the serialized provider the server adds to every other answer.
+                if (error instanceof PartialUpdate) throw asInitFailure(error, id, withoutUndefined({ ...(error.outs as Record<string, unknown>), [PROVIDER_KEY]: (news as Record<string, unknown>)[PROVIDER_KEY] }));
+                throw error;
+            }
+        },
         delete: (id: string, olds: O) => ops.delete(id, olds),
     };
 }

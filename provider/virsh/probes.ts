@@ -4,6 +4,7 @@
  * size, the guest's balloon. Each probe is one command line; equal probes of a batch run once.
  */
 import { GET_MEMORY_BLOCKS } from "../guest-view";
+import { shellCommand } from "../quoting";
 import type { Virsh } from "./virsh";
 
 export type Probe =
@@ -26,6 +27,23 @@ export type Probe =
     | { kind: "fileIdentity"; path: string }
     /** Every domain's disk sources, live and in the config (`domblklist` of each), to tell who uses a file. */
     | { kind: "diskSources" }
+    /**
+     * Every file a domain's XML names (live and config: disk sources, their <backingStore> chains, a
+     * block job's <mirror>; a shut-off domain's chains from qemu-img, as libvirt lists none then), as
+     * the files they are (`stat -L`, SOURCE_IDENTITY_FORMAT a line), so that another path to the same
+     * file (a symbolic link, /dev/mapper vs /dev/vg), an overlay's base or a copy's destination is seen.
+     */
+    | { kind: "domainFileIdentities" }
+    /** A path's file as SOURCE_IDENTITY_FORMAT tells it (`stat -L`). */
+    | { kind: "sourceIdentity"; path: string }
+    /** An image and its backing files (`qemu-img info --backing-chain`, a JSON array, top first). */
+    | { kind: "imageChain"; path: string; format: string }
+    /** The type of the file system holding a directory (`df --output=fstype`: devtmpfs, ext4, …). */
+    | { kind: "fileSystemType"; path: string }
+    /** The bytes free to an unprivileged writer in the file system holding a directory (`df -P -B1`). */
+    | { kind: "freeBytes"; path: string }
+    /** A disk's block job, raw (`virsh blockjob --raw`: cur and end in bytes; nothing when none runs). */
+    | { kind: "blockJob"; device: string }
     /** A block device's size in bytes (`blockdev --getsize64`). */
     | { kind: "blockSize"; path: string }
     /** A disk's I/O limits as QEMU applies them (`blkdeviotune`, the running guest's when it runs). */
@@ -60,6 +78,8 @@ export function markedDomain(line: string): string | undefined {
 }
 /** `stat -c` format of a file's identity: st_dev:st_ino, then the birth time to the nanosecond ("-" where the file system keeps none). */
 export const FILE_IDENTITY_FORMAT = "%d:%i %w";
+/** `stat -L -c` format of what a disk source is: its type, st_dev:st_ino, and the device number a block device names. */
+export const SOURCE_IDENTITY_FORMAT = "%F|%d:%i|%t:%T";
 /** A guest's balloon may stop a page table short of the target; within this it has followed. */
 export const BALLOON_TOLERANCE_KIB = 1024;
 /** A guest agent answers at once or not at all: a silent one must not hold the exec for operationTimeout. */
@@ -101,6 +121,12 @@ export function probeLine(probe: Probe, virsh: Virsh): string {
         case "domblkinfo": return virsh.commandLine({ args: ["domblkinfo", `--domain=${virsh.domain}`, `--device=${probe.device}`] });
         case "imageInfo": return virsh.commandLine({ host: true, args: ["qemu-img", "info", "-f", probe.format, "-U", "--output=json", "--", probe.path] });
         case "fileIdentity": return virsh.commandLine({ host: true, args: ["stat", "-c", FILE_IDENTITY_FORMAT, "--", probe.path] });
+        case "sourceIdentity": return virsh.commandLine({ host: true, args: ["stat", "-L", "-c", SOURCE_IDENTITY_FORMAT, "--", probe.path] });
+        case "domainFileIdentities": return domainFileIdentitiesLine(virsh);
+        case "imageChain": return virsh.commandLine({ host: true, args: ["qemu-img", "info", "-f", probe.format, "-U", "--backing-chain", "--output=json", "--", probe.path] });
+        case "fileSystemType": return virsh.commandLine({ host: true, args: ["df", "--output=fstype", "--", probe.path] });
+        case "freeBytes": return virsh.commandLine({ host: true, args: ["df", "-P", "-B1", "--", probe.path] });
+        case "blockJob": return virsh.commandLine({ args: ["blockjob", `--domain=${virsh.domain}`, `--path=${probe.device}`, "--raw"] });
         case "blockSize": return virsh.commandLine({ host: true, args: ["blockdev", "--getsize64", probe.path] });
         case "guestVcpus": return virsh.commandLine({ args: ["guestvcpus", `--domain=${virsh.domain}`], timeoutSeconds: AGENT_TIMEOUT_SECONDS });
         case "definableConfig": return virsh.commandLine({ args: definableConfigArgs(virsh.domain) });
@@ -124,11 +150,41 @@ export function probeLine(probe: Probe, virsh: Virsh): string {
             const read = `names=$(${virsh.commandLine({ args: DOMAINS_BY_UUID })}) || exit $?; printf '%s\\n' "$names" | ` +
                 `while ${EACH_DOMAIN}; printf '%s%s\\n' '${MAC_OWNER_MARK}' "$d"; ` +
                 `${live} --domain="$u" </dev/null || exit $?; ${config} --domain="$u" </dev/null || exit $?; done`;
-            // Only virsh's own failure (exit 1: "failed to get domain") is read again; a timeout or a kill fails at once.
-            return `( n=1; while :; do out=$(${read}) && break; rc=$?; { [ "$rc" -ne 1 ] || [ "$n" -ge ${DISK_SOURCES_READS} ]; } && exit "$rc"; n=$((n+1)); sleep 0.5; done; ` +
-                `printf '%s\\n' "$out" )`;
+            return wholeReadRetried(read);
         }
     }
+}
+
+/** Only virsh's own failure (exit 1: "failed to get domain") is read again; a timeout or a kill fails at once. */
+function wholeReadRetried(read: string): string {
+    return `( n=1; while :; do out=$(${read}) && break; rc=$?; { [ "$rc" -ne 1 ] || [ "$n" -ge ${DISK_SOURCES_READS} ]; } && exit "$rc"; n=$((n+1)); sleep 0.5; done; ` +
+        `printf '%s\\n' "$out" )`;
+}
+
+/** XML's five entities, as libvirt writes them in an attribute, back to their characters. */
+const XML_ENTITIES_SED = ["-e", "s/&apos;/'/g", "-e", "s/&quot;/\"/g", "-e", "s/&lt;/</g", "-e", "s/&gt;/>/g", "-e", "s/&amp;/\\&/g"];
+
+/**
+ * The domainFileIdentities probe: as diskSources, each domain under a MAC_OWNER_MARK line, any failed
+ * virsh read fails it (read again as a whole, like diskSources). A named file that cannot be stat'ed
+ * (gone, a network disk) prints nothing.
+ */
+function domainFileIdentitiesLine(virsh: Virsh): string {
+    const virshLine = (args: string[]) => virsh.commandLine({ args });
+    const host = (...args: string[]) => virsh.commandLine({ host: true, args });
+    const stat = `${host("stat", "-L", "-c", SOURCE_IDENTITY_FORMAT, "--")} "$f" </dev/null 2>/dev/null || :`;
+    const statEach = `while IFS= read -r f; do case $f in /*) ${stat} ;; esac; done`;
+    // Every <source file|dev=…> (disks, backing stores, a mirror's) and a <mirror file=…>, entities decoded; text filters, never under sudo.
+    const named = `printf '%s\\n' "$live" "$config" | ${shellCommand(["grep", "-oE", "<(source|mirror) [^>]*"])} | ${shellCommand(["sed", "-nE", "s/.* (file|dev)='([^']*)'.*/\\2/p"])} | ` +
+        `${shellCommand(["sed", ...XML_ENTITIES_SED])} | sort -u`;
+    const chains = `while IFS= read -r src; do case $src in /*) printf '%s\\n' "$src"; ${host("qemu-img", "info", "-U", "--backing-chain", "--")} "$src" </dev/null 2>/dev/null | ` +
+        `${shellCommand(["sed", "-n", "s/^image: //p"])} ;; esac; done`;
+    const read = `names=$(${virshLine(DOMAINS_BY_UUID)}) || exit $?; running=$(${virshLine(["list", "--uuid"])}) || exit $?; printf '%s\\n' "$names" | ` +
+        `while ${EACH_DOMAIN}; printf '%s%s\\n' '${MAC_OWNER_MARK}' "$d"; ` +
+        `live=$(${virshLine(["dumpxml"])} --domain="$u" </dev/null) || exit $?; config=$(${virshLine(["dumpxml", "--inactive"])} --domain="$u" </dev/null) || exit $?; ` +
+        `if printf '%s\\n' "$running" | grep -Fqx -- "$u"; then ${named} | ${statEach}; ` +
+        `else ${named} | ${chains} | ${statEach}; fi; done`;
+    return wholeReadRetried(read);
 }
 
 /** `virsh qemu-agent-command` with the agent's own bound; the JSON is one quoted argument after `--`. */

@@ -15,7 +15,9 @@ export interface ExampleContext {
     otherDomain: string;
     /** A path under the rig's images that does not exist yet (size creates it). */
     newImage(label: string): string;
-    /** A loop block device of 16 MiB. */
+    /** A file that exists, in that format, of the base disk's size (16 MiB): a swap, or with moveOntoExisting a move, onto it. */
+    existingImage(label: string, format: "raw" | "qcow2"): string;
+    /** A loop block device of 16 MiB (the base disk's size). */
     loopDevice(): string;
     /** A second Linux bridge and a libvirt network (forward mode bridge) on the rig's bridge. */
     otherBridge: string;
@@ -119,11 +121,15 @@ export const ROW_EXAMPLES: Record<Resource, Examples> = {
     },
     AttachedDisk: {
         ...placement(),
-        "source|another file or device": plain((c) => ({ from: {}, to: { source: c.newImage("moved") } })),
+        "source|a new path where nothing is yet, or an existing one with moveOntoExisting: a move": plain((c) => ({ from: {}, to: { source: c.newImage("moved") } })),
+        "source|another existing file or device (without moveOntoExisting)": plain((c) => ({ from: {}, to: { source: c.existingImage("swapped", "raw") } })),
+        "sourceType|with a source that moves": plain((c) => ({ from: {}, to: { source: c.loopDevice(), sourceType: "block", moveOntoExisting: true } })),
         "sourceType|any change": plain((c) => ({ from: { sourceType: "file" }, to: { source: c.loopDevice(), sourceType: "block" } })),
         "target|any change": plain(() => ({ from: { target: "vdb" }, to: { target: "vdc" } })),
         "bus|any change": plain(() => ({ from: {}, to: { bus: "scsi" } })),
-        "format|any change": plain((c) => ({ from: {}, to: { source: c.newImage("qcow2"), format: "qcow2" } })),
+        // The old image is the disk's own (size created it): afterMove delete removes it once the guest runs on the copy.
+        "format|with a source that moves": plain((c) => ({ from: {}, to: { source: c.newImage("qcow2"), format: "qcow2", afterMove: "delete" } })),
+        "format|any change": plain((c) => ({ from: {}, to: { source: c.existingImage("qcow2", "qcow2"), format: "qcow2" } })),
         "cache|any change": plain(() => ({ from: { cache: "none" }, to: { cache: "writeback" } })),
         "io|any change": plain(() => ({ from: { cache: "none" }, to: { io: "native" } })),
         "readonly|any change": plain(() => ({ from: {}, to: { readonly: true } })),
@@ -134,6 +140,10 @@ export const ROW_EXAMPLES: Record<Resource, Examples> = {
         ...halves("the disk"),
         "iotune|set, changed or removed": plain(() => ({ from: {}, to: { iotune: { totalIopsSec: 500 } } })),
         ...stored("detachTimeout", 30, 20),
+        ...stored("moveOntoExisting", false, true),
+        ...stored("afterMove", "keep", "delete"),
+        ...stored("moveTimeout", 3600, 600),
+        ...stored("copyBandwidth", 10, 20),
     },
     AttachedInterface: {
         ...placement(),

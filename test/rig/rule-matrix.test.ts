@@ -5,8 +5,9 @@
  * says; the guest restarts only where the row is a reboot (the preview then shows a replacement, and
  * the base inputs allow it with rebootPolicy "ifRequired"); the domain's XML, read with
  * --security-info, is byte-identical outside the elements the change names; every image keeps its
- * identity (device, inode, birth time); the real destroy at the end removes only an image the
- * resource created with deleteImage. The examples are in rule-matrix-examples.ts; a row without one
+ * identity (device, inode, birth time), but a disk's move creates its destination and removes the
+ * old image only with afterMove "delete" on an image the disk created; the real destroy at the end
+ * removes only an image the resource created with deleteImage. The examples are in rule-matrix-examples.ts; a row without one
  * fails here (a tuning row may touch only the <cputune>, <memtune> or <blkiotune> it names). Domains of its own (matrix-domains.ts, copies of pll-e2e1/pll-e2e2/pll-grow2 with a VNC
  * password and a long description); the guest-agent row uses pll-deb1 (reset after).
  */
@@ -21,7 +22,7 @@ import { FaultSshd } from "../faults/fault-env";
 import { guestIdentity } from "../engine/guest-facts";
 import { MatrixDomain } from "./matrix-domains";
 import {
-    configXml, createIso, domState, liveXml, missingPath, waitFor, Provider, removeFiles, resetGuest, resetGuestInBackground, RigEnv, rigConnection, rigUp, typedProviders, virshLocal, virshLocalResult,
+    configXml, createImage, createIso, domState, liveXml, missingPath, waitFor, Provider, removeFiles, resetGuest, resetGuestInBackground, RigEnv, rigConnection, rigUp, typedProviders, virshLocal, virshLocalResult,
 } from "./rig-env";
 import { ExampleContext, Resource, ROW_EXAMPLES, RowExample } from "./rule-matrix-examples";
 import { Region, withoutRegions } from "./xml-regions";
@@ -88,6 +89,7 @@ function regionsFor(resource: Resource, path: string, olds: Values, news: Values
         .map((text) => ({ element, level: "device" as const, containing: [text] }));
     const controllers: Region = { element: "controller", level: "device", containing: ["type='scsi'"] };
     switch (resource) {
+        // The disk element before (the old source) and after (the new one, a move's copy or a swap).
         case "AttachedDisk": return [...device("disk", [olds.source, news.source, ...outs("source")]), controllers];
         case "AttachedCdrom": return [...device("disk", [...outs("target"), olds.target, news.target].map((t) => t && `dev='${String(t)}'`)), controllers];
         case "AttachedInterface": return device("interface", [...outs("mac"), olds.mac, news.mac].map((m) => m && `address='${String(m)}'`));
@@ -171,6 +173,11 @@ describe("property matrix: every rule row, running and shut off, through the eng
             newImage: (label) => {
                 // Numbered: the running and the shut-off case ask in the same millisecond.
                 const path = missingPath(env, `mx-${label}-${leftovers.length}`);
+                leftovers.push(path);
+                return path;
+            },
+            existingImage: (label, format) => {
+                const path = createImage(env, `mx-${label}`, format, "16M");
                 leftovers.push(path);
                 return path;
             },
@@ -277,10 +284,25 @@ describe("property matrix: every rule row, running and shut off, through the eng
                     `${d}'s live XML (--security-info) is unchanged outside ${JSON.stringify(regions)}`);
             }
         });
+        const removedByMove = movedAwayImage(row, created.outs, expected);
         for (const [file, before] of identities) {
-            if (before !== undefined) assert.equal(identity(file), before, `${file} keeps its identity (not removed or recreated)`);
+            if (file === removedByMove) {
+                assert.equal(existsSync(file), false, `afterMove delete removed ${file}, the image the disk created, once the guest ran on the copy`);
+                identities.delete(file);
+            } else if (before !== undefined) assert.equal(identity(file), before, `${file} keeps its identity (not removed or recreated)`);
         }
+        if (isMove(row, expected)) assert.ok(identity(String(news.source)) !== undefined, `the move put the disk at ${String(news.source)}`);
         return { applied, identities };
+    }
+
+    /** A row that moves the disk: a new source, and the row is no replacement (a copy to it, the old image kept unless afterMove says otherwise). */
+    function isMove(row: Row, expected: ChangeKind): boolean {
+        return row.resource === "AttachedDisk" && row.news.source !== row.olds.source && !needsReplacement(expected);
+    }
+
+    /** The one image a change may remove: the old one of a move with afterMove "delete", when the disk created it. */
+    function movedAwayImage(row: Row, created: Values, expected: ChangeKind): string | undefined {
+        return isMove(row, expected) && row.news.afterMove === "delete" && created.imageCreated === true ? String(row.olds.source) : undefined;
     }
 
     /** The drift of a half-missing row on a shut-off domain ({@link RowExample.notOnShutOff}). */

@@ -11,6 +11,8 @@ interface Example {
     from: unknown;
     to: unknown;
     oldsExtra?: Record<string, unknown>;
+    /** Other new inputs (and diff facts) the row needs, such as the move's new source: only the change at the row's path is checked. */
+    newsExtra?: Record<string, unknown>;
 }
 
 /** Placement rows every table shares. */
@@ -116,11 +118,17 @@ const CASES: TableCases[] = [
         outputs: { attachedLive: true, attachedConfig: true, domainRunning: true },
         examples: {
             ...PLACEMENT_EXAMPLES,
-            source: [[{ from: "/images/a.img", to: "/images/b.img" }]],
-            sourceType: [[{ from: "file", to: "block" }]],
+            source: [
+                [{ from: "/images/a.img", to: "/images/b.img", newsExtra: { moveDestinationExists: false } },
+                    { from: "/images/a.img", to: "/dev/vg/b", newsExtra: { moveDestinationExists: true, moveOntoExisting: true } }],
+                [{ from: "/images/a.img", to: "/images/b.img" }, { from: "/images/a.img", to: "/images/b.img", newsExtra: { moveDestinationExists: true } },
+                    { from: "/images/a.img", to: "/images/b.img", newsExtra: { moveDestinationExists: true, moveOntoExisting: false } }],
+            ],
+            sourceType: [[{ from: "file", to: "block", newsExtra: { source: "/dev/vg/b", moveDestinationExists: true, moveOntoExisting: true } }], [{ from: "file", to: "block" }]],
             target: [[{ from: "vdb", to: "vdc" }]],
             bus: [[{ from: "virtio", to: "scsi" }, { from: undefined, to: "scsi" }]],
-            format: [[{ from: "raw", to: "qcow2" }, { from: undefined, to: "qcow2" }]],
+            format: [[{ from: "raw", to: "qcow2", newsExtra: { source: "/images/b.qcow2", moveDestinationExists: false } }],
+                [{ from: "raw", to: "qcow2" }, { from: undefined, to: "qcow2" }, { from: "raw", to: "qcow2", newsExtra: { source: "/images/b.qcow2", moveDestinationExists: true } }]],
             cache: [[{ from: "none", to: "writeback" }, { from: "none", to: undefined }]],
             io: [[{ from: "native", to: "threads" }]],
             readonly: [[{ from: false, to: true }, { from: undefined, to: true }, { from: true, to: false }]],
@@ -130,6 +138,10 @@ const CASES: TableCases[] = [
             iotune: [[{ from: undefined, to: { totalBytesSec: 1000 } }, { from: { totalBytesSec: 1000 }, to: { readBytesSec: 10, writeIopsSec: 5 } },
                 { from: { totalIopsSec: 500 }, to: undefined }, { from: { totalIopsSec: 500 }, to: { totalIopsSec: 0 } }]],
             detachTimeout: [[{ from: 30, to: 60 }]],
+            moveOntoExisting: [[{ from: undefined, to: true }]],
+            afterMove: [[{ from: undefined, to: "delete" }, { from: "delete", to: "keep" }]],
+            moveTimeout: [[{ from: undefined, to: 60 }]],
+            copyBandwidth: [[{ from: 8, to: undefined }]],
             ...HALF_EXAMPLES,
         },
     },
@@ -210,10 +222,10 @@ for (const { table, base, outputs, examples } of CASES) {
                     assert.ok(group, `no example for ${rowLabel(rule)}`);
                     for (const example of group) {
                         const olds = withPath({ ...base, ...outputs, ...example.oldsExtra }, rule.path, example.from);
-                        const news = withPath(base, rule.path, example.to);
-                        // The example changes exactly one thing, as the table sees it.
+                        const news = withPath({ ...base, ...example.newsExtra }, rule.path, example.to);
+                        // The example changes exactly one thing, as the table sees it (with newsExtra: the one at the row's path).
                         assert.notDeepEqual(valueAt(olds, rule.path), valueAt(news, rule.path));
-                        const changes = classifyChanges(table, olds, news, running);
+                        const changes = classifyChanges(table, olds, news, running).filter((c) => !example.newsExtra || c.path === rule.path);
                         const label = `${JSON.stringify(example.from)} → ${JSON.stringify(example.to)}`;
                         assert.deepEqual(changes.map((c) => [c.path, c.kind]), [[rule.path, expected]], label);
                         assert.equal(changes[0].rule, rule, `${label} picked row "${changes[0].rule.when}"`);
@@ -243,6 +255,23 @@ describe("rule tables: a device's missing half", () => {
     it("a half missing together with another change: both rows, never a replacement", () => {
         const olds = { ...nic, attachedLive: true, attachedConfig: false, domainRunning: true };
         assert.deepEqual(changesOf(ATTACHED_INTERFACE_RULES, olds, { ...nic, linkState: "down" }), [["linkState", "live"], ["attachedConfig", "live"]]);
+    });
+});
+
+describe("rule tables: a disk move", () => {
+    const disk = { domain: "vm1", connection, source: "/images/a.raw", sourceType: "file", target: "vdb", format: "raw" };
+    const changesOf = (news: Record<string, unknown>) =>
+        classifyChanges(ATTACHED_DISK_RULES, { ...disk, attachedLive: true, attachedConfig: true, domainRunning: true }, { ...disk, ...news }, true).map((c) => [c.path, c.kind]);
+
+    it("a new source where nothing is, with a new format: both live (the copy converts), never a replacement", () => {
+        assert.deepEqual(changesOf({ source: "/fast/a.qcow2", format: "qcow2", moveDestinationExists: false }), [["source", "live"], ["format", "live"]]);
+    });
+
+    it("an existing source is a swap unless moveOntoExisting; an unread fact (offline preview) is a swap too", () => {
+        assert.deepEqual(changesOf({ source: "/dev/vg/a", moveDestinationExists: true }), [["source", "replace"]]);
+        assert.deepEqual(changesOf({ source: "/dev/vg/a", sourceType: "block", moveDestinationExists: true, moveOntoExisting: true }),
+            [["source", "live"], ["sourceType", "live"], ["moveOntoExisting", "none"]]);
+        assert.deepEqual(changesOf({ source: "/fast/a.raw" }), [["source", "replace"]]);
     });
 });
 
