@@ -5,7 +5,7 @@
 import type { DomainXml } from "./xml/domain-xml";
 import type { GuestVcpus } from "./guest-view";
 import { formatKiB } from "./units";
-import { virtioMemOf } from "./virtio-mem";
+import { MemorySplit, virtioMemOf } from "./virtio-mem";
 
 export interface DesiredResources {
     memoryKiB?: number;
@@ -66,7 +66,10 @@ export function planResources(domain: string, config: DomainXml, live: DomainXml
     if (maxMemoryKiB !== live.memoryKiB) {
         plan.rebootChanges.push(`maxMemory: ${formatKiB(live.memoryKiB)} → ${formatKiB(maxMemoryKiB)} (the maximum changes only at boot)`);
     }
-    if (memoryKiB !== live.currentMemoryKiB) {
+    // Only a managed size: a balloon someone set by hand (setmem --live) is left alone when memory is
+    // not given, unless a maxMemory asked for brings it down (the guest then boots with no more).
+    const managed = desired.memoryKiB !== undefined || (desired.maxMemoryKiB !== undefined && memoryKiB < live.currentMemoryKiB);
+    if (managed && memoryKiB !== live.currentMemoryKiB) {
         if (memoryKiB <= live.memoryKiB) {
             plan.liveCommands.push(["setmem", d, `--size=${memoryKiB}KiB`, "--live"]);
             plan.expectedBalloonKiB = memoryKiB;
@@ -89,6 +92,39 @@ export function planResources(domain: string, config: DomainXml, live: DomainXml
         plan.expectedGuestVcpus = vcpus;
     }
     return plan;
+}
+
+/** Whether the plan gives each half more memory to use: the memory limits it must then fit under matter more. */
+export interface MemoryGrowth {
+    config: boolean;
+    live: boolean;
+}
+
+/** Each half as read and as the plan saw it (in the balloon's view, a device's share apart; the balloon's actual size live), and the plan. */
+export interface PlannedMemory {
+    config: DomainXml;
+    live?: DomainXml;
+    plan: ResourcePlan;
+    /** The config as planned (a virtio-mem device added by hotplugMemory in it). */
+    plannedConfig: DomainXml;
+    /** The virtio-mem device's requested size, when the plan sets it; `liveSplit`: also on the running guest. */
+    split?: MemorySplit;
+    liveSplit: boolean;
+}
+
+/**
+ * What the plan raises, each half against itself as read: the config's balloon size or maximum,
+ * a device added, or a virtio-mem request above the read one; the running guest's balloon target
+ * or virtio-mem request above what it holds.
+ */
+export function memoryGrowth({ config, live, plan, plannedConfig, split, liveSplit }: PlannedMemory): MemoryGrowth {
+    const requested = (xml: DomainXml | undefined) => (xml && virtioMemOf(xml)?.requestedKiB) ?? 0;
+    const deviceAdded = virtioMemOf(plannedConfig) !== undefined && virtioMemOf(config) === undefined;
+    const configGrows = plan.expectedConfig.memoryKiB > config.currentMemoryKiB || plan.expectedConfig.maxMemoryKiB > config.memoryKiB || deviceAdded ||
+        (split !== undefined && split.requestedKiB > requested(config));
+    const liveGrows = live !== undefined && ((plan.expectedBalloonKiB ?? 0) > live.currentMemoryKiB ||
+        (liveSplit && split !== undefined && split.requestedKiB > requested(live)));
+    return { config: configGrows, live: liveGrows };
 }
 
 /**

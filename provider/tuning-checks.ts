@@ -6,9 +6,10 @@
  */
 import type { MemoryTune } from "./contract";
 import { formatCpuList, parseCpuList } from "./cpu-list";
-import type { DesiredResources } from "./domain-resources-plan";
+import type { DesiredResources, MemoryGrowth } from "./domain-resources-plan";
 import { BLKIO_WEIGHT_RANGE, limitKiB, limitOrInfinity, MEMTUNE_FIELDS, SCHED_FIELDS, Setting, UNLIMITED } from "./domain-tuning";
 import { InputError } from "./errors";
+import { shellQuote } from "./quoting";
 import { UNKNOWN_VALUE } from "./rules/rule-table";
 import { formatKiB, parseMemoryKiB } from "./units";
 import type { CheckFailure } from "./validation";
@@ -50,15 +51,21 @@ export function qemuOverhead(xml?: DomainXml): Overhead {
 }
 
 /** The refusal of a hard limit below the guest's ceiling plus QEMU's overhead; undefined when it leaves room. */
-function hardLimitTooLow(domain: string, hardKiB: number, ceilingKiB: number, overhead: Overhead, ceilingWords: string, unmanaged?: string): string | undefined {
+function hardLimitTooLow(domain: string, hardKiB: number, ceilingKiB: number, overhead: Overhead, ceilingWords: string, unmanaged?: Unmanaged): string | undefined {
     const needed = ceilingKiB + overhead.kib;
     if (hardKiB >= needed) return undefined;
     const fix = unmanaged === undefined
         ? `set memoryTune.hardLimit to at least ${formatKiB(needed)}, or "${UNLIMITED}", or leave it out`
-        : `set memoryTune.hardLimit to at least ${formatKiB(needed)} or "${UNLIMITED}" (or raise it by hand: virsh memtune ${domain} --hard-limit ${needed} --live --config), or ask for less memory`;
-    return `${unmanaged ?? "memoryTune.hardLimit"} ${formatKiB(hardKiB)} on domain '${domain}' is below what its QEMU can use: ${ceilingWords} ${formatKiB(ceilingKiB)} ` +
+        : `set memoryTune.hardLimit to at least ${formatKiB(needed)} or "${UNLIMITED}" (or raise it by hand: ${unmanaged.byHand}), or ask for less memory`;
+    return `${unmanaged?.words ?? "memoryTune.hardLimit"} ${formatKiB(hardKiB)} on domain '${domain}' is below what its QEMU can use: ${ceilingWords} ${formatKiB(ceilingKiB)} ` +
         `+ QEMU's overhead ${formatKiB(overhead.kib)} (${overhead.parts}) = ${formatKiB(needed)}; under it the kernel kills QEMU, and the guest with it, ` +
         `once the guest uses its memory. Fix: ${fix}`;
+}
+
+/** A limit the inputs do not manage: whose it is, in words, and the virsh command that raises it by hand. */
+interface Unmanaged {
+    words: string;
+    byHand: string;
 }
 
 const CEILING_WORDS = "its memory ceiling (libvirt's <memory>, a virtio-mem device's full size included)";
@@ -67,10 +74,10 @@ const CEILING_WORDS = "its memory ceiling (libvirt's <memory>, a virtio-mem devi
 export const CGROUP_V2_SHARES = { min: 1, max: 10000 } as const;
 
 /** On cgroup v2, the refusal of a soft limit (memory.high) below what QEMU can use; undefined when it leaves room. */
-function softLimitThrottles(domain: string, softKiB: number, ceilingKiB: number, overhead: Overhead, unmanaged?: string): string | undefined {
+function softLimitThrottles(domain: string, softKiB: number, ceilingKiB: number, overhead: Overhead, unmanaged?: Unmanaged): string | undefined {
     const needed = ceilingKiB + overhead.kib;
     if (softKiB >= needed) return undefined;
-    return `${unmanaged ?? "memoryTune.softLimit"} ${formatKiB(softKiB)} on domain '${domain}' is below what its QEMU can use on this cgroup v2 host: ${CEILING_WORDS} ` +
+    return `${unmanaged?.words ?? "memoryTune.softLimit"} ${formatKiB(softKiB)} on domain '${domain}' is below what its QEMU can use on this cgroup v2 host: ${CEILING_WORDS} ` +
         `${formatKiB(ceilingKiB)} + QEMU's overhead ${formatKiB(overhead.kib)} = ${formatKiB(needed)}; libvirt writes it to memory.high, where the kernel throttles QEMU ` +
         `(the guest stalls) once it uses more. Fix: set memoryTune.softLimit to at least ${formatKiB(needed)}, or "${UNLIMITED}"`;
 }
@@ -204,24 +211,21 @@ function memoryTuneFailures(inputs: Record<string, unknown>, domain: string): Ch
 }
 
 /**
- * The most memory a half's QEMU can hold once the sizes asked for land: a maxMemory asked for
- * replaces the half's `<memory>` (setmaxmem; it lands only through a reboot, so only the config
- * half sees it lowered). With a memory device (its size counts in `<memory>`) both count, erring high.
+ * The most memory a half's QEMU can hold once the sizes asked for land. The config's: a maxMemory
+ * asked for replaces its `<memory>` (setmaxmem lands only through a boot); with a memory device
+ * (its size counts in `<memory>`) both count, erring high. The running guest's `<memory>` stays
+ * until its next boot, so there a maxMemory asked for lowers nothing.
  */
-function memoryCeilingKiB(xml: DomainXml, desired: DesiredResources): number {
-    const maximum = xml.memoryDevices.length === 0 && desired.maxMemoryKiB !== undefined ? desired.maxMemoryKiB : Math.max(xml.memoryKiB, desired.maxMemoryKiB ?? 0);
+function memoryCeilingKiB(xml: DomainXml, desired: DesiredResources, half: "config" | "live"): number {
+    const maximum = half === "config" && xml.memoryDevices.length === 0 && desired.maxMemoryKiB !== undefined
+        ? desired.maxMemoryKiB
+        : Math.max(xml.memoryKiB, half === "config" ? desired.maxMemoryKiB ?? 0 : 0);
     return Math.max(maximum, desired.memoryKiB ?? 0);
 }
 
-/**
- * Whether an apply can make a half's memory limit matter more: it raises what the guest can use
- * (its ceiling, a virtio-mem device or hot-added memory included, or its current memory) or sets a
- * memory limit. A limit the inputs do not manage, already too low, is then refused; otherwise the
- * apply makes nothing worse, and the limit is only warned about.
- */
-export function raisesMemoryOrLimits(before: DomainXml, after: DomainXml, desired: DesiredResources, settings: readonly Setting[]): boolean {
-    const raisesUse = memoryCeilingKiB(after, desired) > before.memoryKiB || (desired.memoryKiB ?? 0) > before.currentMemoryKiB;
-    return raisesUse || settings.some((s) => s.path.startsWith("memoryTune.") && s.read(after) !== s.value);
+/** Whether the apply sets a memory limit of the half to another value than it has. */
+export function setsMemoryLimit(xml: DomainXml, settings: readonly Setting[]): boolean {
+    return settings.some((s) => s.path.startsWith("memoryTune.") && s.read(xml) !== s.value);
 }
 
 /** What the domain is about to be: its XML now (a hotplugMemory device counted) and the sizes asked for. */
@@ -229,9 +233,11 @@ export interface TuningTarget {
     config: DomainXml;
     /** The running domain's XML, when the live half changes now. */
     live?: DomainXml;
-    /** Each half as read, before a hotplugMemory device is counted; the halves above when absent. */
-    before?: { config: DomainXml; live?: DomainXml };
     desired: DesiredResources;
+    /** What the plan raises of each half's memory (domain-resources-plan's memoryGrowth). */
+    growth: MemoryGrowth;
+    /** Whether the apply (re)starts QEMU (a reboot): it then starts under the config's limits, whatever it raises. */
+    restarts?: boolean;
     hostCpus?: readonly number[];
     /** Whether the host runs cgroup v2; undefined when nothing asked for depends on it. */
     cgroupV2?: boolean;
@@ -248,6 +254,13 @@ function hardLimitUnderUsage(domain: string, hardKiB: number, rssKiB: number): s
         `or refuses the limit half way (v1). Fix: set memoryTune.hardLimit to at least ${formatKiB(needed)}, or "${UNLIMITED}"`;
 }
 
+/** The virsh command that sets a half's limit by hand (a swap-hard limit below it raised along, as libvirt requires). */
+function memtuneByHand(domain: string, xml: DomainXml, option: "--hard-limit" | "--soft-limit", kib: number, half: "config" | "live"): string {
+    const swapHard = xml.tuning.memtuneKiB.swap_hard_limit;
+    const swap = option === "--hard-limit" && typeof swapHard === "number" && swapHard < kib ? ` --swap-hard-limit ${kib}` : "";
+    return `virsh memtune ${shellQuote(domain)} ${option} ${kib}${swap} --${half}`;
+}
+
 /**
  * The checks that need the domain and the host, before anything changes: pins on online host CPUs
  * and existing vCPUs, a hard limit above the guest's ceiling plus QEMU's overhead, and limits in an
@@ -255,8 +268,7 @@ function hardLimitUnderUsage(domain: string, hardKiB: number, rssKiB: number): s
  * returns the warnings of a limit not managed and too low, which this apply does not make worse.
  */
 export function checkTuningOnHost(virsh: Virsh, settings: readonly Setting[], target: TuningTarget): string[] {
-    const { config, live, desired, hostCpus, cgroupV2 } = target;
-    const before = target.before ?? { config, live };
+    const { config, live, desired, hostCpus, cgroupV2, growth } = target;
     const warnings: string[] = [];
     const domain = virsh.domain;
     const refuse = (path: string, reason: string): never => {
@@ -278,30 +290,36 @@ export function checkTuningOnHost(virsh: Virsh, settings: readonly Setting[], ta
     const wanted: Limits = Object.fromEntries(settings.filter((s) => s.path.startsWith("memoryTune.")).map((s) => [s.path.split(".")[1], s.value]));
     // Each half runs under its own limits: the ones asked for, else the ones it has (set by hand,
     // or by inputs no longer managing them), which the new memory must fit under as well.
-    for (const [where, xml, was] of [["config", config, before.config], ["running domain", live, before.live ?? live]] as const) {
-        if (!xml || !was) continue;
-        const ceiling = memoryCeilingKiB(xml, desired);
+    for (const [where, xml, half] of [["config", config, "config"], ["running domain", live, "live"]] as const) {
+        if (!xml) continue;
+        const ceiling = memoryCeilingKiB(xml, desired, half);
         const overhead = qemuOverhead(xml);
-        const unmanaged = (field: keyof MemoryTune, name: string) => (wanted[field] === undefined ? `the ${name} the ${where} has (not managed by these inputs)` : undefined);
-        // A limit not managed that this apply does not make matter more: warned about, and the apply goes ahead.
-        const worse = raisesMemoryOrLimits(was, xml, desired, settings);
-        const tooLowFor = (path: string, reason: string | undefined, option: string): void => {
+        const unmanaged = (field: keyof MemoryTune, name: string, option: "--hard-limit" | "--soft-limit"): Unmanaged | undefined => (wanted[field] === undefined
+            ? { words: `the ${name} the ${where} has (not managed by these inputs)`, byHand: memtuneByHand(domain, xml, option, ceiling + overhead.kib, half) }
+            : undefined);
+        // A limit not managed that this apply does not make matter more: warned about, and the apply goes
+        // ahead. A QEMU (re)started by the apply starts under the config's limits: refused.
+        const worse = growth[half] || (half === "config" && target.restarts === true) || setsMemoryLimit(xml, settings);
+        const tooLowFor = (path: string, reason: string | undefined, byHand: Unmanaged | undefined): void => {
             if (!reason) return;
-            if (wanted[path.split(".")[1] as keyof MemoryTune] !== undefined || worse) refuse(path, reason);
-            warnings.push(`${reason.split(" Fix: ")[0]} This apply goes ahead: it neither raises the memory the guest can use nor sets a memory limit. ` +
-                `Fix: virsh memtune ${domain} ${option} ${ceiling + overhead.kib} --live --config, or manage ${path}`);
+            if (!byHand || worse) return refuse(path, reason);
+            warnings.push(`${reason.split(" Fix: ")[0]} This apply goes ahead: it neither raises the memory the guest can use, nor sets a memory limit, nor starts the guest. ` +
+                `Fix: ${byHand.byHand}, or manage ${path}`);
         };
+        const hardUnmanaged = unmanaged("hardLimit", "hard limit", "--hard-limit");
         const hard = wanted.hardLimit ?? xml.tuning.memtuneKiB.hard_limit;
-        tooLowFor("memoryTune.hardLimit", typeof hard === "number"
-            ? hardLimitTooLow(domain, hard, ceiling, overhead, CEILING_WORDS, unmanaged("hardLimit", "hard limit"))
-            : undefined, "--hard-limit");
+        tooLowFor("memoryTune.hardLimit", typeof hard === "number" ? hardLimitTooLow(domain, hard, ceiling, overhead, CEILING_WORDS, hardUnmanaged) : undefined, hardUnmanaged);
         // On cgroup v2 libvirt writes the soft limit to memory.high, where the kernel throttles QEMU.
+        const softUnmanaged = unmanaged("softLimit", "soft limit", "--soft-limit");
         const soft = wanted.softLimit ?? xml.tuning.memtuneKiB.soft_limit;
-        tooLowFor("memoryTune.softLimit", cgroupV2 && typeof soft === "number" ? softLimitThrottles(domain, soft, ceiling, overhead, unmanaged("softLimit", "soft limit")) : undefined,
-            "--soft-limit");
+        tooLowFor("memoryTune.softLimit", cgroupV2 && typeof soft === "number" ? softLimitThrottles(domain, soft, ceiling, overhead, softUnmanaged) : undefined, softUnmanaged);
     }
     // A hard limit lowered on the running QEMU must also leave room above what it holds now.
     const lowered = typeof wanted.hardLimit === "number" && live && wanted.hardLimit < limitOrInfinity(live.tuning.memtuneKiB.hard_limit) ? wanted.hardLimit : undefined;
+    if (lowered !== undefined && target.qemuRssKiB === undefined) {
+        refuse("memoryTune.hardLimit", `memoryTune.hardLimit ${formatKiB(lowered)} would lower the limit of domain '${domain}''s running QEMU, but what it holds now ` +
+            `(virsh dommemstat rss) could not be read, so the limit might be below it. Fix: run pulumi up again (its read has it), or keep the running domain's limit (${words(live?.tuning.memtuneKiB.hard_limit)})`);
+    }
     const underUsage = lowered !== undefined && target.qemuRssKiB !== undefined ? hardLimitUnderUsage(domain, lowered, target.qemuRssKiB) : undefined;
     if (underUsage) refuse("memoryTune.hardLimit", underUsage);
     const shares = settings.find((s) => s.path === "cpuTune.shares")?.value;

@@ -9,7 +9,7 @@ import { DomainSession, inDomainBatch } from "../batch/domain-batch";
 import { pollUntil } from "../batch/poll";
 import { ChangeOrder, Round } from "../batch/round";
 import { InputError, VirshError } from "../errors";
-import { DesiredResources, pendingDifferences, planResources, ResourcePlan } from "../domain-resources-plan";
+import { DesiredResources, memoryGrowth, pendingDifferences, planResources, ResourcePlan } from "../domain-resources-plan";
 import { warn } from "../engine-log";
 import { balloonView, ceilingKiB, MemorySplit, splitMemory, virtioMemOf } from "../virtio-mem";
 import { virtioMemObstacle, withVirtioMemDevice } from "../xml/virtio-mem-xml";
@@ -430,15 +430,19 @@ function converge(inputs: DomainResourcesInputs, stored?: DomainResourcesOutputs
         }
         const hostCpus = probes.includes(HOST_CPUS) ? onlineHostCpus(virsh, round.probe(HOST_CPUS)) : undefined;
         const cgroupV2Host = probes.includes(CGROUP_FS) ? cgroupV2(virsh, round.probe(CGROUP_FS)) : undefined;
+        // The balloon read the round carried: after a lost answer, the apply's (which waited for its target).
+        let readProbe: Probe = BALLOON;
+        // A warning once per apply, not once per pass.
+        const warned = new Set<string>();
         // A change whose answer was lost, or a define whose config changed meanwhile, is planned
         // again from the domain as it is after that exec.
         for (let attempt = 0, defineTries = 0; ; attempt++) {
             const hotplug = planHotplug(virsh, round.snapshot(), () => definableConfig(virsh, round), inputs, desired);
             const before = balloonSnapshot(hotplug.view);
             const memory = virtioMemSplit(virsh, hotplug.view, desired);
-            const read = { guest: guestViewOf(round), blocks: memoryBlocksOf(round.probe(MEMORY_BLOCKS)), balloonKiB: balloonActualKiB(round.probe(BALLOON)) };
-            const plan = planResources(virsh.domain, before.config, before.live && withBalloonActual(before.live, read.balloonKiB), memory.balloon,
-                before.running ? read.guest.vcpus : null);
+            const read = { guest: guestViewOf(round, readProbe), blocks: memoryBlocksOf(round.probe(MEMORY_BLOCKS)), balloonKiB: balloonActualKiB(round.probe(readProbe)) };
+            const liveAsRead = before.live && withBalloonActual(before.live, read.balloonKiB);
+            const plan = planResources(virsh.domain, before.config, liveAsRead, memory.balloon, before.running ? read.guest.vcpus : null);
             plan.configCommands.push(...memory.config);
             plan.liveCommands.push(...memory.live);
             if (hotplug.change) plan.rebootChanges.push(hotplug.change);
@@ -448,10 +452,14 @@ function converge(inputs: DomainResourcesInputs, stored?: DomainResourcesOutputs
             if (rebootNeeded && policy === "ifRequired" && stored) throw unpreviewedChange(virsh.context(), plan.rebootChanges.map((c) => `${c}: a reboot`));
             const rebooting = rebootNeeded && policy === "ifRequired";
             // Through a reboot the config alone: the guest boots with it.
-            const raw = round.snapshot();
-            const tuningTarget = { config: hotplug.view.config, live: rebooting ? undefined : hotplug.view.live, before: { config: raw.config, live: raw.live },
-                desired, hostCpus, cgroupV2: cgroupV2Host, qemuRssKiB: qemuRssKiB(round.probe(BALLOON)) ?? undefined };
-            for (const warning of checkTuningOnHost(virsh, tuning, tuningTarget)) await warn(warning);
+            const growth = memoryGrowth({ config: balloonView(round.snapshot().config), live: liveAsRead, plan, plannedConfig: hotplug.view.config,
+                split: memory.split, liveSplit: memory.live.length > 0 });
+            const tuningTarget = { config: hotplug.view.config, live: rebooting ? undefined : hotplug.view.live, desired, growth, restarts: rebooting,
+                hostCpus, cgroupV2: cgroupV2Host, qemuRssKiB: qemuRssKiB(round.probe(readProbe)) ?? undefined };
+            for (const warning of checkTuningOnHost(virsh, tuning, tuningTarget).filter((w) => !warned.has(w))) {
+                warned.add(warning);
+                await warn(warning);
+            }
             const tuningPlan = planTuning(virsh.domain, tuning, tuningTarget.config, tuningTarget.live, hostCpus);
             // A raised hard limit before the memory grows, everything else after it shrank (a define first: it rewrites the config).
             const resizing = [...plan.configCommands, ...(rebooting ? [] : plan.liveCommands)];
@@ -465,6 +473,7 @@ function converge(inputs: DomainResourcesInputs, stored?: DomainResourcesOutputs
                 // With a define, its text again: a lost answer is planned anew from the read after reconnecting.
                 const request = { steps, probes: [balloon, ...(plugging ? [plugging] : []), GUEST_VCPUS, ...(define.length > 0 ? [DEFINABLE_CONFIG] : [])], order: ChangeOrder.Resize };
                 round = await session.round(request);
+                readProbe = balloon;
                 if (round.answerLost && attempt === 0) continue;
                 const failure = round.failure(request);
                 if (failure) {
@@ -475,6 +484,7 @@ function converge(inputs: DomainResourcesInputs, stored?: DomainResourcesOutputs
                     if (failedAt === 0 && define.length > 0 && compare.ran && compare.stderr.trim() === "") {
                         if (++defineTries >= DEFINE_TRIES) throw configKeptChanging(virsh);
                         round = await session.round({ probes });
+                        readProbe = BALLOON;
                         continue;
                     }
                     const resizeFrom = define.length + tuningPlan.beforeMemory.length;

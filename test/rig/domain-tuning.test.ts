@@ -11,7 +11,7 @@ import { InputError } from "../../provider/errors";
 import { QEMU_USAGE_MARGIN_KIB } from "../../provider/tuning-checks";
 import { guestIdentity, GuestIdentity, qemuPid } from "../engine/guest-facts";
 import { MatrixDomain } from "./matrix-domains";
-import { configXml, liveXml, rejectsWith, RigEnv, rigConnection, rigUp, typedProviders, virshLocal } from "./rig-env";
+import { configXml, liveXml, memStats, rejectsWith, RigEnv, rigConnection, rigUp, typedProviders, virshLocal, waitFor } from "./rig-env";
 import { withWarnings } from "./grow-env";
 import { affinity, blkioWeightFile, cgroupDir, cgroupValue, domainCgroup, vcpuThreads } from "./tuning-env";
 
@@ -142,12 +142,17 @@ describe("rig: tuning a running busybox guest: pins, CPU caps, memory limits, I/
         const before = bothXml();
         await rejectsWith(resources.create({ connection, domain: NAME, memory: "512MiB" }), InputError, [
             /the hard limit the config has \(not managed by these inputs\) 2GiB on domain 'pll-tn-bb' is below what its QEMU can use: its memory ceiling .* 512MiB \+ QEMU's overhead 2GiB .* = 2560MiB/,
-            /nothing was changed/, /virsh memtune pll-tn-bb --hard-limit 2621440/,
+            /nothing was changed/, /virsh memtune 'pll-tn-bb' --hard-limit 2621440 --config/,
         ]);
         assert.deepEqual(bothXml(), before, "the live XML (its balloon too) and the config are byte-identical");
     });
 
-    it("under that hand-set limit, an apply that raises nothing (a pin) goes ahead and warns: the domain, the limit, what QEMU can use, the fix", async () => {
+    it("under that hand-set limit, an apply that raises nothing (a pin) goes ahead and warns once per half; a balloon set by hand stays (memory not managed)", async () => {
+        // The balloon lowered by hand: an apply that does not manage memory must not put it back to the config's 256 MiB.
+        const handBalloonKiB = 192 * 1024;
+        virshLocal(["setmem", NAME, String(handBalloonKiB), "--live"]);
+        const handSet = () => Math.abs(memStats(NAME).actual - handBalloonKiB) <= 1024 && liveXml(NAME).includes(`<currentMemory unit='KiB'>${handBalloonKiB}</currentMemory>`);
+        await waitFor("the balloon and the live XML at the hand-set size", handSet, { describe: () => `actual ${memStats(NAME).actual}` });
         const { result, warnings } = await withWarnings(() => resources.create({ connection, domain: NAME, cpuTune: { vcpuPins: { 0: "0" } } }));
         current = result;
         assert.deepEqual(guestIdentity(NAME), identity, "the guest did not restart");
@@ -155,8 +160,25 @@ describe("rig: tuning a running busybox guest: pins, CPU caps, memory limits, I/
         const warning = warnings.find((w) => w.includes("the hard limit the config has (not managed by these inputs) 2GiB on domain 'pll-tn-bb'"));
         assert.ok(warning, `a warning about the limit, got: ${warnings.join(" | ")}`);
         assert.match(warning, /is below what its QEMU can use: .* 512MiB \+ QEMU's overhead 2GiB .* = 2560MiB/);
-        assert.match(warning, /This apply goes ahead: it neither raises .* Fix: virsh memtune pll-tn-bb --hard-limit 2621440 --live --config, or manage memoryTune\.hardLimit/);
+        assert.match(warning, /This apply goes ahead: it neither raises .* Fix: virsh memtune 'pll-tn-bb' --hard-limit 2621440 --config, or manage memoryTune\.hardLimit/);
+        const limitWarnings = warnings.filter((w) => w.includes("(not managed by these inputs) 2GiB on domain 'pll-tn-bb'"));
+        assert.equal(limitWarnings.length, 2, `one warning per half (config, running domain), got: ${limitWarnings.join(" | ")}`);
+        assert.match(limitWarnings[1], /the hard limit the running domain has .* Fix: virsh memtune 'pll-tn-bb' --hard-limit 2621440 --live, or manage/);
         assert.equal(cgroupValue(domainCgroup(NAME, "memory"), "memory.limit_in_bytes"), String(2 * GiB), "the limit is left as it was");
+        assert.ok(handSet(), `the hand-set balloon stays at ${handBalloonKiB} KiB (the live XML too), got actual ${memStats(NAME).actual}`);
+        virshLocal(["setmem", NAME, String(256 * 1024), "--live"]);
+        await waitFor("the balloon back at 256 MiB in the live XML", () => liveXml(NAME).includes("<currentMemory unit='KiB'>262144</currentMemory>"));
+    });
+
+    it("under a too-low hard limit in the config (memtune --config), a change that reboots the guest is refused before anything: a new QEMU would start under it", async () => {
+        // maxVcpus 4 → 5 needs a reboot; rebootPolicy allows it. The apply raises no memory, yet the reboot starts QEMU under 2 GiB.
+        const before = bothXml();
+        await rejectsWith(resources.create({ connection, domain: NAME, maxVcpus: 5, rebootPolicy: "ifRequired" }), InputError, [
+            /the hard limit the config has \(not managed by these inputs\) 2GiB on domain 'pll-tn-bb' is below what its QEMU can use: .* = 2560MiB/,
+            /nothing was changed/, /virsh memtune 'pll-tn-bb' --hard-limit 2621440 --config/,
+        ]);
+        assert.deepEqual(bothXml(), before, "the live XML and the config are byte-identical");
+        assert.deepEqual(guestIdentity(NAME), identity, "the guest did not restart");
     });
 
     it("refuses two DomainResources on the domain in one batch, both naming each other: both XMLs byte-identical, the guest running", async () => {

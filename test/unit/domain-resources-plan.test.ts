@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import { pendingDifferences, planResources } from "../../provider/domain-resources-plan";
+import { memoryGrowth, pendingDifferences, planResources } from "../../provider/domain-resources-plan";
+import { balloonView, splitMemory } from "../../provider/virtio-mem";
 import { DomainXml, parseDomainXml } from "../../provider/xml/domain-xml";
 
 const MiB = 1024;
@@ -252,6 +253,19 @@ describe("domain-resources-plan: planResources", () => {
         assert.deepEqual(plan.liveCommands, [["setmem", D, `--size=${2 * GiB}KiB`, "--live"]]);
     });
 
+    it("memory not managed: a balloon set by hand (setmem --live) stays, whatever else the plan changes", () => {
+        const config = domainXml({ ...BASE, curMemKiB: 4 * GiB }, false);
+        const live = domainXml({ ...BASE, curMemKiB: 1 * GiB }, true);
+        for (const desired of [{}, { vcpus: 3 }, { maxVcpus: 8 }, { maxMemoryKiB: 8 * GiB }]) {
+            const plan = planResources("vm1", config, live, desired);
+            assert.ok(!plan.liveCommands.some((c) => c[0] === "setmem"), JSON.stringify(plan.liveCommands));
+            assert.equal(plan.expectedBalloonKiB, undefined);
+            assert.ok(!plan.rebootChanges.some((c) => c.startsWith("memory:")), JSON.stringify(plan.rebootChanges));
+        }
+        // Managed, it is put back.
+        assert.deepEqual(planResources("vm1", config, live, { memoryKiB: 4 * GiB }).liveCommands, [["setmem", D, `--size=${4 * GiB}KiB`, "--live"]]);
+    });
+
     it("puts the domain name in one --domain= argument", () => {
         const [config, live] = same();
         const plan = planResources("my vm; rm", config, live, { vcpus: 3 });
@@ -299,5 +313,45 @@ describe("domain-resources-plan: pendingDifferences", () => {
             "maxMemory: 4GiB now, 8GiB after reboot",
             "memory: 1GiB now, 6GiB after reboot",
         ]);
+    });
+});
+
+describe("domain-resources-plan: memoryGrowth (what the plan raises, each half against itself as read)", () => {
+    // 4 GiB in the config, the balloon set to 1 GiB by hand on the running guest.
+    const config = domainXml({ ...BASE, curMemKiB: 4 * GiB }, false);
+    const live = domainXml({ ...BASE, curMemKiB: 1 * GiB }, true);
+    const growth = (desired: Parameters<typeof planResources>[3], c = config, l: DomainXml | null = live) =>
+        memoryGrowth({ config: c, live: l ?? undefined, plan: planResources("vm1", c, l ?? undefined, desired), plannedConfig: c, liveSplit: false });
+
+    it("nothing raised by vCPUs, a pin, or the sizes the domain has; the balloon raised live only; the maximum in the config only", () => {
+        assert.deepEqual(growth({}), { config: false, live: false });
+        assert.deepEqual(growth({ vcpus: 3 }), { config: false, live: false }, "memory not managed: the hand-set balloon stays");
+        assert.deepEqual(growth({ memoryKiB: 1 * GiB }), { config: false, live: false }, "the config lowered, the balloon as it is");
+        assert.deepEqual(growth({ memoryKiB: 2 * GiB }), { config: false, live: true }, "the balloon raised from 1 GiB, the config lowered from 4 GiB");
+        assert.deepEqual(growth({ maxMemoryKiB: 8 * GiB }), { config: true, live: false }, "the maximum lands at the next boot");
+        assert.deepEqual(growth({ memoryKiB: 4 * GiB }, domainXml({ ...BASE, curMemKiB: 2 * GiB }, false)), { config: true, live: true });
+        assert.deepEqual(growth({ memoryKiB: 4 * GiB }, config, null), { config: false, live: false }, "shut off");
+    });
+
+    it("a virtio-mem guest compares like with like: the balloon with the balloon, the device's request with its request; a device added raises the config", () => {
+        const device = (requested: number, running: boolean) => parseDomainXml(`<domain type='kvm'${running ? " id='7'" : ""}><name>vm1</name>
+            <memory unit='KiB'>${3 * GiB}</memory><currentMemory unit='KiB'>${running ? 2 * GiB + requested : 2 * GiB}</currentMemory><vcpu>2</vcpu>
+            <devices><memory model='virtio-mem'><target><size unit='KiB'>${GiB}</size><block unit='KiB'>2048</block><requested unit='KiB'>${requested}</requested>
+            <current unit='KiB'>${requested}</current></target></memory></devices></domain>`);
+        const raw = device(512 * MiB, false);
+        // The plan and the growth see the balloon's view; the split reads the device from the XML as libvirt writes it.
+        const [c, l] = [balloonView(raw), balloonView(device(512 * MiB, true))];
+        const grows = (totalKiB: number) => {
+            const split = splitMemory(raw, totalKiB);
+            assert.ok(typeof split !== "string", String(split));
+            const plan = planResources("vm1", c, l, { memoryKiB: split.balloonKiB });
+            return memoryGrowth({ config: c, live: l, plan, plannedConfig: c, split, liveSplit: true });
+        };
+        assert.deepEqual(grows(2 * GiB + 512 * MiB), { config: false, live: false }, "the memory it has (boot 2 GiB + 512 MiB plugged)");
+        assert.deepEqual(grows(2 * GiB + 256 * MiB), { config: false, live: false }, "less plugged");
+        assert.deepEqual(grows(3 * GiB), { config: true, live: true }, "more plugged");
+        const plain = domainXml(BASE, false);
+        const withDevice = { ...plain, memoryDevices: [{ model: "virtio-mem", sizeKiB: GiB, blockKiB: 2048, requestedKiB: 0 }] };
+        assert.deepEqual(memoryGrowth({ config: plain, plan: planResources("vm1", plain, undefined, {}), plannedConfig: withDevice, liveSplit: false }), { config: true, live: false });
     });
 });

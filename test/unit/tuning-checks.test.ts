@@ -4,7 +4,7 @@ import { tuningSettings } from "../../provider/domain-tuning";
 import { providers } from "../../provider/index";
 import { InputError } from "../../provider/errors";
 import { UNKNOWN_VALUE } from "../../provider/rules/rule-table";
-import { checkTuningOnHost, QEMU_USAGE_MARGIN_KIB, qemuOverhead, raisesMemoryOrLimits, TuningTarget, tuningCheckFailures } from "../../provider/tuning-checks";
+import { checkTuningOnHost, QEMU_USAGE_MARGIN_KIB, qemuOverhead, setsMemoryLimit, TuningTarget, tuningCheckFailures } from "../../provider/tuning-checks";
 import { Virsh } from "../../provider/virsh/virsh";
 import { parseDomainXml } from "../../provider/xml/domain-xml";
 
@@ -91,12 +91,16 @@ describe("tuning checks at check (the inputs alone)", () => {
     });
 });
 
+/** What the plan raises (domain-resources-plan's memoryGrowth, tested there). */
+const NO_GROWTH = { config: false, live: false };
+const GROWS = { config: true, live: true };
+
 describe("tuning checks at apply (the domain and the host)", () => {
     const virsh = new Virsh({ label: "hv1" } as never, "qemu:///system", "web1", false, 30);
     // A TCG domain like the rig's: 512 MiB, 4 vCPUs, a hard limit of 3 GiB already set.
     const config = parseDomainXml(`<domain type='qemu'><name>web1</name><memory unit='KiB'>524288</memory><vcpu current='1'>4</vcpu>
         <memtune><hard_limit unit='KiB'>3145728</hard_limit></memtune></domain>`);
-    const target: TuningTarget = { config, live: config, desired: {}, hostCpus: [0, 1] };
+    const target: TuningTarget = { config, live: config, desired: {}, growth: NO_GROWTH, hostCpus: [0, 1], qemuRssKiB: 200 * 1024 };
 
     function refusedAtApply(inputs: Partial<DomainResourcesInputs>, at: TuningTarget, ...patterns: RegExp[]): InputError {
         let caught: unknown;
@@ -144,51 +148,68 @@ describe("tuning checks at apply (the domain and the host)", () => {
     it("refuses memory growing past a hard limit the inputs do not manage (set by hand, or left by inputs that no longer manage it), in the half that has it", () => {
         const limited = parseDomainXml(`<domain type='kvm'><name>web1</name><memory unit='KiB'>4194304</memory><vcpu>2</vcpu>
             <memtune><hard_limit unit='KiB'>5242880</hard_limit></memtune></domain>`);
-        const growing: TuningTarget = { config: limited, desired: { maxMemoryKiB: 8 * 1024 * 1024, memoryKiB: 8 * 1024 * 1024 } };
+        const growing: TuningTarget = { config: limited, desired: { maxMemoryKiB: 8 * 1024 * 1024, memoryKiB: 8 * 1024 * 1024 }, growth: GROWS };
         const error = refusedAtApply({}, growing,
             /the hard limit the config has \(not managed by these inputs\) 5GiB on domain 'web1' is below what its QEMU can use: its memory ceiling .* 8GiB \+ QEMU's overhead 1GiB .* = 9GiB/,
-            /Fix: set memoryTune\.hardLimit to at least 9GiB or "unlimited" \(or raise it by hand: virsh memtune web1 --hard-limit 9437184 --live --config\), or ask for less memory/);
+            /Fix: set memoryTune\.hardLimit to at least 9GiB or "unlimited" \(or raise it by hand: virsh memtune 'web1' --hard-limit 9437184 --config\), or ask for less memory/);
         assert.equal(error.context.device, "memoryTune.hardLimit");
         // Managed limits other than the hard one leave it unmanaged; the running domain's own limit counts for the live half.
         refusedAtApply({ memoryTune: { softLimit: "1GiB" } }, growing, /the hard limit the config has/);
         const unlimitedConfig = parseDomainXml(`<domain type='kvm'><name>web1</name><memory unit='KiB'>4194304</memory><vcpu>2</vcpu></domain>`);
-        refusedAtApply({}, { config: unlimitedConfig, live: limited, desired: { memoryKiB: 6 * 1024 * 1024 } }, /the hard limit the running domain has .* 5GiB .* = 7GiB/);
+        refusedAtApply({}, { config: unlimitedConfig, live: limited, desired: { memoryKiB: 6 * 1024 * 1024 }, growth: GROWS }, /the hard limit the running domain has .* 5GiB .* = 7GiB/, /virsh memtune 'web1' --hard-limit 7340032 --live\)/);
         // Room enough, or a managed limit that replaces it: accepted.
-        checkTuningOnHost(virsh, [], { config: limited, desired: { memoryKiB: 4 * 1024 * 1024 } });
+        checkTuningOnHost(virsh, [], { config: limited, desired: { memoryKiB: 4 * 1024 * 1024 }, growth: GROWS });
         checkTuningOnHost(virsh, tuningSettings({ memoryTune: { hardLimit: "unlimited" } }), growing);
     });
 
-    it("a limit not managed and too low blocks only an apply that raises what the guest can use or sets a memory limit; any other apply goes ahead with a warning", () => {
+    it("a limit not managed and too low blocks only an apply that raises what the guest can use, sets a memory limit or starts the guest; any other goes ahead with one warning per half", () => {
         const MiB = 1024;
         // 512 MiB max, 256 MiB current, a 2 GiB hard limit set by hand: under 512 MiB + 2 GiB of TCG overhead.
         const handSet = parseDomainXml(`<domain type='qemu'><name>web1</name><memory unit='KiB'>524288</memory><currentMemory unit='KiB'>262144</currentMemory><vcpu current='1'>2</vcpu>
             <memtune><hard_limit unit='KiB'>2097152</hard_limit></memtune></domain>`);
-        const raises = (desired: TuningTarget["desired"], inputs: Partial<DomainResourcesInputs> = {}, after = handSet) => raisesMemoryOrLimits(handSet, after, desired, tuningSettings(inputs));
-        assert.equal(raises({}), false, "nothing asked of memory");
-        assert.equal(raises({ vcpus: 2 }, { cpuTune: { vcpuPins: { 0: "1" }, shares: 512 } }), false, "vCPUs, a pin, shares");
-        assert.equal(raises({ memoryKiB: 200 * MiB }), false, "current memory lowered");
-        assert.equal(raises({ memoryKiB: 256 * MiB, maxMemoryKiB: 512 * MiB }), false, "the sizes it has");
-        assert.equal(raises({}, { memoryTune: { hardLimit: "2GiB" } }), false, "the limit it has, now managed");
-        assert.equal(raises({ memoryKiB: 512 * MiB }), true, "current memory raised (the balloon)");
-        assert.equal(raises({ maxMemoryKiB: 1024 * MiB }), true, "maximum memory raised");
-        assert.equal(raises({}, {}, { ...handSet, memoryKiB: 1024 * MiB }), true, "a hot-added (virtio-mem) device counted in the new <memory>");
-        assert.equal(raises({}, { memoryTune: { softLimit: "1GiB" } }), true, "a memory limit set");
-        assert.equal(raises({}, { memoryTune: { swapHardLimit: "unlimited" } }), false, "a limit set to what it is");
+        const sets = (memoryTune: DomainResourcesInputs["memoryTune"]) => setsMemoryLimit(handSet, tuningSettings({ memoryTune }));
+        assert.equal(sets({ hardLimit: "2GiB" }), false, "the limit it has, now managed");
+        assert.equal(sets({ swapHardLimit: "unlimited" }), false, "a limit set to what it is");
+        assert.equal(sets({ softLimit: "1GiB" }), true, "a memory limit set");
 
-        const at: TuningTarget = { config: handSet, live: handSet, desired: {}, hostCpus: [0, 1] };
+        const at: TuningTarget = { config: handSet, live: handSet, desired: {}, growth: NO_GROWTH, hostCpus: [0, 1] };
         const warnings = checkTuningOnHost(virsh, tuningSettings({ cpuTune: { vcpuPins: { 0: "1" } } }), at);
         assert.equal(warnings.length, 2, "one per half that has the limit");
         assert.match(warnings[0], /the hard limit the config has \(not managed by these inputs\) 2GiB on domain 'web1' is below what its QEMU can use: .* 512MiB \+ QEMU's overhead 2GiB .* = 2560MiB/);
-        assert.match(warnings[0], /This apply goes ahead: it neither raises the memory the guest can use nor sets a memory limit\. Fix: virsh memtune web1 --hard-limit 2621440 --live --config, or manage memoryTune\.hardLimit$/);
-        refusedAtApply({}, { ...at, desired: { memoryKiB: 512 * MiB } }, /the hard limit the config has \(not managed by these inputs\) 2GiB/, /virsh memtune web1 --hard-limit 2621440/);
+        // Each half's own virsh flag (a shut-off domain has no --live), the name quoted for the shell.
+        assert.match(warnings[0], /This apply goes ahead: it neither raises the memory the guest can use, nor sets a memory limit, nor starts the guest\. Fix: virsh memtune 'web1' --hard-limit 2621440 --config, or manage memoryTune\.hardLimit$/);
+        assert.match(warnings[1], /the hard limit the running domain has .* Fix: virsh memtune 'web1' --hard-limit 2621440 --live, or manage memoryTune\.hardLimit$/);
+        // What the plan raises decides, half by half: the balloon raised live refuses the running domain's limit.
+        refusedAtApply({}, { ...at, growth: { config: false, live: true } }, /the hard limit the running domain has \(not managed by these inputs\) 2GiB/, /virsh memtune 'web1' --hard-limit 2621440 --live\)/);
+        refusedAtApply({}, { ...at, growth: { config: true, live: false } }, /the hard limit the config has \(not managed by these inputs\) 2GiB/, /virsh memtune 'web1' --hard-limit 2621440 --config\)/);
         refusedAtApply({ memoryTune: { softLimit: "1GiB" } }, at, /the hard limit the config has/);
+        // A swap-hard limit under the suggested hard limit is raised along (libvirt refuses a hard limit above it).
+        const swapSet = { ...handSet, tuning: { ...handSet.tuning, memtuneKiB: { hard_limit: 2048 * MiB, swap_hard_limit: 2048 * MiB } } };
+        assert.match(checkTuningOnHost(virsh, [], { ...at, config: swapSet, live: undefined })[0], /Fix: virsh memtune 'web1' --hard-limit 2621440 --swap-hard-limit 2621440 --config, or manage/);
         // The soft limit on cgroup v2 alike.
         const softSet = { ...handSet, tuning: { ...handSet.tuning, memtuneKiB: { soft_limit: 1024 * MiB } } };
-        const v2: TuningTarget = { config: softSet, live: softSet, desired: { vcpus: 1 }, cgroupV2: true };
-        assert.match(checkTuningOnHost(virsh, [], v2)[0], /the soft limit the config has .* Fix: virsh memtune web1 --soft-limit 2621440 --live --config, or manage memoryTune\.softLimit$/);
-        refusedAtApply({}, { ...v2, desired: { maxMemoryKiB: 1024 * MiB } }, /the soft limit the config has/);
-        // A hot-added device: the config as planned has the bigger <memory>, the config as read does not.
-        refusedAtApply({}, { config: { ...handSet, memoryKiB: 1024 * MiB }, before: { config: handSet }, desired: {} }, /the hard limit the config has .* 1GiB \+ .* = 3GiB/);
+        const v2: TuningTarget = { config: softSet, live: softSet, desired: { vcpus: 1 }, growth: NO_GROWTH, cgroupV2: true };
+        assert.match(checkTuningOnHost(virsh, [], v2)[0], /the soft limit the config has .* Fix: virsh memtune 'web1' --soft-limit 2621440 --config, or manage memoryTune\.softLimit$/);
+        refusedAtApply({}, { ...v2, desired: { maxMemoryKiB: 1024 * MiB }, growth: GROWS }, /the soft limit the config has/);
+    });
+
+    it("a QEMU the apply (re)starts (a reboot) starts under the config's limits: one too low is refused even when the apply raises nothing", () => {
+        // 2 GiB of guest memory under a 2 GiB hard limit set with memtune --config (KVM: + 1 GiB needed).
+        const low = parseDomainXml(`<domain type='kvm'><name>web1</name><memory unit='KiB'>2097152</memory><vcpu current='1'>2</vcpu>
+            <memtune><hard_limit unit='KiB'>2097152</hard_limit></memtune></domain>`);
+        const rebooting: TuningTarget = { config: low, desired: { maxVcpus: 4 }, growth: NO_GROWTH, restarts: true };
+        refusedAtApply({}, rebooting, /the hard limit the config has \(not managed by these inputs\) 2GiB .* 2GiB \+ QEMU's overhead 1GiB .* = 3GiB/, /virsh memtune 'web1' --hard-limit 3145728 --config/);
+        assert.equal(checkTuningOnHost(virsh, [], { ...rebooting, restarts: false }).length, 1, "no restart: a warning");
+    });
+
+    it("the running guest's ceiling is its <memory> (or more memory asked for): a lower maxMemory asked for lands only at boot, so it lowers the config's alone", () => {
+        // The running QEMU has 4 GiB; maxMemory 2 GiB is asked for (a reboot later, configOnly).
+        const four = parseDomainXml(`<domain type='kvm'><name>web1</name><memory unit='KiB'>4194304</memory><vcpu>1</vcpu></domain>`);
+        const configOnly: TuningTarget = { config: four, live: four, desired: { maxMemoryKiB: 2 * 1024 * 1024, memoryKiB: 2 * 1024 * 1024 }, growth: NO_GROWTH, qemuRssKiB: 200 * 1024 };
+        refusedAtApply({ memoryTune: { hardLimit: "3GiB" } }, configOnly, /hardLimit 3GiB on domain 'web1' is below .* 4GiB \+ QEMU's overhead 1GiB .* = 5GiB/);
+        checkTuningOnHost(virsh, tuningSettings({ memoryTune: { hardLimit: "3GiB" } }), { ...configOnly, live: undefined });
+        checkTuningOnHost(virsh, tuningSettings({ memoryTune: { hardLimit: "5GiB" } }), configOnly);
+        refusedAtApply({ memoryTune: { hardLimit: "5GiB" } }, { ...configOnly, desired: { memoryKiB: 5 * 1024 * 1024 } }, /ceiling .* 5GiB \+ .* = 6GiB/);
     });
 
     it("refuses a hard limit lowered on the running QEMU below what it holds now (dommemstat rss) plus the margin; the config alone, or a raise, is not bound by it", () => {
@@ -196,12 +217,15 @@ describe("tuning checks at apply (the domain and the host)", () => {
         assert.equal(QEMU_USAGE_MARGIN_KIB, 64 * 1024);
         // A QEMU holding 3 GiB (far beyond its 512 MiB guest + 1 GiB: the ceiling check alone would pass 3104 MiB), no limit yet.
         const unlimited = parseDomainXml(`<domain type='kvm'><name>web1</name><memory unit='KiB'>524288</memory><vcpu>1</vcpu></domain>`);
-        const running: TuningTarget = { config: unlimited, live: unlimited, desired: {}, qemuRssKiB: rss };
+        const running: TuningTarget = { config: unlimited, live: unlimited, desired: {}, growth: NO_GROWTH, qemuRssKiB: rss };
         refusedAtApply({ memoryTune: { hardLimit: "3104MiB" } }, running,
             /memoryTune\.hardLimit 3104MiB on domain 'web1' is below what its running QEMU holds now: its resident memory \(virsh dommemstat rss\) 3GiB \+ a margin of 64MiB = 3136MiB/,
             /Fix: set memoryTune\.hardLimit to at least 3136MiB, or "unlimited"/);
         checkTuningOnHost(virsh, tuningSettings({ memoryTune: { hardLimit: "3136MiB" } }), running);
         checkTuningOnHost(virsh, tuningSettings({ memoryTune: { hardLimit: "3104MiB" } }), { ...running, live: undefined });
+        // What it holds unknown (no rss read): a limit lowered live is refused, not checked against nothing.
+        refusedAtApply({ memoryTune: { hardLimit: "3136MiB" } }, { ...running, qemuRssKiB: undefined },
+            /memoryTune\.hardLimit 3136MiB would lower the limit of domain 'web1''s running QEMU, but what it holds now \(virsh dommemstat rss\) could not be read/, /Fix: run pulumi up again \(its read has it\), or keep the running domain's limit \(unlimited\)/);
         // Raised from a lower limit: the running QEMU already lives under the old one.
         const limited = { ...unlimited, tuning: { ...unlimited.tuning, memtuneKiB: { hard_limit: 3 * 1024 * 1024 } } };
         checkTuningOnHost(virsh, tuningSettings({ memoryTune: { hardLimit: "3104MiB" } }), { ...running, config: limited, live: limited });
@@ -214,7 +238,7 @@ describe("tuning checks at apply (the domain and the host)", () => {
             /Fix: set memoryTune\.softLimit to at least 2560MiB, or "unlimited"/);
         const softSet = parseDomainXml(`<domain type='qemu'><name>web1</name><memory unit='KiB'>524288</memory><vcpu>1</vcpu>
             <memtune><soft_limit unit='KiB'>2621440</soft_limit></memtune></domain>`);
-        refusedAtApply({}, { config: softSet, live: softSet, desired: { memoryKiB: 1024 * 1024 }, cgroupV2: true }, /the soft limit the config has \(not managed by these inputs\) 2560MiB .* = 3GiB/);
+        refusedAtApply({}, { config: softSet, live: softSet, desired: { memoryKiB: 1024 * 1024 }, growth: GROWS, cgroupV2: true }, /the soft limit the config has \(not managed by these inputs\) 2560MiB .* = 3GiB/);
         checkTuningOnHost(virsh, tuningSettings({ memoryTune: { softLimit: "2560MiB" } }), v2);
         checkTuningOnHost(virsh, tuningSettings({ memoryTune: { softLimit: "512MiB" } }), { ...target, cgroupV2: false });
     });
@@ -237,7 +261,7 @@ describe("tuning checks at apply (the domain and the host)", () => {
 
     it("a maxMemory lowered through a reboot is the config's new ceiling (no memory device): a hard limit fitting it passes; with a device both count", () => {
         const big = parseDomainXml(`<domain type='kvm'><name>web1</name><memory unit='KiB'>8388608</memory><vcpu>1</vcpu></domain>`);
-        const lowered: TuningTarget = { config: big, desired: { maxMemoryKiB: 4 * 1024 * 1024, memoryKiB: 4 * 1024 * 1024 } };
+        const lowered: TuningTarget = { config: big, desired: { maxMemoryKiB: 4 * 1024 * 1024, memoryKiB: 4 * 1024 * 1024 }, growth: NO_GROWTH };
         checkTuningOnHost(virsh, tuningSettings({ memoryTune: { hardLimit: "5GiB" } }), lowered);
         const withDevice = parseDomainXml(`<domain type='kvm'><name>web1</name><memory unit='KiB'>8388608</memory><vcpu>1</vcpu>
             <devices><memory model='virtio-mem'><target><size unit='KiB'>4194304</size><block unit='KiB'>2048</block><requested unit='KiB'>0</requested></target></memory></devices></domain>`);
