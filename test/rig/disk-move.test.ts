@@ -221,6 +221,24 @@ describe("rig: an AttachedDisk moves live to a new source (pll-mv-move, a copy o
         assert.deepEqual(kit.place(created.outs.target), on(old, "qcow2"));
     });
 
+    it("review 2, finding 1: a domain saved with virsh managedsave (it reads shut off) is refused before anything runs: its next start would restore the old source", async function () {
+        const saved = new ThrowawayDomain(env, `${DOMAIN}-saved`, GUEST2);
+        saved.create();
+        try {
+            const old = kit.image("saved", 16);
+            const created = await provider.create({ ...kit.disk(old), domain: saved.name });
+            virshLocal(["managedsave", saved.name]);
+            const dest = kit.nowhere("saved-dest");
+            await rejectsWith(provider.apply(created.id, created.outs, { ...kit.disk(dest), domain: saved.name }), InputError,
+                [/has a managed save/, /managedsave-remove/, /nothing was copied/]);
+            assert.ok(!existsSync(dest), "nothing was created at the destination");
+            assert.equal(diskByTarget(configXml(saved.name), created.outs.target)?.source, old);
+        } finally {
+            virshLocalResult(["managedsave-remove", saved.name]);
+            saved.remove();
+        }
+    });
+
     it("review 2, finding 3: a symbolic link to /dev/null made at the destination after the diff is refused: nothing written through it, the link untouched", async function () {
         const old = kit.image("devlink", 16);
         writePattern(old);
