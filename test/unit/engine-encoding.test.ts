@@ -38,7 +38,10 @@ describe("engine encoding: provider outputs", () => {
     });
 });
 
-describe("engine encoding: SDK outputs the provider fills in", () => {
+describe("engine encoding: SDK outputs the provider fills in", function () {
+    // A node of its own that loads the whole Pulumi SDK: 1.3 s on a quiet machine, past mocha's
+    // default 2 s when the CPU is shared (it failed so under load).
+    this.timeout(30_000);
     // In a child process: pulumi.runtime.setMocks is process-wide, and the engine suites share mocha's.
     const program = `
         const pulumi = require("@pulumi/pulumi");
