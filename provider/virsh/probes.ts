@@ -111,7 +111,7 @@ export function probeLine(probe: Probe, virsh: Virsh): string {
         case "maxvcpus": return virsh.commandLine({ args: ["maxvcpus"] });
         // libvirt's own view, of the host its URI names (not the SSH host's sysfs), and no sudo beyond virsh's.
         case "hostCpus": return virsh.commandLine({ args: ["nodecpumap", "--pretty"] });
-        case "cgroupFs": return virsh.commandLine({ host: true, args: ["stat", "-fc", "%T", "/sys/fs/cgroup"] });
+        case "cgroupFs": return virsh.commandLine({ host: true, unprivileged: true, args: ["stat", "-fc", "%T", "/sys/fs/cgroup"] });
         case "balloon": {
             const read = virsh.commandLine({ args: ["dommemstat", `--domain=${virsh.domain}`] });
             if (probe.settleKiB === undefined) return read;

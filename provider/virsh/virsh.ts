@@ -16,6 +16,8 @@ export interface Command {
     args: readonly string[];
     /** A host command instead of a virsh subcommand; same sudo, same bound. */
     host?: boolean;
+    /** A host command that needs no privilege (a file system's type): never under sudo. */
+    unprivileged?: boolean;
     /** Fed to the command's stdin (device XML for `attach-device --file=/dev/stdin`). */
     stdin?: string;
     /** A shorter bound than operationTimeout (a guest agent call). */
@@ -52,7 +54,7 @@ export class Virsh {
         const argv = command.host ? command.args : ["virsh", `--connect=${this.uri}`, ...command.args];
         const line = shellCommand([
             "timeout", `--kill-after=${KILL_GRACE_SECONDS}`, String(command.timeoutSeconds ?? this.operationTimeoutSeconds),
-            ...(this.sudo ? ["sudo", "-n"] : []), ...argv,
+            ...(this.sudo && !command.unprivileged ? ["sudo", "-n"] : []), ...argv,
         ]);
         if (command.outputSha256 !== undefined) return `[ "$(${line} | sha256sum)" = ${shellQuote(`${command.outputSha256}  -`)} ]`;
         const attempts = command.attempts ?? 1;

@@ -77,6 +77,13 @@ describe("the host's online CPUs", () => {
         assert.doesNotMatch(line, /cat|\/sys\//);
     });
 
+    it("the cgroup file system's type is read without sudo (it needs no privilege; under sudo: true only virsh and the disk commands run as root)", () => {
+        const virsh = new Virsh({ label: "hv1" } as never, "qemu:///system", "g", true, 30);
+        assert.doesNotMatch(probeLine({ kind: "cgroupFs" }, virsh), /sudo/);
+        assert.match(probeLine({ kind: "cgroupFs" }, virsh), /'stat' '-fc' '%T' '\/sys\/fs\/cgroup'/);
+        assert.match(probeLine({ kind: "path", path: "/x" }, virsh), /'sudo' '-n' 'stat'/);
+    });
+
     it("are read from the CPU map line", () => {
         assert.deepEqual(cpuMapOf("CPUs present:   8\nCPUs online:    6\nCPU map:        0-3,6-7\n\n"), [0, 1, 2, 3, 6, 7]);
         assert.equal(cpuMapOf("CPU map:        yyyy\n"), undefined);
