@@ -51,7 +51,7 @@ describe("faults: a run cut off mid-test leaves persistent changes behind; rig/u
         virshLocal(["destroy", NOOS]);
         assert.equal(domState(NOOS), "shut off");
 
-        rigRestore();
+        rigRestore([NOOS]);
 
         assert.equal(domState(NOOS), "running");
         assert.equal(isImmutable(NOOS), false, "up.sh cleared the immutable flag");

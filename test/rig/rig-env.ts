@@ -88,9 +88,13 @@ export function rigUp(): RigEnv {
     return loadRigEnv();
 }
 
-/** rig/up.sh now, whatever ran before: libvirtd, sshd, guests and namespaces brought back. */
-export function rigRestore(): RigEnv {
-    runScript("up.sh", [], RIG_UP_TIMEOUT_MS);
+/**
+ * rig/up.sh now, whatever ran before: libvirtd, sshd, guests and namespaces brought back; with
+ * `only`, of the guests only those (up.sh --only): a lane beside must not restart, from the rig's
+ * definition, a guest another lane's test has shut off for a moment.
+ */
+export function rigRestore(only: string[] = []): RigEnv {
+    runScript("up.sh", only.flatMap((name) => ["--only", name]), RIG_UP_TIMEOUT_MS);
     rigIsUp = true;
     return loadRigEnv();
 }
