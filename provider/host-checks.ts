@@ -111,6 +111,18 @@ export function fileIdentityOnHost(virsh: Virsh, outcome: StepOutcome, path: str
     return result.stdout.trim();
 }
 
+/** In an answer of per-domain sections (each after its markedDomain line), the domains with a line that `matches`. */
+function domainsWithLine(answer: string, matches: (line: string) => boolean): string[] {
+    const users = new Set<string>();
+    let owner: string | undefined;
+    for (const line of answer.split("\n")) {
+        const marked = markedDomain(line);
+        if (marked !== undefined) owner = marked;
+        else if (owner !== undefined && matches(line)) users.add(owner);
+    }
+    return [...users];
+}
+
 /** The domains whose live XML or config names `path` as a disk source (the diskSources probe); throws when it could not read them all. */
 export function domainsUsingFile(virsh: Virsh, outcome: StepOutcome, path: string): string[] {
     const result = answered(virsh, "virsh domblklist", outcome);
@@ -119,14 +131,7 @@ export function domainsUsingFile(virsh: Virsh, outcome: StepOutcome, path: strin
         throw new VirshError(`cannot tell which domains use ${path} (virsh list or domblklist failed, exit ${result.exitCode}), so the image is kept`,
             virsh.context("source", stderr), hintFor(stderr, "run the same pulumi command again; the disk is already detached"), result.exitCode);
     }
-    const users = new Set<string>();
-    let owner: string | undefined;
-    for (const line of result.stdout.split("\n")) {
-        const marked = markedDomain(line);
-        if (marked !== undefined) owner = marked;
-        else if (owner !== undefined && /^\s*\S+\s+(.*?)\s*$/.exec(line)?.[1] === path) users.add(owner);
-    }
-    return [...users];
+    return domainsWithLine(result.stdout, (line) => /^\s*\S+\s+(.*?)\s*$/.exec(line)?.[1] === path);
 }
 
 /** What a SOURCE_IDENTITY_FORMAT line names: a block device by its device number (any node or link to it), anything else by st_dev:st_ino. */
@@ -150,14 +155,7 @@ export function domainsUsingSameFile(virsh: Virsh, outcome: StepOutcome, identit
         throw new VirshError(`cannot tell which domains use ${path} (virsh list or dumpxml failed, exit ${result.exitCode}); ${consequence}`,
             virsh.context("source", stderr), hintFor(stderr, "run the same pulumi command again"), result.exitCode);
     }
-    const users = new Set<string>();
-    let owner: string | undefined;
-    for (const line of result.stdout.split("\n")) {
-        const marked = markedDomain(line);
-        if (marked !== undefined) owner = marked;
-        else if (owner !== undefined && sourceIdentityKey(line) === key) users.add(owner);
-    }
-    return [...users];
+    return domainsWithLine(result.stdout, (line) => sourceIdentityKey(line) === key);
 }
 
 /** An image file's virtual size in bytes (`qemu-img info -f FORMAT --output=json`); throws when it cannot be read. */

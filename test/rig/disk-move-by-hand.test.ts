@@ -13,16 +13,8 @@ const DOMAIN = "pll-mv-hand";
 
 describe("rig: a disk moved by hand (virsh blockcopy --pivot) is drift that up moves back live (pll-mv-hand)", function () {
     this.timeout(300_000);
-    const kit = new MoveFixture(DOMAIN);
+    const kit = new MoveFixture(DOMAIN).hooks();
     const { provider } = kit;
-
-    before(function () {
-        kit.setUp();
-    });
-
-    after(function () {
-        kit.tearDown();
-    });
 
     it("refresh reports the new source; the diff shows it back; up moves it back onto the old image with the data", async () => {
         const old = kit.image("hand", 16);

@@ -75,6 +75,13 @@ export class MoveFixture {
         removeFiles(this.files);
     }
 
+    /** The suite's `before` and `after`: its domain defined and started, then removed with its files. */
+    hooks(): this {
+        before(() => this.setUp());
+        after(() => this.tearDown());
+        return this;
+    }
+
     /** The disk's inputs on this domain. */
     disk(source: string, fields: Partial<AttachedDiskInputs> = {}): AttachedDiskInputs {
         return { connection: rigConnection(this.env), domain: this.domain, source, ...fields };

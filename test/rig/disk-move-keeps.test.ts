@@ -15,16 +15,8 @@ const DOMAIN = "pll-mv-keeps";
 
 describe("rig: a live move keeps the disk's settings, and a size changed with it (pll-mv-keeps)", function () {
     this.timeout(300_000);
-    const kit = new MoveFixture(DOMAIN);
+    const kit = new MoveFixture(DOMAIN).hooks();
     const { provider } = kit;
-
-    before(function () {
-        kit.setUp();
-    });
-
-    after(function () {
-        kit.tearDown();
-    });
 
     it("iotune, serial, cache and io survive a live raw → qcow2 move: in the live XML, the config and QEMU's own limits", async () => {
         const old = kit.image("keeps", 16);
