@@ -15,6 +15,29 @@ export interface LaneSummary {
     skipped: number;
     seconds: number;
     suites: SuiteTime[];
+    /** Each failed test or hook, so the end of a long run's output says what failed. */
+    failures: TestFailure[];
+}
+
+export interface TestFailure {
+    title: string;
+    /** The error's first lines: the whole message is in the lane's own output above. */
+    error: string;
+}
+
+const ERROR_LINES = 6;
+
+/** What a failure keeps for the closing lines: its first lines, each cut at a readable width. */
+export function failureOf(title: string, err: { message?: string; stack?: string }): TestFailure {
+    const text = err.message ?? err.stack ?? String(err);
+    const lines = text.split("\n").filter((line) => line.trim() !== "").slice(0, ERROR_LINES);
+    return { title, error: lines.map((line) => (line.length > 200 ? `${line.slice(0, 200)}…` : line)).join("\n") };
+}
+
+/** The failures of every lane, last in the output so CI's tail of it shows them. */
+export function formatFailures(lanes: LaneSummary[]): string[] {
+    return lanes.flatMap((lane) => lane.failures.map((failure) =>
+        [`FAILED${lane.lane ? ` (lane ${lane.lane})` : ""}: ${failure.title}`, ...failure.error.split("\n").map((line) => `    ${line}`)].join("\n")));
 }
 
 const minutes = (seconds: number) => `${Math.floor(seconds / 60)} min ${String(Math.round(seconds % 60)).padStart(2, "0")} s`;
