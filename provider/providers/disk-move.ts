@@ -115,6 +115,12 @@ export interface MovedSource {
 export type DiskXmlFor = (disk: MovedSource) => string;
 
 export interface MovePlan {
+    /**
+     * The destination's exclusive create (first) and qemu-img create, when the copy makes it: a round
+     * of their own, so that a copy whose answer is lost (the long step) still knows the file is its own.
+     */
+    create: Command[];
+    /** The copy (and, shut off, the config's update). */
     steps: Command[];
     /** The copy makes the destination (a new file): only then may a failure remove it, and only then does this resource own it. */
     createsDestination: boolean;
@@ -173,12 +179,12 @@ export function isStillShutOffStep(command: Command | undefined): boolean {
 }
 
 /**
- * A shut-off move: the created destination, then the convert and the config's update, each only
- * while the domain is still shut off. A domain started meanwhile runs on the old source and would
- * boot next time from a stale copy: then the copy is undone (it is this move's) and the move refused.
+ * A shut-off move: the convert and the config's update, each only while the domain is still shut
+ * off. A domain started meanwhile runs on the old source and would boot next time from a stale
+ * copy: then the copy is undone (it is this move's) and the move refused.
  */
-export function offlineMoveSteps(domain: string, create: Command[], convert: Command, update: Command): Command[] {
-    return [...create, stillShutOffStep(domain), convert, stillShutOffStep(domain), update];
+export function offlineMoveSteps(domain: string, convert: Command, update: Command): Command[] {
+    return [stillShutOffStep(domain), convert, stillShutOffStep(domain), update];
 }
 
 /** The last line of `df --output=fstype`; undefined when df failed. */
@@ -285,12 +291,12 @@ export function planMove(virsh: Virsh, read: Round, olds: AttachedDiskOutputs, n
     // A created destination is made here, empty and of the disk's size, so the copy always goes onto an existing file.
     const create = createsDestination ? [exclusiveCreateStep(dest), { host: true, args: ["qemu-img", "create", "-q", "-f", format, "--", dest, String(capacity)] }] : [];
     if (!running) {
-        return { ...facts, copyBytes, steps: offlineMoveSteps(virsh.domain, create,
+        return { ...facts, create, copyBytes, steps: offlineMoveSteps(virsh.domain,
             { host: true, args: ["qemu-img", "convert", "-q", "-n", "-f", olds.format, "-O", format, ...(news.copyBandwidth === undefined ? [] : ["-r", `${news.copyBandwidth}M`]),
                 "--", olds.source, dest], timeoutSeconds: bound },
             { args: ["update-device", `--domain=${virsh.domain}`, "--file=/dev/stdin", "--config"], stdin: xmlFor({ source: dest, sourceType, format }) }) };
     }
-    return { ...facts, steps: [...create, {
+    return { ...facts, create, steps: [{
         args: ["blockcopy", `--domain=${virsh.domain}`, `--path=${olds.target}`, `--dest=${dest}`, `--format=${format}`, "--transient-job", "--pivot", "--wait", "--verbose",
             `--timeout=${bound}`, ...(news.copyBandwidth === undefined ? [] : [`--bandwidth=${news.copyBandwidth}`]),
             "--reuse-external", ...(sourceType === "block" ? ["--blockdev"] : [])],
@@ -430,19 +436,21 @@ function copySaid(outcome: StepOutcome): string {
 }
 
 const STARTED_DURING_MOVE = "the domain is no longer shut off";
+const COPY_ANSWER_LOST = "the answer of the copy was lost (the connection dropped while it ran)";
 
 /** Why a copy failed, as far as the host tells: virsh says only "Copy failed" or "Copy aborted". */
 function causeOf(said: string, bound: number, free: number | undefined): string {
     if (said === STARTED_DURING_MOVE) return "the domain was started while it was being moved shut off (qemu-img convert), so the copy is stale";
+    if (said === COPY_ANSWER_LOST) return "the connection dropped while the copy ran, and the host shows the copy did not complete";
     if (/Copy aborted/i.test(said)) return `the copy did not finish within moveTimeout (${bound} s) and was aborted`;
     if (free !== undefined && free < MiB) return `the destination's file system is full (${formatBytes(free)} free)`;
     if (/Permission denied/i.test(said)) return "permission denied on the destination";
     return "the copy failed";
 }
 
-/** The identity the exclusive create printed (the plan's first step); undefined when it did not create the file (something was there) or its answer is lost. */
-export function createdByMove(plan: MovePlan, steps: readonly StepOutcome[]): string | undefined {
-    const made = plan.createsDestination ? steps[0] : undefined;
+/** The identity the exclusive create printed (the create round's first step); undefined when it did not create the file (something was there) or its answer is lost. */
+export function createdByMove(plan: Pick<MovePlan, "createsDestination">, createSteps: readonly StepOutcome[]): string | undefined {
+    const made = plan.createsDestination ? createSteps[0] : undefined;
     return made?.ran && made.exitCode === 0 && made.stdout.trim() !== "" ? made.stdout.trim() : undefined;
 }
 
@@ -510,7 +518,8 @@ async function undoFailedCopy(session: DomainSession, olds: AttachedDiskOutputs,
     throw new VirshError(`moving ${device} from ${olds.source} to ${dest}: ${cause}; the guest ${settled ? `stays on ${olds.source}, untouched` : "may not be on the old source: run pulumi refresh"}${left}`,
         virsh.context(device, said || undefined), settled
             ? (cause.startsWith("the copy did not finish") ? "raise moveTimeout (or copyBandwidth), then run pulumi up again"
-                : said === STARTED_DURING_MOVE ? "run pulumi up again: a running domain's disk moves live (blockcopy)" : "fix the cause at the destination, then run pulumi up again")
+                : said === STARTED_DURING_MOVE ? "run pulumi up again: a running domain's disk moves live (blockcopy)"
+                    : said === COPY_ANSWER_LOST ? "run pulumi up again: the move starts over" : "fix the cause at the destination, then run pulumi up again")
             : "run pulumi refresh, then pulumi up again", failed.exitCode);
 }
 
@@ -529,25 +538,48 @@ export interface MovedDisk {
     imageIdentity?: string;
 }
 
-/** One read, the checks, the copy (with progress), the verify. */
+/**
+ * The destination a move makes, in a round of its own before the copy: its identity, known before
+ * the long step whose answer may be lost, is what lets a failed copy remove it. Undefined when the
+ * copy goes onto an existing image or device. Throws when the create was refused or failed (what it
+ * made removed), or its answer was lost (nothing copied; the path may hold an empty image then).
+ */
+async function createDestination(session: DomainSession, olds: AttachedDiskOutputs, news: AttachedDiskInputs, plan: MovePlan): Promise<string | undefined> {
+    if (plan.create.length === 0) return undefined;
+    const { virsh } = session;
+    const device = `disk ${olds.target}`;
+    const request = { steps: plan.create, order: ChangeOrder.Resize };
+    const round = await session.round(request);
+    const [exclusive] = round.steps;
+    if (exclusive?.ran === true && exclusive.exitCode !== 0) {
+        throw new InputError(`source ${news.source} exists on the host now (a file, a device, a FIFO or a symbolic link), although the read a moment before found nothing there: ` +
+            "nothing was copied, and it was left as it is", virsh.context(device, exclusive.stderr.trim()),
+        "check what is there (another move to the same path?); remove it if nothing needs it, or set moveOntoExisting: true onto an image of the disk's size");
+    }
+    if (round.answerLost) {
+        throw new VirshError(`moving ${device} from ${olds.source} to ${news.source}: the answer of the step that creates ${news.source} was lost (the connection dropped); nothing was copied, ` +
+            `and the guest stays on ${olds.source}; ${news.source} may now hold an empty image this move made`, virsh.context(device),
+        `check ${news.source} on the host (an empty image of the disk's size, nothing else uses it: remove it), then run pulumi up again`, 1);
+    }
+    const created = createdByMove(plan, round.steps);
+    const failure = round.failure(request, { device });
+    if (failure) return undoFailedCopy(session, olds, news, plan, failure, copySaid(round.steps.find((o) => o.ran && o.exitCode !== 0) ?? { ran: false }), created);
+    return created;
+}
+
+/** One read, the checks, the destination's create, the copy (with progress), the verify. */
 export async function moveDisk(session: DomainSession, olds: AttachedDiskOutputs, news: AttachedDiskInputs,
     xmlFor: DiskXmlFor): Promise<MovedDisk> {
     const { virsh } = session;
     const device = `disk ${olds.target}`;
     const read = await session.round({ probes: Object.values(moveProbes(olds, news)) });
     const plan = planMove(virsh, read, olds, news, xmlFor);
+    const created = await createDestination(session, olds, news, plan);
     const request = { steps: plan.steps, order: ChangeOrder.Resize };
     const round = await reportProgress(virsh, olds.target, news.source, progressRead(virsh, plan, olds.target, news.source), session.round(request));
-    const created = createdByMove(plan, round.steps);
-    const refused = plan.createsDestination && round.steps[0]?.ran === true && round.steps[0].exitCode !== 0;
-    if (refused) {
-        throw new InputError(`source ${news.source} exists on the host now (a file, a device, a FIFO or a symbolic link), although the read a moment before found nothing there: ` +
-            "nothing was copied, and it was left as it is", virsh.context(device, round.steps[0].ran ? round.steps[0].stderr.trim() : undefined),
-        "check what is there (another move to the same path?); remove it if nothing needs it, or set moveOntoExisting: true onto an image of the disk's size");
-    }
     if (round.answerLost) {
         const after = await awaitJobGone(session, olds.target, plan.running, news.moveTimeout ?? DEFAULT_MOVE_TIMEOUT_SECONDS);
-        const lost = new VirshError("the answer of the copy was lost (the connection dropped while it ran)", virsh.context(device), "run pulumi refresh, then pulumi up again", 1);
+        const lost = new VirshError(COPY_ANSWER_LOST, virsh.context(device), "run pulumi refresh, then pulumi up again", 1);
         if (halvesNotMoved(after.snapshot(), olds.target, news.source, plan.format).length > 0) return undoFailedCopy(session, olds, news, plan, lost, lost.summary, created);
         return finishMove(session, olds, news, plan, after.snapshot(), created, xmlFor);
     }

@@ -6,7 +6,8 @@
  * off, qemu-img convert and the config; moveOntoExisting onto an image of exactly the disk's size.
  * A loop block device of exactly the disk's size takes the copy (moveOntoExisting, sourceType block).
  * Refused before any copy: an existing image or device of another size, a destination on a file system
- * without room, a destination another disk uses. A copy past moveTimeout is aborted. Each failure
+ * without room, a destination another disk uses. A copy past moveTimeout is aborted; a copy whose
+ * answer is lost (this suite's own sshd on 2234, killed) is read back and undone. Each failure
  * leaves the guest on the old source and nothing behind.
  * On the code before the move the tests fail (run on it: the other five, before the moveOntoExisting
  * one was added): a new source was a replacement (the diff replaces source and format; the delete
@@ -22,11 +23,14 @@ import { InputError, VirshError } from "../../provider/index";
 import { fillRandom, holdsPattern, MoveFixture, on, withLog, writePattern } from "./disk-move-env";
 import { ThrowawayDomain } from "./throwaway-domain";
 import {
-    configXml, diskByTarget, GUEST2, liveXml, rejectsWith, RigEnv, virshLocal, virshLocalResult,
+    configXml, diskByTarget, GUEST2, liveXml, rejectsWith, RigEnv, virshLocal, virshLocalResult, waitFor,
 } from "./rig-env";
 import { withWarnings } from "./grow-env";
+import { FaultSshd, sleep } from "../faults/fault-env";
 
 const DOMAIN = "pll-mv-move";
+/** This suite's own sshd (killed by one test), in lane main. */
+const LOST_ANSWER_PORT = 2234;
 
 describe("rig: an AttachedDisk moves live to a new source (pll-mv-move, a copy of pll-guest2)", function () {
     this.timeout(300_000);
@@ -328,6 +332,37 @@ describe("rig: an AttachedDisk moves live to a new source (pll-mv-move, a copy o
             assert.ok(warnings.some((w) => w.includes(`kept ${old}`) && w.includes(`'${running.name}'`) && w.includes(`'${off.name}'`)), `a warning naming both overlays' domains, got: ${warnings.join(" | ")}`);
         } finally {
             for (const domain of [running, off, moving]) domain.remove();
+        }
+    });
+
+    it("review 2, finding 5: the copy's answer lost (sshd killed) after the copy failed: the destination the move made is removed, so the next diff shows a move again, never a swap to a partial copy", async function () {
+        const sshd = new FaultSshd(env, LOST_ANSWER_PORT);
+        sshd.start();
+        try {
+            const connection = sshd.connection();
+            const old = kit.image("lost", 32);
+            fillRandom(old, 32);
+            const created = await provider.create({ ...kit.disk(old), connection });
+            const target = created.outs.target;
+            const dest = kit.nowhere("lost-dest", "qcow2");
+            const move = { ...kit.disk(dest, { format: "qcow2", moveTimeout: 2, copyBandwidth: 1 }), connection };
+            // virsh aborts the copy at its --timeout; the double then holds its answer while sshd dies.
+            sshd.rule("blockcopy", "after", "5");
+            const moving = rejectsWith(provider.apply(created.id, created.outs, move), VirshError,
+                [/the connection dropped while the copy ran, and the host shows the copy did not complete/, new RegExp(`stays on ${old}, untouched`), /the partial copy .* was removed/, /Fix: run pulumi up again: the move starts over/]);
+            await waitFor("the copy to end on the host", () => sshd.calls().some((c) => c.startsWith("blockcopy ran ")), { timeoutMs: 60_000 });
+            assert.ok(existsSync(dest), "the copy had made the destination");
+            sshd.kill();
+            sshd.clearRules();
+            await sleep(1000);
+            sshd.restart();
+            await moving;
+            assert.deepEqual(kit.place(target), on(old));
+            assert.ok(!existsSync(dest), "the destination the move made is gone");
+            const again = await provider.diff(created.id, created.outs, move);
+            assert.deepEqual([again.changes, again.replaces ?? []], [true, []], "the next preview: a move (an update), not a replacement");
+        } finally {
+            sshd.stop();
         }
     });
 
