@@ -13,7 +13,7 @@ import { inDomainBatch } from "../batch/domain-batch";
 import { runScript } from "../batch/batch-exec";
 import { ChangeOrder, Round } from "../batch/round";
 import { info, warn } from "../engine-log";
-import { InputError, VirshError } from "../errors";
+import { HostUnreachableError, InputError, VirshError } from "../errors";
 import { blockDeviceBytes, checkImageDirectory, domainsUsingFile, domainsUsingSameFile, domblkCapacity, imageVirtualSize, pathMissing, sourceKindOnHost } from "../host-checks";
 import { DESTINATION_EXISTS } from "../rules/attached-disk-rules";
 import { UNKNOWN_VALUE, Values } from "../rules/rule-table";
@@ -406,20 +406,41 @@ async function reportProgress<T>(virsh: Virsh, target: string, dest: string, how
 
 /** How often the block job is read after the copy's answer was lost. */
 const LOST_ANSWER_POLL_MS = 2000;
+/**
+ * Reads of a copy that stays ready (all copied) before it is pivoted here: the virsh that would
+ * pivot it within half a second died with its connection (SIGPIPE on its progress line).
+ */
+const READY_READS_BEFORE_PIVOT = 3;
+
+/** A block job that has copied everything and mirrors the guest's writes, waiting for its pivot. */
+export function jobReady(outcome: StepOutcome): boolean {
+    const progress = blockJobProgress(outcome);
+    return progress !== undefined && progress.end > 0 && progress.cur === progress.end;
+}
 
 /**
  * The copy's answer was lost (the connection dropped): the job may still run. Its disk is read
  * until no job runs (or the copy's own bound has passed), so that the move is then verified or
- * undone from what the host shows, never left mirroring or with a partial copy behind.
+ * undone from what the host shows, never left mirroring or with a partial copy behind. A copy that
+ * stays ready is pivoted here, as its virsh would have: the move the preview showed completes.
  */
 export async function awaitJobGone(session: DomainSession, target: string, running: boolean, boundSeconds: number): Promise<Round> {
+    const { virsh } = session;
     const job: Probe = { kind: "blockJob", device: target };
     const deadline = Date.now() + (boundSeconds + ABORT_SLACK_SECONDS) * 1000;
-    for (;;) {
+    let readyReads = 0;
+    for (let poll = 0; ; poll++) {
         try {
             const read = await session.round({ probes: running ? [job] : [] });
             if (!read.answerLost && (!running || blockJobState(read.probe(job)) === "none")) return read;
             if (Date.now() > deadline) return read;
+            readyReads = running && jobReady(read.probe(job)) ? readyReads + 1 : 0;
+            if (readyReads === READY_READS_BEFORE_PIVOT) {
+                await info(`disk ${target} of domain '${virsh.domain}': the copy's answer was lost and the copy stays ready with no one to pivot it: pivoting it (virsh blockjob --pivot)`);
+                await session.round({ steps: [{ args: ["blockjob", `--domain=${virsh.domain}`, `--path=${target}`, "--pivot"] }], order: ChangeOrder.Resize });
+            } else if (poll % 15 === 0) {
+                await info(`disk ${target} of domain '${virsh.domain}': the copy's answer was lost; reading its block job until it ends (at most ${Math.ceil((deadline - Date.now()) / 1000)} s more)`);
+            }
         } catch (error) {
             if (Date.now() > deadline) throw error;
         }
@@ -480,6 +501,24 @@ function userProbes(path: string): { users: Probe; files: Probe; file: Probe } {
 }
 
 /**
+ * Removes the file this move created at `dest` (only while the path still holds it) and says what
+ * was left, as a clause of the error: a lost answer of the removal is read back, never taken for done.
+ */
+async function removeCreatedCopy(session: DomainSession, dest: string, created: string): Promise<{ left: string; removed: boolean }> {
+    const request = { steps: [removeIfSameFileStep(dest, created)], order: ChangeOrder.Removal };
+    const removed = await session.round(request);
+    if (removed.answerLost) {
+        const probe: Probe = { kind: "path", path: dest };
+        const gone = await session.round({ probes: [probe] }).then((read) => !read.answerLost && pathMissing(read.probe(probe)), () => false);
+        return gone ? { left: `; the partial copy ${dest} was removed`, removed: true }
+            : { left: `; the answer of the partial copy's removal was lost, and ${dest} may still be there: check, then remove it by hand`, removed: false };
+    }
+    return removed.failure(request)
+        ? { left: `; the partial copy ${dest} was not removed (it is no longer the file this move created, or rm failed): check, then remove it by hand`, removed: false }
+        : { left: `; the partial copy ${dest} was removed`, removed: true };
+}
+
+/**
  * After a failed copy: the job is aborted if it still runs, and a destination this move created
  * (its identity printed by the create) is removed once both XMLs show the guest on the old source,
  * no domain names it, and it is still that file. The error says why, and what was left.
@@ -504,12 +543,11 @@ async function undoFailedCopy(session: DomainSession, olds: AttachedDiskOutputs,
         .every((where) => { const d = diskAt(snapshot, where, olds.target); return d !== undefined && diskSourcePath(d) === olds.source; });
     const cause = causeOf(said, news.moveTimeout ?? DEFAULT_MOVE_TIMEOUT_SECONDS, freeBytesOf(read.probe(free)));
     let left = "";
+    let cleared = !plan.createsDestination;
     if (plan.createsDestination) {
         const keep = keepReason({ created, job: jobState, onOld, users: created === undefined ? [] : namedByAnyDomain(virsh, read, dest) });
         if (keep === undefined && created !== undefined) {
-            const request = { steps: [removeIfSameFileStep(dest, created)], order: ChangeOrder.Removal };
-            const removed = await session.round(request);
-            left = removed.failure(request) ? `; the partial copy ${dest} was not removed (it is no longer the file this move created, or rm failed): check, then remove it by hand` : `; the partial copy ${dest} was removed`;
+            ({ left, removed: cleared } = await removeCreatedCopy(session, dest, created));
         } else {
             left = created === undefined ? `; ${dest} was left as it is: ${keep}` : `; the partial copy ${dest} was kept (${keep}): check, then remove it by hand`;
         }
@@ -519,7 +557,8 @@ async function undoFailedCopy(session: DomainSession, olds: AttachedDiskOutputs,
         virsh.context(device, said || undefined), settled
             ? (cause.startsWith("the copy did not finish") ? "raise moveTimeout (or copyBandwidth), then run pulumi up again"
                 : said === STARTED_DURING_MOVE ? "run pulumi up again: a running domain's disk moves live (blockcopy)"
-                    : said === COPY_ANSWER_LOST ? "run pulumi up again: the move starts over" : "fix the cause at the destination, then run pulumi up again")
+                    : said === COPY_ANSWER_LOST ? (cleared ? "run pulumi up again: the move starts over" : `check ${dest} as said, then run pulumi up again`)
+                        : "fix the cause at the destination, then run pulumi up again")
             : "run pulumi refresh, then pulumi up again", failed.exitCode);
 }
 
@@ -549,22 +588,37 @@ async function createDestination(session: DomainSession, olds: AttachedDiskOutpu
     const { virsh } = session;
     const device = `disk ${olds.target}`;
     const request = { steps: plan.create, order: ChangeOrder.Resize };
-    const round = await session.round(request);
+    const lost = new VirshError(`moving ${device} from ${olds.source} to ${news.source}: the answer of the step that creates ${news.source} was lost (the connection dropped); nothing was copied, ` +
+        `and the guest stays on ${olds.source}; ${news.source} may now hold an empty image this move made`, virsh.context(device),
+    `check ${news.source} on the host (an empty image of the disk's size, nothing else uses it: remove it), then run pulumi up again`, 1);
+    const round = await session.round(request).catch((error: unknown) => { throw error instanceof HostUnreachableError && error.outcomeUnknown ? lost : error; });
     const [exclusive] = round.steps;
     if (exclusive?.ran === true && exclusive.exitCode !== 0) {
         throw new InputError(`source ${news.source} exists on the host now (a file, a device, a FIFO or a symbolic link), although the read a moment before found nothing there: ` +
             "nothing was copied, and it was left as it is", virsh.context(device, exclusive.stderr.trim()),
         "check what is there (another move to the same path?); remove it if nothing needs it, or set moveOntoExisting: true onto an image of the disk's size");
     }
-    if (round.answerLost) {
-        throw new VirshError(`moving ${device} from ${olds.source} to ${news.source}: the answer of the step that creates ${news.source} was lost (the connection dropped); nothing was copied, ` +
-            `and the guest stays on ${olds.source}; ${news.source} may now hold an empty image this move made`, virsh.context(device),
-        `check ${news.source} on the host (an empty image of the disk's size, nothing else uses it: remove it), then run pulumi up again`, 1);
-    }
+    if (round.answerLost) throw lost;
     const created = createdByMove(plan, round.steps);
     const failure = round.failure(request, { device });
-    if (failure) return undoFailedCopy(session, olds, news, plan, failure, copySaid(round.steps.find((o) => o.ran && o.exitCode !== 0) ?? { ran: false }), created);
+    if (failure) {
+        // qemu-img create failed on the file the exclusive create made: no copy ran, so no job is this move's.
+        const { left } = created === undefined ? { left: `; ${news.source} was left as it is` } : await removeCreatedCopy(session, news.source, created);
+        throw new VirshError(`moving ${device} from ${olds.source} to ${news.source}: creating the new image failed (qemu-img create); nothing was copied, the guest stays on ${olds.source}${left}`,
+            virsh.context(device, failure.summary), "check that the directory is writable and qemu-img can create images there, then run pulumi up again", failure.exitCode);
+    }
     return created;
+}
+
+/**
+ * A shut-off copy's answer lost with the config still on the old source: the orphaned remote
+ * script may still convert into the new file and then point the config at it, so the file is kept
+ * (removing it then would leave the config naming a missing file, and the guest unable to start).
+ */
+function offlineCopyLost(virsh: Virsh, olds: AttachedDiskOutputs, news: AttachedDiskInputs): VirshError {
+    return new VirshError(`moving disk ${olds.target} (domain shut off) from ${olds.source} to ${news.source}: ${COPY_ANSWER_LOST}; qemu-img convert and then the config's update may still ` +
+        `run on the host, so ${news.source} is kept; the guest's data is on ${olds.source}, untouched`, virsh.context(`disk ${olds.target}`),
+    `once no qemu-img runs on ${news.source} (pgrep -a qemu-img on the host), run pulumi refresh: it shows which file the config names; then pulumi up (remove ${news.source} first if the config still names ${olds.source})`, 1);
 }
 
 /** One read, the checks, the destination's create, the copy (with progress), the verify. */
@@ -576,12 +630,15 @@ export async function moveDisk(session: DomainSession, olds: AttachedDiskOutputs
     const plan = planMove(virsh, read, olds, news, xmlFor);
     const created = await createDestination(session, olds, news, plan);
     const request = { steps: plan.steps, order: ChangeOrder.Resize };
-    const round = await reportProgress(virsh, olds.target, news.source, progressRead(virsh, plan, olds.target, news.source), session.round(request));
-    if (round.answerLost) {
+    // A host that stays unreachable after the copy's answer was lost: the same as a lost answer, read until the copy's bound.
+    const round = await reportProgress(virsh, olds.target, news.source, progressRead(virsh, plan, olds.target, news.source),
+        session.round(request).catch((error: unknown) => { if (error instanceof HostUnreachableError && error.outcomeUnknown) return undefined; throw error; }));
+    if (round === undefined || round.answerLost) {
         const after = await awaitJobGone(session, olds.target, plan.running, news.moveTimeout ?? DEFAULT_MOVE_TIMEOUT_SECONDS);
+        if (halvesNotMoved(after.snapshot(), olds.target, news.source, plan.format).length === 0) return finishMove(session, olds, news, plan, after.snapshot(), created, xmlFor);
+        if (!plan.running) throw offlineCopyLost(virsh, olds, news);
         const lost = new VirshError(COPY_ANSWER_LOST, virsh.context(device), "run pulumi refresh, then pulumi up again", 1);
-        if (halvesNotMoved(after.snapshot(), olds.target, news.source, plan.format).length > 0) return undoFailedCopy(session, olds, news, plan, lost, lost.summary, created);
-        return finishMove(session, olds, news, plan, after.snapshot(), created, xmlFor);
+        return undoFailedCopy(session, olds, news, plan, lost, lost.summary, created);
     }
     const failure = round.failure(request, { device });
     const failedAt = round.steps.findIndex((o) => o.ran && o.exitCode !== 0);

@@ -366,6 +366,35 @@ describe("rig: an AttachedDisk moves live to a new source (pll-mv-move, a copy o
         }
     });
 
+    it("review 3, finding 5: sshd killed while a live copy runs: its virsh dies with the connection, the copy turns ready with no one to pivot it, the provider pivots it: moved, with the data", async function () {
+        const sshd = new FaultSshd(env, LOST_ANSWER_PORT);
+        sshd.start();
+        try {
+            const connection = sshd.connection();
+            const old = kit.image("cut", 32);
+            fillRandom(old, 32);
+            writePattern(old);
+            const created = await provider.create({ ...kit.disk(old), connection });
+            const target = created.outs.target;
+            const dest = kit.nowhere("cut-dest", "qcow2");
+            // A bound far past this test's own timeout: had the provider waited it out, the test would time out.
+            const move = { ...kit.disk(dest, { format: "qcow2", moveTimeout: 900, copyBandwidth: 4 }), connection };
+            const moving = withLog(() => provider.apply(created.id, created.outs, move));
+            await waitFor("the copy to run", () => /cur=[1-9]/.test(virshLocalResult(["blockjob", DOMAIN, target, "--raw"]).stdout), { timeoutMs: 60_000, intervalMs: 200 });
+            sshd.kill();
+            await sleep(1000);
+            sshd.restart();
+            const { result, said } = await moving;
+            assert.deepEqual(kit.place(target), on(dest, "qcow2"));
+            assert.equal(result.outs.source, dest);
+            assert.ok(holdsPattern(dest, "qcow2"), "the new image holds the data");
+            assert.ok(said.some((line) => /the copy stays ready with no one to pivot it: pivoting it/.test(line)), `the provider pivoted it; the log said: ${said.join(" | ")}`);
+            assert.match(virshLocalResult(["blockjob", DOMAIN, target, "--info"]).stdout + virshLocalResult(["blockjob", DOMAIN, target, "--info"]).stderr, /No current block job/);
+        } finally {
+            sshd.stop();
+        }
+    });
+
     it("a copy past moveTimeout (copyBandwidth 1) is aborted: the guest stays on the old source, no block job, the partial copy removed; progress was logged", async function () {
         const old = kit.image("slow", 128);
         fillRandom(old, 128);

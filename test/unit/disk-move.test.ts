@@ -1,12 +1,12 @@
 import assert from "node:assert/strict";
-import { allocatedBytesOf, awaitJobGone, blockJobProgress, blockJobState, chainAllocationBytes, copyMarginBytes, createdByMove, exclusiveCreateStep, fileSystemTypeOf, freeBytesOf, isStillShutOffStep, keepReason, MAX_MOVE_TIMEOUT_SECONDS, savedStateProblem, startedOnOldSource, moveFacts, MovePlan, moveTimeoutProblem, offlineMoveSteps, stillShutOffStep } from "../../provider/providers/disk-move";
+import { allocatedBytesOf, awaitJobGone, blockJobProgress, blockJobState, chainAllocationBytes, copyMarginBytes, createdByMove, exclusiveCreateStep, fileSystemTypeOf, freeBytesOf, isStillShutOffStep, jobReady, keepReason, MAX_MOVE_TIMEOUT_SECONDS, savedStateProblem, startedOnOldSource, moveFacts, MovePlan, moveTimeoutProblem, offlineMoveSteps, stillShutOffStep } from "../../provider/providers/disk-move";
 import { removeIfSameFileStep } from "../../provider/providers/disk-image-ownership";
 import { Virsh } from "../../provider/virsh/virsh";
 import { InputError, providers } from "../../provider/index";
 import { PartialUpdate } from "../../provider/providers/partial-update";
 import { toDynamicProvider } from "../../provider/providers/provider-kit";
 import { domainsUsingSameFile, sourceIdentityKey } from "../../provider/host-checks";
-import { Round } from "../../provider/batch/round";
+import { Round, RoundRequest } from "../../provider/batch/round";
 import type { StepOutcome } from "../../provider/virsh/step-script";
 import type { DomainSnapshot } from "../../provider/virsh/domain-snapshot";
 import type { DomainSession } from "../../provider/batch/domain-batch";
@@ -131,6 +131,31 @@ describe("disk move: after the copy's answer was lost", () => {
         const last = await awaitJobGone(session, "vdb", true, 3600);
         assert.equal(reads, 4, "it read until the job was gone (a failed read is not \"no job\")");
         assert.equal(blockJobState(last.probe(job)), "none");
+    });
+
+    it("review 3, finding 5: a copy that stays ready (its virsh died with the connection) is pivoted after 3 reads, then read until gone", async () => {
+        const virsh = new Virsh({ label: "hv1" } as never, "qemu:///system", "g", false, 30);
+        const job = { kind: "blockJob", device: "vdb" } as const;
+        const ready = ran(" cur=4\n end=4\n");
+        const answers = [ran(" cur=3\n end=4\n"), ready, ready, ready, ready, ran("")];
+        const sent: Array<readonly string[]> = [];
+        let reads = 0;
+        const session = {
+            virsh, claimed: new Set<string>(), owners: new Map<string, string[]>(),
+            round: async (request: RoundRequest) => {
+                if (request.steps?.length) {
+                    sent.push(...request.steps.map((step) => step.args));
+                    return new Round(virsh, [], undefined, [], new Map(), undefined);
+                }
+                return new Round(virsh, [], undefined, [], new Map([[probeKey(job), answers[reads++]]]), undefined);
+            },
+            sleep: async () => undefined,
+        } as DomainSession;
+        const last = await awaitJobGone(session, "vdb", true, 3600);
+        assert.deepEqual(sent, [["blockjob", "--domain=g", "--path=vdb", "--pivot"]], "one pivot, after the third ready read");
+        assert.equal(reads, 6);
+        assert.equal(blockJobState(last.probe(job)), "none");
+        assert.equal(jobReady(ran(" cur=0\n end=0\n")), false, "a job that has not begun is not ready");
     });
 });
 
