@@ -19,6 +19,7 @@ import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import { existsSync, lstatSync, mkdirSync, readlinkSync, rmSync, statSync, symlinkSync } from "node:fs";
 import { join } from "node:path";
+import type { AttachedDiskInputs, AttachedDiskOutputs } from "../../provider/contract";
 import { InputError, VirshError } from "../../provider/index";
 import { fillRandom, holdsPattern, MoveFixture, on, withLog, writePattern } from "./disk-move-env";
 import { ThrowawayDomain } from "./throwaway-domain";
@@ -46,6 +47,27 @@ describe("rig: an AttachedDisk moves live to a new source (pll-mv-move, a copy o
     after(function () {
         kit.tearDown();
     });
+
+    /**
+     * A disk of 32 MiB of random data (the pattern at 1 MiB) attached through this suite's own sshd,
+     * which a test may kill, and its move to a new qcow2 path; the sshd stopped after.
+     */
+    async function throughOwnSshd(label: string, moveFields: Partial<AttachedDiskInputs>,
+        test: (moving: { sshd: FaultSshd; old: string; created: { id: string; outs: AttachedDiskOutputs }; target: string; dest: string; move: AttachedDiskInputs }) => Promise<void>): Promise<void> {
+        const sshd = new FaultSshd(env, LOST_ANSWER_PORT);
+        sshd.start();
+        try {
+            const connection = sshd.connection();
+            const old = kit.image(label, 32);
+            fillRandom(old, 32);
+            writePattern(old);
+            const created = await provider.create({ ...kit.disk(old), connection });
+            const dest = kit.nowhere(`${label}-dest`, "qcow2");
+            await test({ sshd, old, created, target: created.outs.target, dest, move: { ...kit.disk(dest, { format: "qcow2", ...moveFields }), connection } });
+        } finally {
+            sshd.stop();
+        }
+    }
 
     it("raw → qcow2 while the guest runs: an update, the same target, both XMLs on the new file, the data in it; afterMove delete removes only its own image", async function () {
         const old = kit.image("raw", 32);
@@ -336,16 +358,7 @@ describe("rig: an AttachedDisk moves live to a new source (pll-mv-move, a copy o
     });
 
     it("review 2, finding 5: the copy's answer lost (sshd killed) after the copy failed: the destination the move made is removed, so the next diff shows a move again, never a swap to a partial copy", async function () {
-        const sshd = new FaultSshd(env, LOST_ANSWER_PORT);
-        sshd.start();
-        try {
-            const connection = sshd.connection();
-            const old = kit.image("lost", 32);
-            fillRandom(old, 32);
-            const created = await provider.create({ ...kit.disk(old), connection });
-            const target = created.outs.target;
-            const dest = kit.nowhere("lost-dest", "qcow2");
-            const move = { ...kit.disk(dest, { format: "qcow2", moveTimeout: 2, copyBandwidth: 1 }), connection };
+        await throughOwnSshd("lost", { moveTimeout: 2, copyBandwidth: 1 }, async ({ sshd, old, created, target, dest, move }) => {
             // virsh aborts the copy at its --timeout; the double then holds its answer while sshd dies.
             sshd.rule("blockcopy", "after", "5");
             const moving = rejectsWith(provider.apply(created.id, created.outs, move), VirshError,
@@ -361,24 +374,12 @@ describe("rig: an AttachedDisk moves live to a new source (pll-mv-move, a copy o
             assert.ok(!existsSync(dest), "the destination the move made is gone");
             const again = await provider.diff(created.id, created.outs, move);
             assert.deepEqual([again.changes, again.replaces ?? []], [true, []], "the next preview: a move (an update), not a replacement");
-        } finally {
-            sshd.stop();
-        }
+        });
     });
 
     it("review 3, finding 5: sshd killed while a live copy runs: its virsh dies with the connection, the copy turns ready with no one to pivot it, the provider pivots it: moved, with the data", async function () {
-        const sshd = new FaultSshd(env, LOST_ANSWER_PORT);
-        sshd.start();
-        try {
-            const connection = sshd.connection();
-            const old = kit.image("cut", 32);
-            fillRandom(old, 32);
-            writePattern(old);
-            const created = await provider.create({ ...kit.disk(old), connection });
-            const target = created.outs.target;
-            const dest = kit.nowhere("cut-dest", "qcow2");
-            // A bound far past this test's own timeout: had the provider waited it out, the test would time out.
-            const move = { ...kit.disk(dest, { format: "qcow2", moveTimeout: 900, copyBandwidth: 4 }), connection };
+        // A bound far past this test's own timeout: had the provider waited it out, the test would time out.
+        await throughOwnSshd("cut", { moveTimeout: 900, copyBandwidth: 4 }, async ({ sshd, created, target, dest, move }) => {
             const moving = withLog(() => provider.apply(created.id, created.outs, move));
             await waitFor("the copy to run", () => /cur=[1-9]/.test(virshLocalResult(["blockjob", DOMAIN, target, "--raw"]).stdout), { timeoutMs: 60_000, intervalMs: 200 });
             sshd.kill();
@@ -390,9 +391,7 @@ describe("rig: an AttachedDisk moves live to a new source (pll-mv-move, a copy o
             assert.ok(holdsPattern(dest, "qcow2"), "the new image holds the data");
             assert.ok(said.some((line) => /the copy stays ready with no one to pivot it: pivoting it/.test(line)), `the provider pivoted it; the log said: ${said.join(" | ")}`);
             assert.match(virshLocalResult(["blockjob", DOMAIN, target, "--info"]).stdout + virshLocalResult(["blockjob", DOMAIN, target, "--info"]).stderr, /No current block job/);
-        } finally {
-            sshd.stop();
-        }
+        });
     });
 
     it("a copy past moveTimeout (copyBandwidth 1) is aborted: the guest stays on the old source, no block job, the partial copy removed; progress was logged", async function () {
