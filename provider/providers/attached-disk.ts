@@ -20,7 +20,7 @@ import { createdIdentity, handoverPending, identityProbe, ImageOwnership, releas
 import { heldByAnother, noteHolder, noteReleased, takeReplacement } from "./replacements";
 import { ATTACHED_DISK_RULES } from "../rules/attached-disk-rules";
 import { missingHalvesOf } from "../rules/device-rules";
-import type { Values } from "../rules/rule-table";
+import { containsUnknown, Values } from "../rules/rule-table";
 import { domainKey } from "../session";
 import { isAbsolutePath, isBoolean, isDiskSize, isSerial, isXmlText, integerAtLeast, oneOf, placementChecks } from "../validation";
 import type { DomainSnapshot } from "../virsh/domain-snapshot";
@@ -297,16 +297,39 @@ function withShrinkRefused(olds: Partial<AttachedDiskInputs>, news: AttachedDisk
     return shrink ? [...failures, { property: "size", reason: `size: ${shrink}` }] : failures;
 }
 
+/** Why a change is refused and what to do instead. */
+interface Refusal {
+    reason: string;
+    fix: string;
+}
+
 /**
- * check: a new format for the same image would have QEMU read its bytes in another format (the
+ * A new format for the image `stored` names would have QEMU read its bytes in another format (the
  * guest's data as qcow2 metadata, or guest-written bytes taken as a qcow2 header). A new format
- * comes with a new source: a copy converted by hand, or a move.
+ * comes with a new source: a copy converted by hand, or a move. A format unknown until apply is
+ * judged at apply.
  */
+function reformatRefusal(stored: Partial<AttachedDiskInputs>, news: AttachedDiskInputs): Refusal | undefined {
+    const [from, to] = [stored.format ?? "raw", news.format ?? "raw"];
+    if (stored.source === undefined || stored.source !== news.source || from === to || containsUnknown(to)) return undefined;
+    return { reason: `format: ${from} → ${to} on the same source ${news.source} would read the image's bytes as ${to}`,
+        fix: `keep format "${from}", or convert a copy (qemu-img convert -f ${from} -O ${to} ${news.source} NEW) and set source to it with format "${to}"` };
+}
+
+/** check: the rule against the last inputs. */
 function withReformatRefused(olds: Partial<AttachedDiskInputs>, news: AttachedDiskInputs, failures: CheckFailure[]): CheckFailure[] {
-    if (olds.source === undefined || olds.source !== news.source || (olds.format ?? "raw") === (news.format ?? "raw")) return failures;
-    const [from, to] = [olds.format ?? "raw", news.format ?? "raw"];
-    return [...failures, { property: "format", reason: `format: ${from} → ${to} on the same source ${news.source} would read the image's bytes as ${to}; ` +
-        `keep format "${from}", or convert a copy (qemu-img convert -f ${from} -O ${to} ${news.source} NEW) and set source to it with format "${to}"` }];
+    const refusal = reformatRefusal(olds, news);
+    return refusal ? [...failures, { property: "format", reason: `${refusal.reason}; ${refusal.fix}` }] : failures;
+}
+
+/**
+ * diff: the rule against the source and format the state names. A move whose later step failed
+ * (PartialUpdate) stores the new source and format beside the old inputs, so check compared
+ * another source and let the format change through.
+ */
+function reformatOfStored(stored: AttachedDiskOutputs, news: AttachedDiskInputs): InputError | undefined {
+    const refusal = reformatRefusal(stored, news);
+    return refusal && new InputError(refusal.reason, { domain: stored.domain, device: `disk ${stored.target}` }, refusal.fix);
 }
 
 /**
@@ -340,6 +363,7 @@ export const attachedDiskProvider = toDynamicProvider<AttachedDiskInputs, Attach
         .field("moveTimeout", moveTimeoutProblem)
         .field("copyBandwidth", integerAtLeast(1))
         .failures)),
+    refusedByState: reformatOfStored,
     diffFacts: moveFacts,
     wasRunning: () => true,
     create,
