@@ -20,7 +20,7 @@ import { createdIdentity, handoverPending, identityProbe, ImageOwnership, releas
 import { heldByAnother, noteHolder, noteReleased, takeReplacement } from "./replacements";
 import { ATTACHED_DISK_RULES } from "../rules/attached-disk-rules";
 import { missingHalvesOf } from "../rules/device-rules";
-import { containsUnknown, Values } from "../rules/rule-table";
+import type { Values } from "../rules/rule-table";
 import { domainKey } from "../session";
 import { isAbsolutePath, isBoolean, isDiskSize, isSerial, isXmlText, integerAtLeast, oneOf, placementChecks } from "../validation";
 import type { DomainSnapshot } from "../virsh/domain-snapshot";
@@ -28,6 +28,7 @@ import type { Probe } from "../virsh/probes";
 import type { Command, Virsh } from "../virsh/virsh";
 import { buildDiskXml, diskSourcePath, DiskValues } from "../xml/disk-xml";
 import { toDynamicProvider } from "./provider-kit";
+import { reformatRefusal } from "./disk-reformat";
 import { moveDisk, moveFacts, MovedSource, moveTimeoutProblem, releaseMovedAway } from "./disk-move";
 import { diskAt, readHotPlugged, usedTargets } from "./device-lookup";
 import { DeviceLookup, removeDevice } from "./device-removal";
@@ -297,39 +298,9 @@ function withShrinkRefused(olds: Partial<AttachedDiskInputs>, news: AttachedDisk
     return shrink ? [...failures, { property: "size", reason: `size: ${shrink}` }] : failures;
 }
 
-/** Why a change is refused and what to do instead. */
-interface Refusal {
-    reason: string;
-    fix: string;
-}
-
-/**
- * A new format for the image `stored` names would have QEMU read its bytes in another format (the
- * guest's data as qcow2 metadata, or guest-written bytes taken as a qcow2 header). A new format
- * comes with a new source: a copy converted by hand, or a move. A format unknown until apply is
- * judged at apply.
- */
-function reformatRefusal(stored: Partial<AttachedDiskInputs>, news: AttachedDiskInputs): Refusal | undefined {
-    const [from, to] = [stored.format ?? "raw", news.format ?? "raw"];
-    if (stored.source === undefined || stored.source !== news.source || from === to || containsUnknown(to)) return undefined;
-    return { reason: `format: ${from} → ${to} on the same source ${news.source} would read the image's bytes as ${to}`,
-        fix: `keep format "${from}", or convert a copy (qemu-img convert -f ${from} -O ${to} ${news.source} NEW) and set source to it with format "${to}"` };
-}
-
-/** check: the rule against the last inputs. */
-function withReformatRefused(olds: Partial<AttachedDiskInputs>, news: AttachedDiskInputs, failures: CheckFailure[]): CheckFailure[] {
-    const refusal = reformatRefusal(olds, news);
-    return refusal ? [...failures, { property: "format", reason: `${refusal.reason}; ${refusal.fix}` }] : failures;
-}
-
-/**
- * diff: the rule against the source and format the state names. A move whose later step failed
- * (PartialUpdate) stores the new source and format beside the old inputs, so check compared
- * another source and let the format change through.
- */
+/** diff: a new format on the source the state names (disk-reformat.ts). */
 function reformatOfStored(stored: AttachedDiskOutputs, news: AttachedDiskInputs): InputError | undefined {
-    const refusal = reformatRefusal(stored, news);
-    return refusal && new InputError(refusal.reason, { domain: stored.domain, device: `disk ${stored.target}` }, refusal.fix);
+    return reformatRefusal(stored, news, { host: stored.connection.host, domain: stored.domain, device: `disk ${stored.target}` });
 }
 
 /**
@@ -344,7 +315,7 @@ function reportedSize(olds: AttachedDiskOutputs, capacity: number | null): Attac
 
 export const attachedDiskProvider = toDynamicProvider<AttachedDiskInputs, AttachedDiskOutputs>({
     table: ATTACHED_DISK_RULES,
-    checks: (inputs, olds) => withReformatRefused(olds, inputs, withShrinkRefused(olds, inputs, placementChecks(inputs as unknown as Record<string, unknown>)
+    checks: (inputs, olds) => withShrinkRefused(olds, inputs, placementChecks(inputs as unknown as Record<string, unknown>)
         .field("source", isAbsolutePath, true)
         .field("sourceType", oneOf("file", "block"))
         .field("target", isXmlText)
@@ -362,7 +333,7 @@ export const attachedDiskProvider = toDynamicProvider<AttachedDiskInputs, Attach
         .field("afterMove", oneOf("keep", "delete"))
         .field("moveTimeout", moveTimeoutProblem)
         .field("copyBandwidth", integerAtLeast(1))
-        .failures)),
+        .failures),
     refusedByState: reformatOfStored,
     diffFacts: moveFacts,
     wasRunning: () => true,
