@@ -141,6 +141,12 @@ export function sourceIdentityKey(line: string): string | undefined {
     return type === "block special file" ? `block ${rdev}` : `file ${inode}`;
 }
 
+/** Two `sourceIdentity` answers name one file or device (by two paths, or one); a stat that failed names none. */
+export function sameFileAnswers(a: StepOutcome, b: StepOutcome): boolean {
+    const key = (o: StepOutcome) => (o.ran && o.exitCode === 0 ? sourceIdentityKey(o.stdout) : undefined);
+    return key(a) !== undefined && key(a) === key(b);
+}
+
 /**
  * The domains with a disk source that is the same file or device as `identity` (a sourceIdentity
  * answer), whatever path names it, as a source, a base in a backing chain or a block copy's mirror (the

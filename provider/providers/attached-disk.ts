@@ -28,6 +28,7 @@ import type { Probe } from "../virsh/probes";
 import type { Command, Virsh } from "../virsh/virsh";
 import { buildDiskXml, diskSourcePath, DiskValues } from "../xml/disk-xml";
 import { toDynamicProvider } from "./provider-kit";
+import { reformatRefusal } from "./disk-reformat";
 import { moveDisk, moveFacts, MovedSource, moveTimeoutProblem, releaseMovedAway } from "./disk-move";
 import { diskAt, readHotPlugged, usedTargets } from "./device-lookup";
 import { DeviceLookup, removeDevice } from "./device-removal";
@@ -297,16 +298,9 @@ function withShrinkRefused(olds: Partial<AttachedDiskInputs>, news: AttachedDisk
     return shrink ? [...failures, { property: "size", reason: `size: ${shrink}` }] : failures;
 }
 
-/**
- * check: a new format for the same image would have QEMU read its bytes in another format (the
- * guest's data as qcow2 metadata, or guest-written bytes taken as a qcow2 header). A new format
- * comes with a new source: a copy converted by hand, or a move.
- */
-function withReformatRefused(olds: Partial<AttachedDiskInputs>, news: AttachedDiskInputs, failures: CheckFailure[]): CheckFailure[] {
-    if (olds.source === undefined || olds.source !== news.source || (olds.format ?? "raw") === (news.format ?? "raw")) return failures;
-    const [from, to] = [olds.format ?? "raw", news.format ?? "raw"];
-    return [...failures, { property: "format", reason: `format: ${from} → ${to} on the same source ${news.source} would read the image's bytes as ${to}; ` +
-        `keep format "${from}", or convert a copy (qemu-img convert -f ${from} -O ${to} ${news.source} NEW) and set source to it with format "${to}"` }];
+/** diff: a new format on the source the state names (disk-reformat.ts). */
+function reformatOfStored(stored: AttachedDiskOutputs, news: AttachedDiskInputs): InputError | undefined {
+    return reformatRefusal(stored, news, { host: stored.connection.host, domain: stored.domain, device: `disk ${stored.target}` });
 }
 
 /**
@@ -321,7 +315,7 @@ function reportedSize(olds: AttachedDiskOutputs, capacity: number | null): Attac
 
 export const attachedDiskProvider = toDynamicProvider<AttachedDiskInputs, AttachedDiskOutputs>({
     table: ATTACHED_DISK_RULES,
-    checks: (inputs, olds) => withReformatRefused(olds, inputs, withShrinkRefused(olds, inputs, placementChecks(inputs as unknown as Record<string, unknown>)
+    checks: (inputs, olds) => withShrinkRefused(olds, inputs, placementChecks(inputs as unknown as Record<string, unknown>)
         .field("source", isAbsolutePath, true)
         .field("sourceType", oneOf("file", "block"))
         .field("target", isXmlText)
@@ -339,7 +333,8 @@ export const attachedDiskProvider = toDynamicProvider<AttachedDiskInputs, Attach
         .field("afterMove", oneOf("keep", "delete"))
         .field("moveTimeout", moveTimeoutProblem)
         .field("copyBandwidth", integerAtLeast(1))
-        .failures)),
+        .failures),
+    refusedByState: reformatOfStored,
     diffFacts: moveFacts,
     wasRunning: () => true,
     create,

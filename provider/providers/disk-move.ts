@@ -14,7 +14,7 @@ import { runScript } from "../batch/batch-exec";
 import { ChangeOrder, Round } from "../batch/round";
 import { info, warn } from "../engine-log";
 import { HostUnreachableError, InputError, VirshError } from "../errors";
-import { blockDeviceBytes, checkImageDirectory, domainsUsingFile, domainsUsingSameFile, domblkCapacity, imageVirtualSize, pathMissing, sourceKindOnHost } from "../host-checks";
+import { blockDeviceBytes, checkImageDirectory, domainsUsingFile, domainsUsingSameFile, domblkCapacity, imageVirtualSize, pathMissing, sameFileAnswers, sourceKindOnHost } from "../host-checks";
 import { DESTINATION_EXISTS } from "../rules/attached-disk-rules";
 import { UNKNOWN_VALUE, Values } from "../rules/rule-table";
 import { formatBytes } from "../units";
@@ -27,6 +27,7 @@ import { diskSourcePath } from "../xml/disk-xml";
 import { diskAt } from "./device-lookup";
 import { capacityProbe } from "./disk-size";
 import { releaseImage, removeIfSameFileStep } from "./disk-image-ownership";
+import { reformatRefusal } from "./disk-reformat";
 import { unpreviewedChange } from "./provider-kit";
 
 /** Default bound of a copy (moveTimeout), in seconds. */
@@ -47,14 +48,21 @@ const MiB = 1024 * 1024;
  * The diff's fact: is something at the new source? Absent only when the preview cannot know the
  * path or host yet (unknown values). A read that fails (SSH, sudo, EACCES, a hung mount) fails the
  * diff: falling back to a replacement would unplug a live disk that the preview showed moving.
+ * Another name of the stored source's file (a symbolic link, /dev/vg/lv beside /dev/mapper/vg-lv,
+ * /a/./b) with a new format is refused as that file's reformat: its swap would re-plug the same image
+ * in the other format. Both files' identities come in the same round.
  */
 export async function moveFacts(olds: AttachedDiskOutputs, news: AttachedDiskInputs): Promise<Values> {
     if (news.source === olds.source || typeof news.source !== "string" || news.source === UNKNOWN_VALUE || JSON.stringify(news.connection ?? {}).includes(UNKNOWN_VALUE)) return {};
     const probe: Probe = { kind: "path", path: news.source };
+    const [newFile, storedFile]: Probe[] = [{ kind: "sourceIdentity", path: news.source }, { kind: "sourceIdentity", path: olds.source }];
     return inDomainBatch(news, async (session) => {
-        const outcome = (await session.round({ probes: [probe] })).probe(probe);
+        const read = await session.round({ probes: [probe, newFile, storedFile] });
+        const outcome = read.probe(probe);
         if (pathMissing(outcome)) return { [DESTINATION_EXISTS]: false };
         sourceKindOnHost(session.virsh, outcome, news.source, "source");
+        const refused = reformatRefusal(olds, news, session.virsh.context(`disk ${olds.target}`), sameFileAnswers(read.probe(newFile), read.probe(storedFile)));
+        if (refused) throw refused;
         return { [DESTINATION_EXISTS]: true };
     });
 }

@@ -23,6 +23,12 @@ export interface ResourceOperations<I, O> {
     read: (id: string, olds: O) => Promise<O | undefined>;
     update: (id: string, olds: O, news: I) => Promise<O>;
     delete: (id: string, olds: O) => Promise<void>;
+    /**
+     * A change the stored outputs forbid, refused by diff (so preview fails) before anything runs:
+     * check sees only the last inputs, and a partial update (partial-update.ts) stores outputs
+     * beside older inputs.
+     */
+    refusedByState?: (stored: O, news: I) => Error | undefined;
     /** Host facts a row decides on (is anything at a disk's new source?), added to the new inputs for the diff only. */
     diffFacts?: (olds: O, news: I) => Promise<Values>;
     /**
@@ -82,6 +88,8 @@ export function toDynamicProvider<I, O>(ops: ResourceOperations<I, O>): pulumi.d
             return failures.length ? { failures } : { inputs: news };
         },
         diff: async (id: string, olds: O, news: I): Promise<pulumi.dynamic.DiffResult> => {
+            const refused = ops.refusedByState?.(olds, news);
+            if (refused) throw refused;
             const facts = ops.diffFacts ? await ops.diffFacts(olds, news) : {};
             const changes = classifyChanges(ops.table, olds as Record<string, unknown>, { ...news, ...facts } as Record<string, unknown>, ops.wasRunning(olds));
             const replaces = changes.filter((c) => needsReplacement(c.kind)).map((c) => c.path.split(".")[0]);

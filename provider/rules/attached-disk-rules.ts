@@ -63,7 +63,8 @@ export const ATTACHED_DISK_RULES: RuleTable = {
         ...DEVICE_FIELDS.filter((path) => path !== "source" && path !== "format").map((path) => ({ path, when: "any change", ...REPLUG_DISK })),
         { path: "format", when: "with a source that moves", applies: isMove, running: "live", shutOff: "config", how: MOVE },
         { path: "format", when: "any change", ...REPLACE_DEVICE,
-            how: "refused by check while the source stays (QEMU would read the same bytes in another format); with a new source, as a change of source" },
+            how: "refused by the diff (the preview fails) while the source is the file the state names, by its path or another (a symbolic link, another name of the device), " +
+                "against the format the state names (QEMU would read the same bytes in another format); with a new file, as a change of source" },
         { path: "size", when: "removed from the inputs (no longer managed)", applies: (_o, n) => n.size === undefined, running: "none", shutOff: "none",
             how: "nothing; the disk keeps its size" },
         { path: "size", when: "up (a shrink is refused by check: it loses data)", running: "live", shutOff: "config",

@@ -64,7 +64,7 @@ export function valueAt(values: Values, path: string): unknown {
     return current;
 }
 
-function containsUnknown(value: unknown): boolean {
+export function containsUnknown(value: unknown): boolean {
     if (value === UNKNOWN_VALUE) return true;
     if (value !== null && typeof value === "object") return Object.values(value).some(containsUnknown);
     return false;

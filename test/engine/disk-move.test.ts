@@ -75,10 +75,19 @@ describe("engine: a running guest's disk moves to a new source as an update, not
     it("review finding 10: a move whose next step fails (limits QEMU refuses) fails the up, and the state keeps the move: without the limits, the retry moves nothing", async () => {
         stack.setProgram(programFor(consumer, again, "qcow2", { totalBytesSec: 2e15 }));
         await assert.rejects(stack.up(), (error: Error) => error instanceof EngineRunError && new RegExp(`was moved to ${again} \\(the state now names it\\); then: .*blkdeviotune`).test(error.message));
-        const state = JSON.parse(stack.exportPlain()) as { deployment: { resources: Array<{ urn: string; outputs?: Record<string, unknown> }> } };
+        const exported = stack.exportPlain();
+        const state = JSON.parse(exported) as { deployment: { resources: Array<{ urn: string; inputs?: Record<string, unknown>; outputs?: Record<string, unknown> }> } };
         const stored = state.deployment.resources.find((r) => r.urn.endsWith(`::${DISK}`));
         assert.deepEqual([stored?.outputs?.source, stored?.outputs?.format], [again, "qcow2"], "the state names where the disk is");
         assert.equal(diskByTarget(liveXml(DOMAIN), "vdb")?.source, again);
+        // Review 2, finding 8: the engine keeps the old inputs beside the moved outputs; the preview refuses a format-only
+        // change on the moved source against the state (not the old inputs: another source), and nothing changes.
+        assert.deepEqual([stored?.inputs?.source, stored?.inputs?.format], [dest, "qcow2"], "the old inputs stay");
+        stack.setProgram(programFor(consumer, again, "raw"));
+        await assert.rejects(stack.preview(), (error: Error) => error instanceof EngineRunError
+            && new RegExp(`qcow2 → raw on the same source ${again} would read the image's bytes as raw; the state names ${again} as qcow2 \\(the last up, an earlier move that failed after its copy, or a refresh\\) \\(host [^,]+, domain '${DOMAIN}', device disk vdb\\)\\s+Fix: keep format "qcow2"`).test(error.message));
+        assert.equal(stack.exportPlain(), exported, "the preview changed no state");
+        for (const xml of [liveXml(DOMAIN), configXml(DOMAIN)]) assert.deepEqual([diskByTarget(xml, "vdb")?.source, diskByTarget(xml, "vdb")?.driverType], [again, "qcow2"]);
         // The engine retries a resource whose last update failed; from the stored outputs, that is no move, only the limits (none now).
         stack.setProgram(programFor(consumer, again, "qcow2"));
         const retry = await stack.up();

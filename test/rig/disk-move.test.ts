@@ -314,6 +314,22 @@ describe("rig: an AttachedDisk moves live to a new source (pll-mv-move, a copy o
         assert.ok(holdsPattern(other, "raw"), "the other disk's data is untouched");
     });
 
+    it("review 3, finding 2: a symbolic link to the attached raw image with format qcow2 is refused by the diff (the same file: its swap would re-plug the image read as qcow2); the same format through it stays a swap; nothing changes", async function () {
+        const old = kit.image("alias", 16);
+        writePattern(old);
+        const created = await provider.create(kit.disk(old));
+        const link = kit.nowhere("alias-link");
+        symlinkSync(old, link);
+        const error = await rejectsWith(provider.apply(created.id, created.outs, kit.disk(link, { format: "qcow2" })), InputError,
+            [new RegExp(`raw → qcow2 on source ${link}, the same file as ${old}, would read the image's bytes as qcow2; the state names ${old} as raw`), /\(host [^,]+, domain 'pll-mv-move', device disk vd/]);
+        assert.match(error.message, new RegExp(`Fix: keep format "raw" and source ${old}, or convert a copy`));
+        const same = await provider.diff(created.id, created.outs, kit.disk(link));
+        assert.ok(same.replaces?.includes("source"), "the same format through another name: a swap, as before");
+        assert.deepEqual(kit.place(created.outs.target), on(old));
+        assert.equal(readlinkSync(link), old);
+        assert.ok(holdsPattern(old, "raw"), "the image is untouched");
+    });
+
     it("review finding 5: a file a block copy writes to (the job's <mirror>, in no domblklist) is in use: a move onto it is refused; the job and both disks untouched", async function () {
         const [mine, other] = [kit.image("mirror-mine", 16), kit.image("mirror-other", 16)];
         const created = await provider.create(kit.disk(mine));
