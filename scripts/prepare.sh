@@ -52,16 +52,19 @@ fi
 # folder: a self-link resolves both to this checkout's build (npm ci removes it, so every run).
 ln -sfn .. node_modules/pulumi-libvirt-live
 # A checkout built already with this config, and not changed since, is not compiled again (tens of
-# seconds): the stamp is written after a build, and any newer source or config, or a missing
-# entry point, builds again.
+# seconds): the stamp holds the list of sources it was built from, written after a build; any newer
+# source or config, a source added, renamed or removed, or a missing entry point builds again, into
+# an empty dist/ (tsc never removes the output of a source that is gone: a renamed test would run twice).
 stamp="dist/.built-with-$(basename "$tsconfig" .json)"
-if [ -e "$stamp" ] && [ -e dist/sdk/index.js ] && [ -e dist/provider/index.js ] \
+sources=$(find provider sdk examples test bench scripts -name '*.ts' | LC_ALL=C sort | sha256sum)
+if [ -e "$stamp" ] && [ "$(cat "$stamp")" = "$sources" ] && [ -e dist/sdk/index.js ] && [ -e dist/provider/index.js ] \
   && [ -z "$(find provider sdk examples test bench scripts tsconfig.json "$tsconfig" package-lock.json -newer "$stamp" -print -quit)" ]; then
   say "tsc build ($tsconfig): up to date"
 else
   say "tsc build ($tsconfig)"
+  rm -rf dist
   npx tsc -p "$tsconfig" >&2
-  touch "$stamp"
+  printf '%s\n' "$sources" >"$stamp"
 fi
 say "rig up"
 bash rig/up.sh "${rig_args[@]}" >&2
