@@ -20,6 +20,7 @@ import { UNKNOWN_VALUE, Values } from "../rules/rule-table";
 import { formatBytes } from "../units";
 import { integerAtLeast } from "../validation";
 import type { DomainSnapshot } from "../virsh/domain-snapshot";
+import type { BlockCopyMirror } from "../xml/domain-xml";
 import { FILE_IDENTITY_FORMAT, Probe, probeLine } from "../virsh/probes";
 import { buildStepScript, StepOutcome } from "../virsh/step-script";
 import type { Command, Virsh } from "../virsh/virsh";
@@ -415,24 +416,26 @@ async function reportProgress<T>(virsh: Virsh, target: string, dest: string, how
 /** How often the block job is read after the copy's answer was lost. */
 const LOST_ANSWER_POLL_MS = 2000;
 /**
- * Reads of a copy that stays ready (all copied) before it is pivoted here: the virsh that would
- * pivot it within half a second died with its connection (SIGPIPE on its progress line).
+ * Reads of a copy that stays ready (all copied) before it is pivoted here, and again as often
+ * while it stays so: the virsh that would pivot it within half a second died with its connection
+ * (SIGPIPE on its progress line).
  */
 const READY_READS_BEFORE_PIVOT = 3;
 
-/** A block job that has copied everything and mirrors the guest's writes, waiting for its pivot. */
-export function jobReady(outcome: StepOutcome): boolean {
-    const progress = blockJobProgress(outcome);
-    return progress !== undefined && progress.end > 0 && progress.cur === progress.end;
+/** The block copy on `target` in the live XML, when it is this move's: its mirror names `dest`. */
+export function ownMirror(snapshot: DomainSnapshot, target: string, dest: string): BlockCopyMirror | undefined {
+    const mirror = snapshot.live?.mirrors.find((m) => m.target === target);
+    return mirror?.path === dest ? mirror : undefined;
 }
 
 /**
  * The copy's answer was lost (the connection dropped): the job may still run. Its disk is read
- * until no job runs (or the copy's own bound has passed), so that the move is then verified or
- * undone from what the host shows, never left mirroring or with a partial copy behind. A copy that
- * stays ready is pivoted here, as its virsh would have: the move the preview showed completes.
+ * until no job runs (a domain no longer running has none), or the copy's own bound has passed, so
+ * that the move is then verified or undone from what the host shows, never left mirroring or with a
+ * partial copy behind. This move's copy (its live mirror names `dest`) that stays READY is pivoted
+ * here, as its virsh would have: the move the preview showed completes. Any other job is left alone.
  */
-export async function awaitJobGone(session: DomainSession, target: string, running: boolean, boundSeconds: number): Promise<Round> {
+export async function awaitJobGone(session: DomainSession, target: string, dest: string, running: boolean, boundSeconds: number): Promise<Round> {
     const { virsh } = session;
     const job: Probe = { kind: "blockJob", device: target };
     const deadline = Date.now() + (boundSeconds + ABORT_SLACK_SECONDS) * 1000;
@@ -440,10 +443,10 @@ export async function awaitJobGone(session: DomainSession, target: string, runni
     for (let poll = 0; ; poll++) {
         try {
             const read = await session.round({ probes: running ? [job] : [] });
-            if (!read.answerLost && (!running || blockJobState(read.probe(job)) === "none")) return read;
+            if (!read.answerLost && (!running || !read.snapshot().running || blockJobState(read.probe(job)) === "none")) return read;
             if (Date.now() > deadline) return read;
-            readyReads = running && jobReady(read.probe(job)) ? readyReads + 1 : 0;
-            if (readyReads === READY_READS_BEFORE_PIVOT) {
+            readyReads = running && !read.answerLost && ownMirror(read.snapshot(), target, dest)?.ready === true ? readyReads + 1 : 0;
+            if (readyReads > 0 && readyReads % READY_READS_BEFORE_PIVOT === 0) {
                 await info(`disk ${target} of domain '${virsh.domain}': the copy's answer was lost and the copy stays ready with no one to pivot it: pivoting it (virsh blockjob --pivot)`);
                 await session.round({ steps: [{ args: ["blockjob", `--domain=${virsh.domain}`, `--path=${target}`, "--pivot"] }], order: ChangeOrder.Resize });
             } else if (poll % 15 === 0) {
@@ -484,8 +487,9 @@ export function createdByMove(plan: Pick<MovePlan, "createsDestination">, create
 }
 
 /** Why a destination is kept after a failed copy; undefined when it may be removed (by removeIfSameFileStep). */
-export function keepReason(facts: { created: string | undefined; job: JobState; onOld: boolean; users: readonly string[] | undefined }): string | undefined {
+export function keepReason(facts: { created: string | undefined; job: JobState; ownJob?: boolean; onOld: boolean; users: readonly string[] | undefined }): string | undefined {
     if (facts.created === undefined) return "this move did not create it (something was at the path when the copy began, or the create's answer was lost)";
+    if (facts.job === "running" && facts.ownJob === false) return "a block job that is not this move's (its mirror does not name this file) runs on the disk; it was left alone";
     if (facts.job !== "none") return facts.job === "running" ? "the block job still runs after blockjob --abort" : "the block job could not be read (blockjob --raw failed), so it may still write there";
     if (!facts.onOld) return "the disk's XML does not name the old source";
     if (facts.users === undefined) return "which domains name it could not be read (virsh list or dumpxml failed)";
@@ -539,12 +543,16 @@ async function undoFailedCopy(session: DomainSession, olds: AttachedDiskOutputs,
     const free: Probe = { kind: "freeBytes", path: dirname(dest) };
     const users = Object.values(userProbes(dest));
     let read = await session.round({ probes: plan.running ? [job, free, ...users] : [free, ...users] });
-    let jobState: JobState = plan.running ? blockJobState(read.probe(job)) : "none";
-    if (jobState !== "none") {
+    // A domain that no longer runs has no block job.
+    const jobNow = (r: Round): JobState => (plan.running && r.snapshot().running ? blockJobState(r.probe(job)) : "none");
+    let jobState = jobNow(read);
+    // Only this move's copy is aborted: a job whose mirror names another file is someone else's.
+    const ownJob = jobState !== "running" || ownMirror(read.snapshot(), olds.target, dest) !== undefined;
+    if (jobState !== "none" && ownJob) {
         // The abort's own answer is not trusted (a job mid-pivot refuses it): the job is read again after it.
         await session.round({ steps: [{ args: ["blockjob", `--domain=${virsh.domain}`, `--path=${olds.target}`, "--abort"] }], order: ChangeOrder.Resize });
         read = await session.round({ probes: [job, free, ...users] });
-        jobState = blockJobState(read.probe(job));
+        jobState = jobNow(read);
     }
     const snapshot = read.snapshot();
     const onOld = (["live", "config"] as const).filter((w) => w === "config" || snapshot.running)
@@ -553,7 +561,7 @@ async function undoFailedCopy(session: DomainSession, olds: AttachedDiskOutputs,
     let left = "";
     let cleared = !plan.createsDestination;
     if (plan.createsDestination) {
-        const keep = keepReason({ created, job: jobState, onOld, users: created === undefined ? [] : namedByAnyDomain(virsh, read, dest) });
+        const keep = keepReason({ created, job: jobState, ownJob, onOld, users: created === undefined ? [] : namedByAnyDomain(virsh, read, dest) });
         if (keep === undefined && created !== undefined) {
             ({ left, removed: cleared } = await removeCreatedCopy(session, dest, created));
         } else {
@@ -629,6 +637,14 @@ function offlineCopyLost(virsh: Virsh, olds: AttachedDiskOutputs, news: Attached
     `once no qemu-img runs on ${news.source} (pgrep -a qemu-img on the host), run pulumi refresh: it shows which file the config names; then pulumi up (remove ${news.source} first if the config still names ${olds.source})`, 1);
 }
 
+/** The host stayed unreachable through the copy's bound after its answer was lost: what may still run, and what not to remove. */
+function unreachableAfterLostCopy(virsh: Virsh, olds: AttachedDiskOutputs, news: AttachedDiskInputs, plan: MovePlan, error: HostUnreachableError): VirshError {
+    const still = plan.running ? `its block copy may still mirror into ${news.source}` : `qemu-img convert and then the config's update may still run on the host`;
+    return new VirshError(`moving disk ${olds.target} from ${olds.source} to ${news.source}: ${COPY_ANSWER_LOST}, and the host stayed unreachable for the copy's whole bound; ${still}, ` +
+        `so keep ${news.source} until you have looked`, virsh.context(`disk ${olds.target}`, error.summary),
+    `once the host answers: virsh blockjob ${virsh.domain} ${olds.target} --info and virsh domblklist ${virsh.domain} --inactive show where the disk is; then pulumi refresh and pulumi up`, 1);
+}
+
 /** One read, the checks, the destination's create, the copy (with progress), the verify. */
 export async function moveDisk(session: DomainSession, olds: AttachedDiskOutputs, news: AttachedDiskInputs,
     xmlFor: DiskXmlFor): Promise<MovedDisk> {
@@ -642,7 +658,8 @@ export async function moveDisk(session: DomainSession, olds: AttachedDiskOutputs
     const round = await reportProgress(virsh, olds.target, news.source, progressRead(virsh, plan, olds.target, news.source),
         session.round(request).catch((error: unknown) => { if (error instanceof HostUnreachableError && error.outcomeUnknown) return undefined; throw error; }));
     if (round === undefined || round.answerLost) {
-        const after = await awaitJobGone(session, olds.target, plan.running, news.moveTimeout ?? DEFAULT_MOVE_TIMEOUT_SECONDS);
+        const after = await awaitJobGone(session, olds.target, news.source, plan.running, news.moveTimeout ?? DEFAULT_MOVE_TIMEOUT_SECONDS)
+            .catch((error: unknown) => { throw error instanceof HostUnreachableError ? unreachableAfterLostCopy(virsh, olds, news, plan, error) : error; });
         if (halvesNotMoved(after.snapshot(), olds.target, news.source, plan.format).length === 0) return finishMove(session, olds, news, plan, after.snapshot(), created, xmlFor);
         if (!plan.running) throw offlineCopyLost(virsh, olds, news);
         const lost = new VirshError(COPY_ANSWER_LOST, virsh.context(device), "run pulumi refresh, then pulumi up again", 1);

@@ -15,6 +15,8 @@ export interface DomainXml {
     currentVcpus: number;
     machine?: string;
     disks: DiskValues[];
+    /** The block copies running on disks (`<disk><mirror>`, live XML only): which disk, into which file, whether all is copied. */
+    mirrors: BlockCopyMirror[];
     interfaces: InterfaceValues[];
     /** `<memory model=…>` devices (DIMMs, virtio-mem): their sizes count in `memoryKiB`. */
     memoryDevices: MemoryDevice[];
@@ -38,6 +40,24 @@ export interface MemoryDevice {
     requestedKiB?: number;
     currentKiB?: number;
     blockKiB?: number;
+}
+
+export interface BlockCopyMirror {
+    /** The disk's target (vda). */
+    target: string;
+    /** The copy's destination: a file's path or a block device's. */
+    path?: string;
+    /** libvirt's READY: everything copied, the guest's writes mirrored, waiting for a pivot. */
+    ready: boolean;
+}
+
+function mirrorsOf(disks: XmlNode[]): BlockCopyMirror[] {
+    return disks.flatMap((disk) => {
+        const mirror = child(disk, "mirror");
+        if (!mirror) return [];
+        const source = child(mirror, "source");
+        return [{ target: attr(child(disk, "target"), "dev") ?? "", path: attr(mirror, "file") ?? attr(source, "file") ?? attr(source, "dev"), ready: attr(mirror, "ready") === "yes" }];
+    });
 }
 
 function memoryDevice(node: XmlNode): MemoryDevice {
@@ -70,6 +90,7 @@ export function parseDomainXml(text: string): DomainXml {
         currentVcpus: Number(attr(vcpu, "current") ?? maxVcpus),
         machine: attr(child(child(domain, "os"), "type"), "machine"),
         disks: children(devices, "disk").map(readDisk),
+        mirrors: mirrorsOf(children(devices, "disk")),
         interfaces: children(devices, "interface").map(readInterface),
         memoryDevices: children(devices, "memory").map(memoryDevice),
         balloonStatsPeriod: Number(attr(child(child(devices, "memballoon"), "stats"), "period")) || undefined,

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { allocatedBytesOf, awaitJobGone, blockJobProgress, blockJobState, chainAllocationBytes, copyMarginBytes, createdByMove, exclusiveCreateStep, fileSystemTypeOf, freeBytesOf, isStillShutOffStep, jobReady, keepReason, MAX_MOVE_TIMEOUT_SECONDS, savedStateProblem, startedOnOldSource, moveFacts, MovePlan, moveTimeoutProblem, offlineMoveSteps, stillShutOffStep } from "../../provider/providers/disk-move";
+import { allocatedBytesOf, awaitJobGone, blockJobProgress, blockJobState, chainAllocationBytes, copyMarginBytes, createdByMove, exclusiveCreateStep, fileSystemTypeOf, freeBytesOf, isStillShutOffStep, keepReason, ownMirror, MAX_MOVE_TIMEOUT_SECONDS, savedStateProblem, startedOnOldSource, moveFacts, MovePlan, moveTimeoutProblem, offlineMoveSteps, stillShutOffStep } from "../../provider/providers/disk-move";
 import { removeIfSameFileStep } from "../../provider/providers/disk-image-ownership";
 import { Virsh } from "../../provider/virsh/virsh";
 import { InputError, providers } from "../../provider/index";
@@ -9,6 +9,7 @@ import { domainsUsingSameFile, sourceIdentityKey } from "../../provider/host-che
 import { Round, RoundRequest } from "../../provider/batch/round";
 import type { StepOutcome } from "../../provider/virsh/step-script";
 import type { DomainSnapshot } from "../../provider/virsh/domain-snapshot";
+import { parseDomainXml } from "../../provider/xml/domain-xml";
 import type { DomainSession } from "../../provider/batch/domain-batch";
 import { FILE_IDENTITY_FORMAT, MAC_OWNER_MARK, probeKey } from "../../provider/virsh/probes";
 import { execFileSync, spawnSync } from "node:child_process";
@@ -118,26 +119,14 @@ describe("disk move: review 2, what a copy would not carry, and what is at the d
 });
 
 describe("disk move: after the copy's answer was lost", () => {
-    it("review finding 2: the disk's block job is read until none runs; only then is the move verified or undone", async () => {
-        const virsh = new Virsh({ label: "hv1" } as never, "qemu:///system", "g", false, 30);
-        const job = { kind: "blockJob", device: "vdb" } as const;
-        const answers = [ran(" cur=1\n end=4\n"), { ran: true as const, exitCode: 1, stdout: "", stderr: "error: lost" }, ran(" cur=3\n end=4\n"), ran("")];
-        let reads = 0;
-        const session = {
-            virsh, claimed: new Set<string>(), owners: new Map<string, string[]>(),
-            round: async () => new Round(virsh, [], undefined, [], new Map([[probeKey(job), answers[reads++]]]), undefined),
-            sleep: async () => undefined,
-        } as DomainSession;
-        const last = await awaitJobGone(session, "vdb", true, 3600);
-        assert.equal(reads, 4, "it read until the job was gone (a failed read is not \"no job\")");
-        assert.equal(blockJobState(last.probe(job)), "none");
-    });
-
-    it("review 3, finding 5: a copy that stays ready (its virsh died with the connection) is pivoted after 3 reads, then read until gone", async () => {
-        const virsh = new Virsh({ label: "hv1" } as never, "qemu:///system", "g", false, 30);
-        const job = { kind: "blockJob", device: "vdb" } as const;
-        const ready = ran(" cur=4\n end=4\n");
-        const answers = [ran(" cur=3\n end=4\n"), ready, ready, ready, ready, ran("")];
+    const virsh = new Virsh({ label: "hv1" } as never, "qemu:///system", "g", false, 30);
+    const job = { kind: "blockJob", device: "vdb" } as const;
+    /** The domain as the snapshot commands print it: running, its disk vdb with a block copy's mirror when given. */
+    const domainXml = (mirror?: string) => `<domain><name>g</name><memory>1024</memory><vcpu>1</vcpu><devices><disk type='file' device='disk'><source file='/old'/><target dev='vdb'/>${mirror ?? ""}</disk></devices></domain>`;
+    const domainReads = (mirror?: string): StepOutcome[] => [ran("running\n"), ran(domainXml(mirror)), ran(domainXml())];
+    const readyInto = (path: string) => `<mirror type='file' file='${path}' format='qcow2' job='copy' ready='yes'><source file='${path}'/></mirror>`;
+    /** A session whose reads answer `answers` in turn (the job's outcome and the disk's mirror); the steps it was sent are kept. */
+    const sessionAnswering = (answers: Array<{ job: StepOutcome; mirror?: string }>) => {
         const sent: Array<readonly string[]> = [];
         let reads = 0;
         const session = {
@@ -145,17 +134,54 @@ describe("disk move: after the copy's answer was lost", () => {
             round: async (request: RoundRequest) => {
                 if (request.steps?.length) {
                     sent.push(...request.steps.map((step) => step.args));
-                    return new Round(virsh, [], undefined, [], new Map(), undefined);
+                    return new Round(virsh, [], undefined, domainReads(), new Map(), undefined);
                 }
-                return new Round(virsh, [], undefined, [], new Map([[probeKey(job), answers[reads++]]]), undefined);
+                const answer = answers[reads++];
+                return new Round(virsh, [], undefined, domainReads(answer.mirror), new Map([[probeKey(job), answer.job]]), undefined);
             },
             sleep: async () => undefined,
         } as DomainSession;
-        const last = await awaitJobGone(session, "vdb", true, 3600);
-        assert.deepEqual(sent, [["blockjob", "--domain=g", "--path=vdb", "--pivot"]], "one pivot, after the third ready read");
-        assert.equal(reads, 6);
+        return { session, sent, reads: () => reads };
+    };
+
+    it("review finding 2: the disk's block job is read until none runs; only then is the move verified or undone", async () => {
+        const host = sessionAnswering([{ job: ran(" cur=1\n end=4\n") }, { job: { ran: true, exitCode: 1, stdout: "", stderr: "error: lost" } }, { job: ran(" cur=3\n end=4\n") }, { job: ran("") }]);
+        const last = await awaitJobGone(host.session, "vdb", "/new", true, 3600);
+        assert.equal(host.reads(), 4, "it read until the job was gone (a failed read is not \"no job\")");
         assert.equal(blockJobState(last.probe(job)), "none");
-        assert.equal(jobReady(ran(" cur=0\n end=0\n")), false, "a job that has not begun is not ready");
+    });
+
+    it("review 3, finding 5: this move's copy that stays READY (its virsh died with the connection) is pivoted every 3 ready reads, then read until gone", async () => {
+        const ready = { job: ran(" cur=4\n end=4\n"), mirror: readyInto("/new") };
+        const host = sessionAnswering([{ job: ran(" cur=3\n end=4\n"), mirror: "<mirror type='file' file='/new' job='copy'/>" }, ready, ready, ready, ready, ready, ready, { job: ran("") }]);
+        const last = await awaitJobGone(host.session, "vdb", "/new", true, 3600);
+        const pivot = ["blockjob", "--domain=g", "--path=vdb", "--pivot"];
+        assert.deepEqual(host.sent, [pivot, pivot], "a pivot after the third ready read, again after the sixth (the first was refused)");
+        assert.equal(host.reads(), 8);
+        assert.equal(blockJobState(last.probe(job)), "none");
+    });
+
+    it("review 4, finding 1: a ready copy into another file (someone else's blockcopy) is never pivoted; a domain no longer running has no job", async () => {
+        const foreign = { job: ran(" cur=4\n end=4\n"), mirror: readyInto("/backup.qcow2") };
+        const host = sessionAnswering([foreign, foreign, foreign, foreign, { job: ran("") }]);
+        await awaitJobGone(host.session, "vdb", "/new", true, 3600);
+        assert.deepEqual(host.sent, [], "nothing sent to a job that is not this move's");
+        let reads = 0;
+        const stopped = {
+            virsh, claimed: new Set<string>(), owners: new Map<string, string[]>(),
+            round: async () => { reads++; return new Round(virsh, [], undefined, [ran("shut off\n"), ran(""), domainReads()[2]], new Map([[probeKey(job), { ran: true as const, exitCode: 1, stdout: "", stderr: "error: Requested operation is not valid: domain is not running" }]]), undefined); },
+            sleep: async () => undefined,
+        } as DomainSession;
+        await awaitJobGone(stopped, "vdb", "/new", true, 3600);
+        assert.equal(reads, 1, "a shut-off domain ends the wait at once (its failed blockjob read is not \"a job may run\")");
+    });
+
+    it("ownMirror: the live XML's <mirror> of that disk, only when it names the move's destination", () => {
+        const snapshot = (mirror: string) => ({ running: true, live: parseDomainXml(domainXml(mirror)) }) as DomainSnapshot;
+        assert.deepEqual(ownMirror(snapshot(readyInto("/new")), "vdb", "/new"), { target: "vdb", path: "/new", ready: true });
+        assert.equal(ownMirror(snapshot(readyInto("/other")), "vdb", "/new"), undefined);
+        assert.equal(ownMirror(snapshot("<mirror type='block' job='copy'><source dev='/dev/loop3'/></mirror>"), "vdb", "/dev/loop3")?.ready, false);
+        assert.match(keepReason({ created: "1:2 -", job: "running", ownJob: false, onOld: true, users: [] }) ?? "", /not this move's .* left alone/);
     });
 });
 
