@@ -12,7 +12,7 @@ import assert from "node:assert/strict";
 import type { AttachedDiskInputs, AttachedDiskOutputs, AttachedInterfaceInputs, AttachedInterfaceOutputs } from "../../provider/contract";
 import { providers } from "../../provider/index";
 import {
-    configXml, createImage, diskCount, interfacesIn, liveXml, removeFiles, resetGuest, resetGuestInBackground, RigEnv, rigUp, typed, waitFor,
+    configXml, createImage, diskCount, interfacesIn, liveXml, removeFiles, resetGuest, resetGuestInBackground, RigEnv, rigUp, typed, virshLocal, waitFor,
 } from "../rig/rig-env";
 import { convergedViaProviders, FaultSshd, sleep } from "./fault-env";
 
@@ -137,6 +137,24 @@ describe("faults: sshd killed and restarted (own sshd on 127.0.0.1:2223, pll-fau
         assert.deepEqual(diskCount(GUEST, source), { live: 0, config: 0 }, "detached from both");
         const read = await disks.read(id, outs);
         assert.equal(read.id, undefined, "refresh drops it: it is really gone");
+    });
+
+    it("a detach that another one beat to it (virsh: 'No disk found'): the XML after decides, and the delete succeeds", async () => {
+        const connection = sshd.connection();
+        const source = createImage(env, "sshd-beaten-detach");
+        images.push(source);
+        const { id, outs } = await disks.create({ connection, domain: GUEST, source });
+        sshd.clearCalls();
+        sshd.rule("detach-disk", "before", "3");
+        const deleting = disks.delete(id, outs);
+        await waitFor("the detach to start on the host", () => sshd.calls().includes("detach-disk start"), { timeoutMs: 30_000 });
+        // As an orphaned session of a lost answer would: the disk detached from both halves meanwhile.
+        virshLocal(["detach-disk", GUEST, outs.target, "--config"]);
+        virshLocal(["detach-disk", GUEST, outs.target, "--live"]);
+        await deleting;
+        assert.ok(sshd.calls().some((c) => c === "detach-disk ran 1"), "the provider's detach found no such disk");
+        assert.deepEqual(diskCount(GUEST, source), { live: 0, config: 0 });
+        assert.equal((await disks.read(id, outs)).id, undefined, "refresh drops it");
     });
 
     it("sshd stays down through an operation: a clear HostUnreachableError, nothing half done; after restart a rerun converges", async () => {

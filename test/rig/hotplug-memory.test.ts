@@ -7,6 +7,7 @@
 import assert from "node:assert/strict";
 import type { DomainResourcesInputs, DomainResourcesOutputs, RebootPolicy } from "../../provider/contract";
 import { InputError, providers } from "../../provider/index";
+import { parseDomainXml } from "../../provider/xml/domain-xml";
 import { GROW1, guestView, qemuPid } from "./grow-env";
 import { configXml, domId, liveXml, rejectsWith, resetGuest, resetGuestInBackground, RigEnv, rigConnection, rigUp, typed, waitFor } from "./rig-env";
 
@@ -70,7 +71,10 @@ describe("rig: hotplugMemory adds a virtio-mem device with one reboot (pll-grow1
         assert.equal(grown.outs.hotplugCurrentKiB, 768 * MiB);
         await waitFor("the guest's MemTotal over 1GiB", () => guestView(env, GROW1).MemTotal > 1024 * MiB, { describe: () => JSON.stringify(guestView(env, GROW1)) });
         console.log(`      MemTotal ${bootMemTotal} kB → ${guestView(env, GROW1).MemTotal} kB`);
-        // A device smaller than what it plugs now.
+        // A device smaller than what it plugs now. The XML is compared once the guest has plugged all
+        // it was asked: while it plugs, libvirt's live <currentMemory> and the device's <current> move.
+        await waitFor("the device to plug all 768MiB", () => parseDomainXml(liveXml(GROW1)).memoryDevices.some((d) => d.model === "virtio-mem" && d.currentKiB === d.requestedKiB),
+            { describe: () => JSON.stringify(parseDomainXml(liveXml(GROW1)).memoryDevices) });
         const [live, config] = [liveXml(GROW1), configXml(GROW1)];
         await rejectsWith(provider.update(id, grown.outs, inputs("never", "1280MiB", "512MiB")), InputError,
             [/hotplugMemory 512MiB is smaller than the memory the virtio-mem device already plugs \(768MiB\); nothing was changed/, /Fix: keep hotplugMemory at 1GiB/]);

@@ -1,11 +1,11 @@
 /**
- * A domain of a test's own: a copy of a rig guest's persistent config under a new name (no
+ * A domain of a test's own: a copy of a rig guest's definition under a new name (no
  * <uuid>, its own console file, no kernel unless asked: a domain without an OS runs fine and
  * accepts hot-plugs), defined and, when asked, started by the test, removed in its `after`.
  */
-import { rmSync, writeFileSync } from "fs";
+import { readFileSync, rmSync, writeFileSync } from "fs";
 import { join } from "path";
-import { configXml, RigEnv, virshLocal, virshLocalResult } from "./rig-env";
+import { RigEnv, virshLocal, virshLocalResult } from "./rig-env";
 
 export class ThrowawayDomain {
     private readonly console: string;
@@ -17,7 +17,9 @@ export class ThrowawayDomain {
     /** Defines it (replacing an earlier one of the same name), and starts it unless `start` is false. */
     create(start = true): void {
         this.remove();
-        const xml = configXml(this.copyOf)
+        // The rig's own definition (what rig/reset-guest.sh defines), never the guest's config now: a
+        // suite in another lane may have a disk attached to it at this moment, which the copy would share.
+        const xml = readFileSync(join(this.env.PLL_RIG_DIR, `${this.copyOf}.xml`), "utf8")
             .replace(/<name>[^<]*<\/name>/, `<name>${this.name}</name>`)
             .replace(/\s*<uuid>[^<]*<\/uuid>/, "")
             .replace(/\s*<(kernel|initrd|cmdline)>[^<]*<\/\1>/g, "")
