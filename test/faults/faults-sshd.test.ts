@@ -118,15 +118,20 @@ describe("faults: sshd killed and restarted (own sshd on 127.0.0.1:2223, pll-fau
         assert.equal(interfacesIn(liveXml(GUEST)).length, before);
     });
 
-    it("during a detach (cut before virsh ran): reconnects, detaches, the disk is gone from live and config", async () => {
-        const connection = sshd.connection();
-        const source = createImage(env, "sshd-lost-detach");
+    /** A disk attached, then its delete started, with the double holding virsh detach-disk 3 s before it runs. */
+    async function deleteHeldBeforeDetach(label: string) {
+        const source = createImage(env, label);
         images.push(source);
-        const { id, outs } = await disks.create({ connection, domain: GUEST, source });
+        const { id, outs } = await disks.create({ connection: sshd.connection(), domain: GUEST, source });
         sshd.clearCalls();
         sshd.rule("detach-disk", "before", "3");
         const deleting = disks.delete(id, outs);
         await waitFor("the detach to start on the host", () => sshd.calls().includes("detach-disk start"), { timeoutMs: 30_000 });
+        return { source, id, outs, deleting };
+    }
+
+    it("during a detach (cut before virsh ran): reconnects, detaches, the disk is gone from live and config", async () => {
+        const { source, id, outs, deleting } = await deleteHeldBeforeDetach("sshd-lost-detach");
         sshd.kill();
         sshd.clearRules();
         await sleep(1000);
@@ -140,14 +145,7 @@ describe("faults: sshd killed and restarted (own sshd on 127.0.0.1:2223, pll-fau
     });
 
     it("a detach that another one beat to it (virsh: 'No disk found'): the XML after decides, and the delete succeeds", async () => {
-        const connection = sshd.connection();
-        const source = createImage(env, "sshd-beaten-detach");
-        images.push(source);
-        const { id, outs } = await disks.create({ connection, domain: GUEST, source });
-        sshd.clearCalls();
-        sshd.rule("detach-disk", "before", "3");
-        const deleting = disks.delete(id, outs);
-        await waitFor("the detach to start on the host", () => sshd.calls().includes("detach-disk start"), { timeoutMs: 30_000 });
+        const { source, id, outs, deleting } = await deleteHeldBeforeDetach("sshd-beaten-detach");
         // As an orphaned session of a lost answer would: the disk detached from both halves meanwhile.
         virshLocal(["detach-disk", GUEST, outs.target, "--config"]);
         virshLocal(["detach-disk", GUEST, outs.target, "--live"]);
