@@ -14,17 +14,20 @@ export PATH="$bin:$PATH"
 node_min=$(bash scripts/node-toolchain.sh 22 | tail -n 1)
 
 # The lanes beside "main" (which runs every other suite, the disk moves on domains of their own,
-# pll-mv-*, among them): each on guests and ports no other lane uses.
-# beside: pll-fault1 and the namespace hosts, with an own sshd on 2226; the tuning suites, on
-# domains of their own (pll-tn-*).
+# pll-mv-*, among them): each on guests and ports no other lane uses. A suite's own domains
+# (pll-mv-*, pll-tn-*) are copies of a rig guest's definition, never of its config now, so they may
+# run in any lane; they are placed to even the lanes out (the longest lane is the run's time).
+# beside: pll-fault1 and the namespace hosts, with an own sshd on 2226.
 beside=(
-  engine/consumer-install rig/half-missing rig/jump-hosts engine/many-hosts
+  rig/half-missing rig/jump-hosts engine/many-hosts
   faults/bad-input-engine faults/bad-input faults/security-host-keys faults/security-injection
   faults/security-secrets faults/security-sudo faults/through-jump-host faults/faults-libvirt-lock
-  load/attach-detach-cycles rig/domain-tuning engine/domain-tuning
+  load/attach-detach-cycles
 )
-# apart: pll-fault2..4 and pll-noos, with own sshds on 2223, 2231, 2232 and 2233.
+# apart: pll-fault2..4 and pll-noos, with own sshds on 2223, 2231, 2232 and 2233; the tuning
+# suites (pll-tn-*) and two disk-move suites (pll-mv-keeps, pll-mv-hand).
 apart=(
+  engine/consumer-install rig/domain-tuning engine/domain-tuning rig/disk-move-keeps rig/disk-move-by-hand
   rig/batches faults/transport-trust faults/faults-connect faults/faults-sshd faults/faults-engine
   faults/nic-attach-failures faults/cdrom-replug-failures faults/faults-config-write faults/faults-noos
   faults/faults-cut-off-run load/engine-40-devices engine/round-trips-bench

@@ -1,9 +1,9 @@
 /**
  * Issue 15, part 3: a consumer project outside the repo installs the package the two ways the
  * README's "Install" section says (a git URL, an `npm pack` tarball) and runs it through the plain
- * `pulumi` CLI (Pulumi.yaml, `runtime: nodejs`, the language host), on pll-fault1: a disk attached
- * by `up` and detached by `destroy`, the guest left as it was. In the test command's lane beside
- * the others (mostly npm's time), with the other pll-fault1 suites.
+ * `pulumi` CLI (Pulumi.yaml, `runtime: nodejs`, the language host), on pll-fault3: a disk attached
+ * by `up` and detached by `destroy`, the guest left as it was. In the test command's lane apart
+ * (mostly npm's time), first, before the other pll-fault3 suites.
  */
 import assert from "node:assert/strict";
 import { execFileSync } from "child_process";
@@ -13,7 +13,7 @@ import { configXml, createImage, diskBySource, liveXml, removeFiles, REPO_ROOT, 
 import { Consumer, ensureCli, installConsumer, run, scratchDir } from "./engine-fixture";
 import { guestIdentity } from "./guest-facts";
 
-const DOMAIN = "pll-fault1";
+const DOMAIN = "pll-fault3";
 const PACKAGE = "pulumi-libvirt-live";
 
 interface RepoManifest {
