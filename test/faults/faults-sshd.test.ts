@@ -118,37 +118,42 @@ describe("faults: sshd killed and restarted (own sshd on 127.0.0.1:2223, pll-fau
         assert.equal(interfacesIn(liveXml(GUEST)).length, before);
     });
 
-    /** A disk attached, then its delete started, with the double holding virsh detach-disk 3 s before it runs. */
-    async function deleteHeldBeforeDetach(label: string) {
+    /** A disk attached, then its delete started, with the double holding virsh detach-disk `holdSeconds` before it runs. */
+    async function deleteHeldBeforeDetach(label: string, holdSeconds: number) {
         const source = createImage(env, label);
         images.push(source);
         const { id, outs } = await disks.create({ connection: sshd.connection(), domain: GUEST, source });
         sshd.clearCalls();
-        sshd.rule("detach-disk", "before", "3");
+        sshd.rule("detach-disk", "before", String(holdSeconds));
         const deleting = disks.delete(id, outs);
         await waitFor("the detach to start on the host", () => sshd.calls().includes("detach-disk start"), { timeoutMs: 30_000 });
         return { source, id, outs, deleting };
     }
 
     it("during a detach (cut before virsh ran): reconnects, detaches, the disk is gone from live and config", async () => {
-        const { source, id, outs, deleting } = await deleteHeldBeforeDetach("sshd-lost-detach");
+        // The orphaned double runs its detach 10 s after it started: by then the provider's own, run
+        // after it reconnected, is done and the guest has released the disk (a second unplug request
+        // while the guest is still releasing it, on a loaded machine, could make it keep the disk).
+        const { source, id, outs, deleting } = await deleteHeldBeforeDetach("sshd-lost-detach", 10);
         sshd.kill();
         sshd.clearRules();
         await sleep(1000);
         sshd.restart();
         await deleting;
-        // The orphaned double may still run its detach later: it must find nothing to do.
-        await sleep(3000);
+        // The orphaned double still runs its detach: it must find nothing to do.
+        await waitFor("the orphaned detach to run", () => sshd.calls().some((c) => c.startsWith("detach-disk ran ")), { timeoutMs: 30_000 });
         assert.deepEqual(diskCount(GUEST, source), { live: 0, config: 0 }, "detached from both");
         const read = await disks.read(id, outs);
         assert.equal(read.id, undefined, "refresh drops it: it is really gone");
     });
 
     it("a detach that another one beat to it (virsh: 'No disk found'): the XML after decides, and the delete succeeds", async () => {
-        const { source, id, outs, deleting } = await deleteHeldBeforeDetach("sshd-beaten-detach");
-        // As an orphaned session of a lost answer would: the disk detached from both halves meanwhile.
+        const { source, id, outs, deleting } = await deleteHeldBeforeDetach("sshd-beaten-detach", 10);
+        // As an orphaned session of a lost answer would: the disk detached from both halves meanwhile,
+        // and released by the guest before the provider's own detach runs.
         virshLocal(["detach-disk", GUEST, outs.target, "--config"]);
         virshLocal(["detach-disk", GUEST, outs.target, "--live"]);
+        await waitFor("the guest to release the disk", () => diskCount(GUEST, source).live === 0, { timeoutMs: 9_000 });
         await deleting;
         assert.ok(sshd.calls().some((c) => c === "detach-disk ran 1"), "the provider's detach found no such disk");
         assert.deepEqual(diskCount(GUEST, source), { live: 0, config: 0 });
