@@ -422,6 +422,12 @@ const LOST_ANSWER_POLL_MS = 2000;
  */
 const READY_READS_BEFORE_PIVOT = 3;
 
+/** A block copy on `target` into another file than `dest`: someone else's, so this move's is over. */
+function foreignJob(snapshot: DomainSnapshot, target: string, dest: string): boolean {
+    const mirror = snapshot.live?.mirrors.find((m) => m.target === target);
+    return mirror !== undefined && mirror.path !== dest;
+}
+
 /** The block copy on `target` in the live XML, when it is this move's: its mirror names `dest`. */
 export function ownMirror(snapshot: DomainSnapshot, target: string, dest: string): BlockCopyMirror | undefined {
     const mirror = snapshot.live?.mirrors.find((m) => m.target === target);
@@ -443,7 +449,7 @@ export async function awaitJobGone(session: DomainSession, target: string, dest:
     for (let poll = 0; ; poll++) {
         try {
             const read = await session.round({ probes: running ? [job] : [] });
-            if (!read.answerLost && (!running || !read.snapshot().running || blockJobState(read.probe(job)) === "none")) return read;
+            if (!read.answerLost && (!running || !read.snapshot().running || blockJobState(read.probe(job)) === "none" || foreignJob(read.snapshot(), target, dest))) return read;
             if (Date.now() > deadline) return read;
             readyReads = running && !read.answerLost && ownMirror(read.snapshot(), target, dest)?.ready === true ? readyReads + 1 : 0;
             if (readyReads > 0 && readyReads % READY_READS_BEFORE_PIVOT === 0) {

@@ -118,7 +118,9 @@ describe("disk move: review 2, what a copy would not carry, and what is at the d
     });
 });
 
-describe("disk move: after the copy's answer was lost", () => {
+describe("disk move: after the copy's answer was lost", function () {
+    // The first progress line loads @pulumi/pulumi's log (1.5 s on a quiet machine, more under load).
+    this.timeout(30_000);
     const virsh = new Virsh({ label: "hv1" } as never, "qemu:///system", "g", false, 30);
     const job = { kind: "blockJob", device: "vdb" } as const;
     /** The domain as the snapshot commands print it: running, its disk vdb with a block copy's mirror when given. */
@@ -166,6 +168,7 @@ describe("disk move: after the copy's answer was lost", () => {
         const host = sessionAnswering([foreign, foreign, foreign, foreign, { job: ran("") }]);
         await awaitJobGone(host.session, "vdb", "/new", true, 3600);
         assert.deepEqual(host.sent, [], "nothing sent to a job that is not this move's");
+        assert.equal(host.reads(), 1, "and no waiting for it: this move's copy is over");
         let reads = 0;
         const stopped = {
             virsh, claimed: new Set<string>(), owners: new Map<string, string[]>(),
