@@ -13,8 +13,8 @@ bin=$(bash scripts/prepare.sh | tail -n 1)
 export PATH="$bin:$PATH"
 node_min=$(bash scripts/node-toolchain.sh 22 | tail -n 1)
 
-# The lanes beside "main" (which runs every other suite, the disk moves on domains of their own,
-# pll-mv-*, among them): each on guests and ports no other lane uses. A suite's own domains
+# The lanes beside "main" (which runs every other suite, most disk-move suites on domains of their
+# own, pll-mv-*, among them): each on guests and ports no other lane uses. A suite's own domains
 # (pll-mv-*, pll-tn-*) are copies of a rig guest's definition, never of its config now, so they may
 # run in any lane; they are placed to even the lanes out (the longest lane is the run's time).
 # beside: pll-fault1 and the namespace hosts, with an own sshd on 2226.
