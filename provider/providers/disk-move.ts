@@ -422,15 +422,20 @@ const LOST_ANSWER_POLL_MS = 2000;
  */
 const READY_READS_BEFORE_PIVOT = 3;
 
+/** The block copy running on `target`, as the live XML's <mirror> shows it. */
+function mirrorOn(snapshot: DomainSnapshot, target: string): BlockCopyMirror | undefined {
+    return snapshot.live?.mirrors.find((m) => m.target === target);
+}
+
 /** A block copy on `target` into another file than `dest`: someone else's, so this move's is over. */
 function foreignJob(snapshot: DomainSnapshot, target: string, dest: string): boolean {
-    const mirror = snapshot.live?.mirrors.find((m) => m.target === target);
+    const mirror = mirrorOn(snapshot, target);
     return mirror !== undefined && mirror.path !== dest;
 }
 
 /** The block copy on `target` in the live XML, when it is this move's: its mirror names `dest`. */
 export function ownMirror(snapshot: DomainSnapshot, target: string, dest: string): BlockCopyMirror | undefined {
-    const mirror = snapshot.live?.mirrors.find((m) => m.target === target);
+    const mirror = mirrorOn(snapshot, target);
     return mirror?.path === dest ? mirror : undefined;
 }
 
