@@ -10,6 +10,7 @@ import { DomainSession, inDomainBatch } from "../batch/domain-batch";
 import { ChangeOrder } from "../batch/round";
 import { applySettled } from "../batch/settled";
 import { InputError, VirshError } from "../errors";
+import { warn } from "../engine-log";
 import { sourceKindOnHost } from "../host-checks";
 import { ATTACHED_CDROM_RULES } from "../rules/attached-cdrom-rules";
 import { domainKey } from "../session";
@@ -17,8 +18,8 @@ import { integerAtLeast, isAbsolutePath, isXmlText, oneOf, placementChecks } fro
 import type { DomainSnapshot } from "../virsh/domain-snapshot";
 import type { Probe } from "../virsh/probes";
 import type { Virsh } from "../virsh/virsh";
-import { buildDiskXml, diskSourcePath } from "../xml/disk-xml";
-import { attachFlags, diskAt, readForRefresh, usedTargets } from "./device-lookup";
+import { buildDiskXml, diskSourcePath, DiskValues } from "../xml/disk-xml";
+import { attachFlags, diskAt, diskOfKindAt, kindOf, readForRefresh, strangerAt, usedTargets } from "./device-lookup";
 import { DeviceLookup, detachAndWait, domainUnlessGone, removeDevice } from "./device-removal";
 import { attachMissingHalves, replugOrRestore, rollBackPartialAttach } from "./partial-attach";
 import { toDynamicProvider } from "./provider-kit";
@@ -29,14 +30,34 @@ function cdromXml(target: string, bus: DiskBus, source: string | undefined): str
     return buildDiskXml({ sourceType: "file", device: "cdrom", driverName: "qemu", format: "raw", file: source, target, bus, readonly: true });
 }
 
+/** The CD-ROM drive at the target in that half: a data disk put there by hand is not ours (its source is no media). */
+function cdromAt(snapshot: DomainSnapshot, where: "live" | "config", target: string): DiskValues | undefined {
+    return diskOfKindAt(snapshot, where, target, "cdrom");
+}
+
+/** Said of a device of another kind at the drive's target (never ours), before anything is changed. */
+function otherKindProblem(domain: string, snapshot: DomainSnapshot, target: string): string | undefined {
+    return strangerAt(domain, snapshot, target, (disk) => kindOf(disk) === "cdrom", "a CD-ROM drive");
+}
+
+/** Changing media or re-plugging at a target where another device sits would change or unplug that device: refused. */
+function refuseOtherKind(virsh: Virsh, snapshot: DomainSnapshot, target: string): void {
+    const problem = otherKindProblem(virsh.domain, snapshot, target);
+    if (problem) {
+        throw new InputError(problem, virsh.context(`cdrom ${target}`),
+            "move that device to another target (or detach it), or run pulumi refresh (it drops this drive from the stack) and give the CD-ROM another target");
+    }
+}
+
 /** The media the guest sees (the config's while shut off); the other half's where that one lacks the drive (removed by hand). */
 function mediaIn(snapshot: DomainSnapshot, target: string): string | undefined {
-    const drive = diskAt(snapshot, snapshot.running ? "live" : "config", target) ?? diskAt(snapshot, "config", target);
+    const drive = cdromAt(snapshot, snapshot.running ? "live" : "config", target) ?? cdromAt(snapshot, "config", target);
     return drive ? diskSourcePath(drive) : undefined;
 }
 
 /** Inserts, swaps or ejects media with change-media: what it did and the domain after, or why libvirt refused. */
 async function changeMedia(session: DomainSession, snapshot: DomainSnapshot, target: string, source: string | undefined): Promise<{ change: MediaChange; after: DomainSnapshot } | VirshError> {
+    refuseOtherKind(session.virsh, snapshot, target);
     const current = mediaIn(snapshot, target);
     if (current === source) return { change: "unchanged", after: snapshot };
     const change = source === undefined ? "ejected" : current === undefined ? "inserted" : "swapped";
@@ -55,8 +76,8 @@ async function changeMedia(session: DomainSession, snapshot: DomainSnapshot, tar
 function outputsFrom(inputs: AttachedCdromInputs, target: string, bus: DiskBus, ownsDrive: boolean, lastMediaChange: MediaChange, snapshot: DomainSnapshot): AttachedCdromOutputs {
     return {
         ...inputs, source: mediaIn(snapshot, target), target, bus, ownsDrive, lastMediaChange,
-        attachedLive: diskAt(snapshot, "live", target) !== undefined,
-        attachedConfig: diskAt(snapshot, "config", target) !== undefined,
+        attachedLive: cdromAt(snapshot, "live", target) !== undefined,
+        attachedConfig: cdromAt(snapshot, "config", target) !== undefined,
         domainRunning: snapshot.running,
     };
 }
@@ -64,7 +85,7 @@ function outputsFrom(inputs: AttachedCdromInputs, target: string, bus: DiskBus, 
 function mediaProblem(virsh: Virsh, snapshot: DomainSnapshot, target: string, source: string | undefined): VirshError | undefined {
     const where: Array<"live" | "config"> = snapshot.running ? ["live", "config"] : ["config"];
     for (const place of where) {
-        const drive = diskAt(snapshot, place, target);
+        const drive = cdromAt(snapshot, place, target);
         const media = drive ? diskSourcePath(drive) : undefined;
         if (!drive || media !== source) {
             return new VirshError(`virsh reported success but the ${place} drive ${target} holds ${drive ? media ?? "no media" : "no drive"}, expected ${source ?? "no media"}`,
@@ -131,7 +152,8 @@ function chooseTarget(virsh: Virsh, inputs: AttachedCdromInputs, snapshot: Domai
 function driveLookup(place: { domain: string; target: string }): DeviceLookup {
     return {
         label: `cdrom ${place.target}`,
-        present: (snapshot, where) => diskAt(snapshot, where, place.target) !== undefined,
+        present: (snapshot, where) => cdromAt(snapshot, where, place.target) !== undefined,
+        otherAtPlace: (snapshot) => otherKindProblem(place.domain, snapshot, place.target),
         detachArgs: ["detach-disk", `--domain=${place.domain}`, `--target=${place.target}`],
     };
 }
@@ -143,7 +165,7 @@ function driveLookup(place: { domain: string; target: string }): DeviceLookup {
 async function hotPlug(session: DomainSession, place: { domain: string; target: string; detachTimeout?: number }, bus: DiskBus, source: string | undefined,
     before: DomainSnapshot): Promise<DomainSnapshot> {
     const { target } = place;
-    const landed = (s: DomainSnapshot) => diskAt(s, "config", target) !== undefined && (!s.running || diskAt(s, "live", target) !== undefined);
+    const landed = (s: DomainSnapshot) => cdromAt(s, "config", target) !== undefined && (!s.running || cdromAt(s, "live", target) !== undefined);
     const request = {
         steps: [{ args: ["attach-device", `--domain=${session.virsh.domain}`, "--file=/dev/stdin", ...attachFlags(before)], stdin: cdromXml(target, bus, source) }],
         order: ChangeOrder.Addition,
@@ -162,6 +184,7 @@ function update(olds: AttachedCdromOutputs, news: AttachedCdromInputs): Promise<
     return inDomainBatch(news, async (session) => {
         const { virsh } = session;
         const found = await readWithIso(session, news.source);
+        refuseOtherKind(virsh, found, olds.target);
         // A half of our drive removed by hand comes back first, with the media the other half holds.
         const before = olds.ownsDrive
             ? await attachMissingHalves(session, found, { ...driveLookup(olds), xml: cdromXml(olds.target, olds.bus, mediaIn(found, olds.target)) })
@@ -206,16 +229,22 @@ export const attachedCdromProvider = toDynamicProvider<AttachedCdromInputs, Atta
         if (!snapshot) return undefined;
         const outs = outputsFrom(olds, olds.target, olds.bus, olds.ownsDrive, olds.lastMediaChange as MediaChange, snapshot);
         // Our drive is there while either half has it (a missing half is drift); a drive the domain had, where the guest sees it.
-        const there = olds.ownsDrive ? outs.attachedLive || outs.attachedConfig : diskAt(snapshot, snapshot.running ? "live" : "config", olds.target) !== undefined;
+        const there = olds.ownsDrive ? outs.attachedLive || outs.attachedConfig : cdromAt(snapshot, snapshot.running ? "live" : "config", olds.target) !== undefined;
         return there ? outs : undefined;
     },
     update: (_id, olds, news) => update(olds, news),
+    // Only the CD-ROM drive is detached or ejected: a device of another kind at its target stays as it is.
     delete: (_id, olds) => inDomainBatch(olds, async (session) => {
         if (olds.ownsDrive) {
             await removeDevice(session, driveLookup(olds), olds.detachTimeout);
             return;
         }
         const before = await domainUnlessGone(session, { label: `the media in cdrom ${olds.target}` });
+        const other = before && otherKindProblem(olds.domain, before, olds.target);
+        if (other) {
+            await warn(`${other}: it is left as it is, and no media is ejected`);
+            return;
+        }
         const ejected = before && await changeMedia(session, before, olds.target, undefined);
         if (ejected instanceof VirshError) throw ejected;
     }),

@@ -30,7 +30,7 @@ import { buildDiskXml, diskSourcePath, DiskValues } from "../xml/disk-xml";
 import { toDynamicProvider } from "./provider-kit";
 import { reformatRefusal } from "./disk-reformat";
 import { moveDisk, moveFacts, MovedSource, moveTimeoutProblem, releaseMovedAway } from "./disk-move";
-import { diskAt, readHotPlugged, usedTargets } from "./device-lookup";
+import { diskAt, diskOfKindAt, kindOf, readHotPlugged, strangerAt, usedTargets } from "./device-lookup";
 import { DeviceLookup, removeDevice } from "./device-removal";
 import { attachMissingHalves, explainPartialAttach, missingHalves, Presence } from "./partial-attach";
 import { PartialUpdate } from "./partial-update";
@@ -57,8 +57,8 @@ interface DiskFacts extends ImageOwnership {
 }
 
 function outputsFrom(inputs: AttachedDiskInputs, target: string, snapshot: DomainSnapshot, facts: DiskFacts): AttachedDiskOutputs {
-    const live = diskAt(snapshot, "live", target);
-    const config = diskAt(snapshot, "config", target);
+    const live = diskOfKindAt(snapshot, "live", target, "disk");
+    const config = diskOfKindAt(snapshot, "config", target, "disk");
     const seen: DiskValues = live ?? config ?? {};
     return {
         ...inputs,
@@ -114,12 +114,30 @@ function alreadyAttached(virsh: Virsh, inputs: AttachedDiskInputs, snapshot: Dom
         virsh.context(`disk ${target}`), `detach it first (virsh detach-disk ${virsh.domain} ${target} --persistent), or manage it with target "${target}"`);
 }
 
-function presenceOf(target: string): Presence {
-    return (snapshot, where) => diskAt(snapshot, where, target) !== undefined;
+/** This resource's disk: a data disk on its source (a CD-ROM drive, or another disk, at its target is not it). */
+function isDiskOn(source: string): (disk: DiskValues) => boolean {
+    return (disk) => kindOf(disk) === "disk" && diskSourcePath(disk) === source;
 }
 
-function diskLookup(target: string, domain: string): DeviceLookup {
-    return { label: `disk ${target}`, present: presenceOf(target), detachArgs: ["detach-disk", `--domain=${domain}`, `--target=${target}`] };
+function presenceOf(target: string, source: string): Presence {
+    return (snapshot, where) => {
+        const disk = diskAt(snapshot, where, target);
+        return disk !== undefined && isDiskOn(source)(disk);
+    };
+}
+
+/** Said of a device at the disk's target that is not it. */
+function strangerAtTarget(domain: string, snapshot: DomainSnapshot, target: string, source: string): string | undefined {
+    return strangerAt(domain, snapshot, target, isDiskOn(source), `this resource's disk ${source}`);
+}
+
+/** The disk on its source at the target: another device there (put by hand) is never detached. */
+function diskLookup(target: string, domain: string, source: string): DeviceLookup {
+    return {
+        label: `disk ${target}`, present: presenceOf(target, source),
+        detachArgs: ["detach-disk", `--domain=${domain}`, `--target=${target}`],
+        otherAtPlace: (snapshot) => strangerAtTarget(domain, snapshot, target, source),
+    };
 }
 
 /** What the path probe says the source is; "missing" only when `size` may create it. */
@@ -161,7 +179,7 @@ function create(inputs: AttachedDiskInputs): Promise<{ id: string; outs: Attache
         const target = alreadyAttached(virsh, inputs, before) ?? chooseTarget(virsh, inputs, before, bus, session.claimed);
         session.claimed.add(target);
         const label = `disk ${target}`;
-        const present = presenceOf(target);
+        const present = presenceOf(target, inputs.source);
         const flags = missingHalves(before, present);
         // A disk already attached (a retry, or attached by hand) is grown like an update would.
         const sizing = wantBytes === undefined ? { steps: [], imageCreated: false }
@@ -231,12 +249,18 @@ async function converge(session: DomainSession, olds: AttachedDiskOutputs, news:
     const facts = (capacity: number | null) => ({ imageCreated: olds.imageCreated ?? false, capacityBytes: capacity });
     const read = await session.round({ probes: wantBytes === undefined ? [] : resizeProbes(olds) });
     const found = read.snapshot();
+    const stranger = strangerAtTarget(virsh.domain, found, target, olds.source);
+    if (stranger) {
+        // Growing, limiting or re-plugging it would change a device that is not this one.
+        throw new InputError(stranger, virsh.context(label),
+            "move that device to another target (or detach it), or run pulumi refresh (the stack then takes the disk it finds), then pulumi up again");
+    }
     if (!diskAt(found, "config", target) && !diskAt(found, "live", target)) {
         throw new VirshError(`${label} is no longer attached`, virsh.context(label), "run pulumi refresh (the next pulumi up attaches it again)", 1);
     }
     // A half removed by hand comes back first, as the other half has it, so the changes below reach both.
     const current = outputsFrom(olds, target, found, facts(null));
-    const before = await attachMissingHalves(session, found, { ...diskLookup(target, olds.domain), xml: diskXmlFor(current, target, current.sourceType) });
+    const before = await attachMissingHalves(session, found, { ...diskLookup(target, olds.domain, olds.source), xml: diskXmlFor(current, target, current.sourceType) });
     // QEMU's capacity of a disk that was just plugged back live is read anew (the first read could not see it).
     const sized = wantBytes !== undefined && before !== found ? await session.round({ probes: resizeProbes(olds) }) : read;
     const qemuLimits: Probe = { kind: "blkdeviotune", device: target };
@@ -354,7 +378,7 @@ export const attachedDiskProvider = toDynamicProvider<AttachedDiskInputs, Attach
         await inDomainBatch(olds, async (session) => {
             const removesImage = olds.deleteImage === true && olds.imageCreated === true;
             const detached = await removeDevice(session, {
-                ...diskLookup(olds.target, olds.domain),
+                ...diskLookup(olds.target, olds.domain, olds.source),
                 // Whether another domain now uses the image cannot be told from here: it stays.
                 keptWhenDomainGone: removesImage ? `its image ${olds.source} is kept (deleteImage): remove it by hand if nothing uses it` : undefined,
             }, olds.detachTimeout);
