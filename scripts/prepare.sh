@@ -25,49 +25,64 @@ done
 # First the CLI build (minutes on a fresh machine: module download, then compile): it overlaps the
 # steps below; niced (but for --demo), so the guests booting under TCG keep the CPU they need to meet
 # their bounds, until they are up.
-cli_out=$(mktemp) cli_log=$(mktemp)
-trap 'rm -f "$cli_out" "$cli_log"' EXIT
+cli_out=$(mktemp) cli_log=$(mktemp) node_out=$(mktemp)
+trap 'rm -f "$cli_out" "$cli_log" "$node_out"' EXIT
 say "pulumi CLI (in the background)"
 nice -n "$cli_nice" bash tools/pulumi-cli/build.sh >"$cli_out" 2>"$cli_log" &
 cli_pid=$!
 
 # Then Node.js: npm ci, the build, mocha, the CLI's language host and the dynamic provider run on it
-# (the CLI build does not, so the toolchain's download overlaps it).
-node_bin=$(bash scripts/node-toolchain.sh | tail -n 1)
-export PATH="$node_bin:$PATH"
-say "node $(node --version)"
+# (the CLI build does not, so the toolchain's download overlaps it). Its folder goes to $node_out.
+node_chain() {
+  node_bin=$(bash scripts/node-toolchain.sh | tail -n 1)
+  export PATH="$node_bin:$PATH"
+  say "node $(node --version)"
 
-# --demo skips the dependencies' install scripts: they compile ssh2's and cpu-features' optional
-# native speed-ups (over a minute), without which ssh2 uses its JavaScript code, as in a consumer's
-# install where npm runs no unapproved script. The tests get them: a later full prepare installs again.
-no_scripts=node_modules/.pll-no-install-scripts
-if [ ! -d node_modules/@pulumi/pulumi ] || [ package-lock.json -nt node_modules/.package-lock.json ] \
-  || { [ -z "$demo" ] && [ -e "$no_scripts" ]; }; then
-  say "npm ci${demo:+ --ignore-scripts}"
-  npm ci --no-audit --no-fund ${demo:+--ignore-scripts} >&2
-  [ -z "$demo" ] || touch "$no_scripts"
-fi
-# The root Pulumi.yaml (examples/quickstart) imports this package by name, as users do, and the
-# engine's dynamic-provider process require()s `pulumi-libvirt-live/provider` from the project
-# folder: a self-link resolves both to this checkout's build (npm ci removes it, so every run).
-ln -sfn .. node_modules/pulumi-libvirt-live
-# A checkout built already with this config, and not changed since, is not compiled again (tens of
-# seconds): the stamp holds the list of sources it was built from, written after a build; any newer
-# source or config, a source added, renamed or removed, or a missing entry point builds again, into
-# an empty dist/ (tsc never removes the output of a source that is gone: a renamed test would run twice).
-stamp="dist/.built-with-$(basename "$tsconfig" .json)"
-sources=$(find provider sdk examples test bench scripts -name '*.ts' | LC_ALL=C sort | sha256sum)
-if [ -e "$stamp" ] && [ "$(cat "$stamp")" = "$sources" ] && [ -e dist/sdk/index.js ] && [ -e dist/provider/index.js ] \
-  && [ -z "$(find provider sdk examples test bench scripts tsconfig.json "$tsconfig" package-lock.json -newer "$stamp" -print -quit)" ]; then
-  say "tsc build ($tsconfig): up to date"
+  # --demo skips the dependencies' install scripts: they compile ssh2's and cpu-features' optional
+  # native speed-ups (over a minute), without which ssh2 uses its JavaScript code, as in a consumer's
+  # install where npm runs no unapproved script. The tests get them: a later full prepare installs again.
+  no_scripts=node_modules/.pll-no-install-scripts
+  if [ ! -d node_modules/@pulumi/pulumi ] || [ package-lock.json -nt node_modules/.package-lock.json ] \
+    || { [ -z "$demo" ] && [ -e "$no_scripts" ]; }; then
+    say "npm ci${demo:+ --ignore-scripts}"
+    npm ci --no-audit --no-fund ${demo:+--ignore-scripts} >&2
+    [ -z "$demo" ] || touch "$no_scripts"
+  fi
+  # The root Pulumi.yaml (examples/quickstart) imports this package by name, as users do, and the
+  # engine's dynamic-provider process require()s `pulumi-libvirt-live/provider` from the project
+  # folder: a self-link resolves both to this checkout's build (npm ci removes it, so every run).
+  ln -sfn .. node_modules/pulumi-libvirt-live
+  # A checkout built already with this config, and not changed since, is not compiled again (tens of
+  # seconds): the stamp holds the list of sources it was built from, written after a build; any newer
+  # source or config, a source added, renamed or removed, or a missing entry point builds again, into
+  # an empty dist/ (tsc never removes the output of a source that is gone: a renamed test would run twice).
+  stamp="dist/.built-with-$(basename "$tsconfig" .json)"
+  sources=$(find provider sdk examples test bench scripts -name '*.ts' | LC_ALL=C sort | sha256sum)
+  if [ -e "$stamp" ] && [ "$(cat "$stamp")" = "$sources" ] && [ -e dist/sdk/index.js ] && [ -e dist/provider/index.js ] \
+    && [ -z "$(find provider sdk examples test bench scripts tsconfig.json "$tsconfig" package-lock.json -newer "$stamp" -print -quit)" ]; then
+    say "tsc build ($tsconfig): up to date"
+  else
+    say "tsc build ($tsconfig)"
+    rm -rf dist
+    npx tsc -p "$tsconfig" >&2
+    printf '%s\n' "$sources" >"$stamp"
+  fi
+  echo "$node_bin" >"$node_out"
+}
+if [ -n "$demo" ]; then
+  # The CLI build is the long pole: the Node.js chain runs beside the rig, niced, so it takes only
+  # the CPU the build leaves (minutes of slack); the rig is not niced (its guest must boot in time).
+  ( renice -n 19 -p "$BASHPID" >/dev/null; node_chain ) &
+  chain_pid=$!
+  say "rig up"
+  bash rig/up.sh "${rig_args[@]}" >&2
+  wait "$chain_pid" || { say "ERROR: the Node.js toolchain, npm ci or the build failed (its output is above)"; exit 1; }
 else
-  say "tsc build ($tsconfig)"
-  rm -rf dist
-  npx tsc -p "$tsconfig" >&2
-  printf '%s\n' "$sources" >"$stamp"
+  node_chain
+  say "rig up"
+  bash rig/up.sh "${rig_args[@]}" >&2
 fi
-say "rig up"
-bash rig/up.sh "${rig_args[@]}" >&2
+node_bin=$(cat "$node_out")
 say "waiting for the pulumi CLI"
 # The guests are up: the build gets the CPU back (the go processes it runs now and later).
 tree_pids() { local p; echo "$1"; for p in $(pgrep -P "$1"); do tree_pids "$p"; done; }
