@@ -10,7 +10,6 @@ import { DomainSession, inDomainBatch } from "../batch/domain-batch";
 import { ChangeOrder } from "../batch/round";
 import { applySettled } from "../batch/settled";
 import { InputError, VirshError } from "../errors";
-import { warn } from "../engine-log";
 import { sourceKindOnHost } from "../host-checks";
 import { ATTACHED_CDROM_RULES } from "../rules/attached-cdrom-rules";
 import { domainKey } from "../session";
@@ -19,7 +18,8 @@ import type { DomainSnapshot } from "../virsh/domain-snapshot";
 import type { Probe } from "../virsh/probes";
 import type { Virsh } from "../virsh/virsh";
 import { buildDiskXml, diskSourcePath, DiskValues } from "../xml/disk-xml";
-import { attachFlags, diskAt, diskOfKindAt, kindOf, readForRefresh, strangerAt, usedTargets } from "./device-lookup";
+import { attachFlags, diskAt, diskOfKindAt, readForRefresh, usedTargets } from "./device-lookup";
+import { CDROM_DRIVE, refuseStranger, warnOfStranger } from "./device-stranger";
 import { DeviceLookup, detachAndWait, domainUnlessGone, removeDevice } from "./device-removal";
 import { attachMissingHalves, replugOrRestore, rollBackPartialAttach } from "./partial-attach";
 import { toDynamicProvider } from "./provider-kit";
@@ -30,23 +30,9 @@ function cdromXml(target: string, bus: DiskBus, source: string | undefined): str
     return buildDiskXml({ sourceType: "file", device: "cdrom", driverName: "qemu", format: "raw", file: source, target, bus, readonly: true });
 }
 
-/** The CD-ROM drive at the target in that half: a data disk put there by hand is not ours (its source is no media). */
+/** The CD-ROM drive at the target in that half: a data disk put there is not ours (its source is no media). */
 function cdromAt(snapshot: DomainSnapshot, where: "live" | "config", target: string): DiskValues | undefined {
     return diskOfKindAt(snapshot, where, target, "cdrom");
-}
-
-/** Said of a device of another kind at the drive's target (never ours), before anything is changed. */
-function otherKindProblem(domain: string, snapshot: DomainSnapshot, target: string): string | undefined {
-    return strangerAt(domain, snapshot, target, (disk) => kindOf(disk) === "cdrom", "a CD-ROM drive");
-}
-
-/** Changing media or re-plugging at a target where another device sits would change or unplug that device: refused. */
-function refuseOtherKind(virsh: Virsh, snapshot: DomainSnapshot, target: string): void {
-    const problem = otherKindProblem(virsh.domain, snapshot, target);
-    if (problem) {
-        throw new InputError(problem, virsh.context(`cdrom ${target}`),
-            "move that device to another target (or detach it), or run pulumi refresh (it drops this drive from the stack) and give the CD-ROM another target");
-    }
 }
 
 /** The media the guest sees (the config's while shut off); the other half's where that one lacks the drive (removed by hand). */
@@ -57,7 +43,7 @@ function mediaIn(snapshot: DomainSnapshot, target: string): string | undefined {
 
 /** Inserts, swaps or ejects media with change-media: what it did and the domain after, or why libvirt refused. */
 async function changeMedia(session: DomainSession, snapshot: DomainSnapshot, target: string, source: string | undefined): Promise<{ change: MediaChange; after: DomainSnapshot } | VirshError> {
-    refuseOtherKind(session.virsh, snapshot, target);
+    refuseStranger(session.virsh, snapshot, target, CDROM_DRIVE);
     const current = mediaIn(snapshot, target);
     if (current === source) return { change: "unchanged", after: snapshot };
     const change = source === undefined ? "ejected" : current === undefined ? "inserted" : "swapped";
@@ -153,7 +139,7 @@ function driveLookup(place: { domain: string; target: string }): DeviceLookup {
     return {
         label: `cdrom ${place.target}`,
         present: (snapshot, where) => cdromAt(snapshot, where, place.target) !== undefined,
-        otherAtPlace: (snapshot) => otherKindProblem(place.domain, snapshot, place.target),
+        owned: { target: place.target, owner: CDROM_DRIVE },
         detachArgs: ["detach-disk", `--domain=${place.domain}`, `--target=${place.target}`],
     };
 }
@@ -184,7 +170,7 @@ function update(olds: AttachedCdromOutputs, news: AttachedCdromInputs): Promise<
     return inDomainBatch(news, async (session) => {
         const { virsh } = session;
         const found = await readWithIso(session, news.source);
-        refuseOtherKind(virsh, found, olds.target);
+        refuseStranger(virsh, found, olds.target, CDROM_DRIVE);
         // A half of our drive removed by hand comes back first, with the media the other half holds.
         const before = olds.ownsDrive
             ? await attachMissingHalves(session, found, { ...driveLookup(olds), xml: cdromXml(olds.target, olds.bus, mediaIn(found, olds.target)) })
@@ -240,12 +226,8 @@ export const attachedCdromProvider = toDynamicProvider<AttachedCdromInputs, Atta
             return;
         }
         const before = await domainUnlessGone(session, { label: `the media in cdrom ${olds.target}` });
-        const other = before && otherKindProblem(olds.domain, before, olds.target);
-        if (other) {
-            await warn(`${other}: it is left as it is, and no media is ejected`);
-            return;
-        }
-        const ejected = before && await changeMedia(session, before, olds.target, undefined);
+        if (!before || await warnOfStranger(session.virsh, before, olds.target, CDROM_DRIVE, "no media is ejected")) return;
+        const ejected = await changeMedia(session, before, olds.target, undefined);
         if (ejected instanceof VirshError) throw ejected;
     }),
 });

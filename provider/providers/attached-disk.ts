@@ -30,7 +30,8 @@ import { buildDiskXml, diskSourcePath, DiskValues } from "../xml/disk-xml";
 import { toDynamicProvider } from "./provider-kit";
 import { reformatRefusal } from "./disk-reformat";
 import { moveDisk, moveFacts, MovedSource, moveTimeoutProblem, releaseMovedAway } from "./disk-move";
-import { diskAt, diskOfKindAt, kindOf, readHotPlugged, strangerAt, usedTargets } from "./device-lookup";
+import { diskAt, diskOfKindAt, readHotPlugged, usedTargets } from "./device-lookup";
+import { diskOn, refuseStranger } from "./device-stranger";
 import { DeviceLookup, removeDevice } from "./device-removal";
 import { attachMissingHalves, explainPartialAttach, missingHalves, Presence } from "./partial-attach";
 import { PartialUpdate } from "./partial-update";
@@ -114,29 +115,19 @@ function alreadyAttached(virsh: Virsh, inputs: AttachedDiskInputs, snapshot: Dom
         virsh.context(`disk ${target}`), `detach it first (virsh detach-disk ${virsh.domain} ${target} --persistent), or manage it with target "${target}"`);
 }
 
-/** This resource's disk: a data disk on its source (a CD-ROM drive, or another disk, at its target is not it). */
-function isDiskOn(source: string): (disk: DiskValues) => boolean {
-    return (disk) => kindOf(disk) === "disk" && diskSourcePath(disk) === source;
-}
-
 function presenceOf(target: string, source: string): Presence {
     return (snapshot, where) => {
         const disk = diskAt(snapshot, where, target);
-        return disk !== undefined && isDiskOn(source)(disk);
+        return disk !== undefined && diskOn(source).isOurs(disk);
     };
 }
 
-/** Said of a device at the disk's target that is not it. */
-function strangerAtTarget(domain: string, snapshot: DomainSnapshot, target: string, source: string): string | undefined {
-    return strangerAt(domain, snapshot, target, isDiskOn(source), `this resource's disk ${source}`);
-}
-
-/** The disk on its source at the target: another device there (put by hand) is never detached. */
+/** The disk on its source at the target: another device there is never detached. */
 function diskLookup(target: string, domain: string, source: string): DeviceLookup {
     return {
         label: `disk ${target}`, present: presenceOf(target, source),
         detachArgs: ["detach-disk", `--domain=${domain}`, `--target=${target}`],
-        otherAtPlace: (snapshot) => strangerAtTarget(domain, snapshot, target, source),
+        owned: { target, owner: diskOn(source) },
     };
 }
 
@@ -249,12 +240,8 @@ async function converge(session: DomainSession, olds: AttachedDiskOutputs, news:
     const facts = (capacity: number | null) => ({ imageCreated: olds.imageCreated ?? false, capacityBytes: capacity });
     const read = await session.round({ probes: wantBytes === undefined ? [] : resizeProbes(olds) });
     const found = read.snapshot();
-    const stranger = strangerAtTarget(virsh.domain, found, target, olds.source);
-    if (stranger) {
-        // Growing, limiting or re-plugging it would change a device that is not this one.
-        throw new InputError(stranger, virsh.context(label),
-            "move that device to another target (or detach it), or run pulumi refresh (the stack then takes the disk it finds), then pulumi up again");
-    }
+    // Growing, limiting or re-plugging another device at the target would change that device.
+    refuseStranger(virsh, found, target, diskOn(olds.source));
     if (!diskAt(found, "config", target) && !diskAt(found, "live", target)) {
         throw new VirshError(`${label} is no longer attached`, virsh.context(label), "run pulumi refresh (the next pulumi up attaches it again)", 1);
     }

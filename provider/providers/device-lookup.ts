@@ -4,7 +4,7 @@ import type { Round } from "../batch/round";
 import type { Probe } from "../virsh/probes";
 import type { DomainTarget } from "../session";
 import type { DomainSnapshot } from "../virsh/domain-snapshot";
-import { diskSourcePath, DiskValues } from "../xml/disk-xml";
+import type { DiskValues } from "../xml/disk-xml";
 import type { InterfaceValues } from "../xml/interface-xml";
 
 export function diskAt(snapshot: DomainSnapshot, where: "live" | "config", target: string): DiskValues | undefined {
@@ -23,19 +23,6 @@ export function kindOf(disk: DiskValues): string {
 export function diskOfKindAt(snapshot: DomainSnapshot, where: "live" | "config", target: string, kind: "disk" | "cdrom"): DiskValues | undefined {
     const disk = diskAt(snapshot, where, target);
     return disk && kindOf(disk) === kind ? disk : undefined;
-}
-
-/** Said of a device at the target that is not ours (put there by hand), in the first half that has one. */
-export function strangerAt(domain: string, snapshot: DomainSnapshot, target: string, isOurs: (disk: DiskValues) => boolean, ours: string): string | undefined {
-    for (const where of ["live", "config"] as const) {
-        const disk = diskAt(snapshot, where, target);
-        if (disk && !isOurs(disk)) {
-            const source = diskSourcePath(disk);
-            return `target ${target} of domain '${domain}' holds a ${kindOf(disk)}${source ? ` (${source})` : ""} in the ` +
-                `${where === "live" ? "live XML" : "persistent config"}, not ${ours} (it was put there outside Pulumi)`;
-        }
-    }
-    return undefined;
 }
 
 export function interfaceAt(snapshot: DomainSnapshot, where: "live" | "config", mac: string): InterfaceValues | undefined {

@@ -12,6 +12,7 @@ import { applySettled } from "../batch/settled";
 import { DeviceStillAttachedError } from "../errors";
 import type { DomainSnapshot } from "../virsh/domain-snapshot";
 import type { Command } from "../virsh/virsh";
+import { Ownership, warnOfStranger } from "./device-stranger";
 
 export interface DeviceLookup {
     /** "disk vdb", "interface 52:54:00:…": for messages. */
@@ -21,8 +22,8 @@ export interface DeviceLookup {
     detachArgs: string[];
     /** Where a half words the device otherwise (a NIC's type in the live XML), its own arguments. */
     detachArgsIn?: (snapshot: DomainSnapshot, where: "live" | "config") => string[];
-    /** A device that is not this one at its place (put there by hand), said: it is left as it is. */
-    otherAtPlace?: (snapshot: DomainSnapshot) => string | undefined;
+    /** For a disk or drive: its target and what is its own there; another device there is left as it is, and said. */
+    owned?: { target: string; owner: Ownership };
     /** Said when the domain is gone: what else was left as it is (a disk's image). */
     keptWhenDomainGone?: string;
 }
@@ -57,8 +58,7 @@ export async function detachAndWait(session: DomainSession, device: DeviceLookup
 /** A device's delete: detached and released, or nothing to do when its domain is gone (false then). */
 export async function removeDevice(session: DomainSession, device: DeviceLookup, timeoutSeconds = DEFAULT_DETACH_TIMEOUT_SECONDS): Promise<boolean> {
     const before = await domainUnlessGone(session, device);
-    const other = before && device.otherAtPlace?.(before);
-    if (other) await warn(`${other}: it is left as it is; ${device.label} is detached only where it still is`);
+    if (before && device.owned) await warnOfStranger(session.virsh, before, device.owned.target, device.owned.owner, `${device.label} is detached only from a half that holds it`);
     if (before) await detachFrom(session, before, device, timeoutSeconds);
     return before !== undefined;
 }

@@ -30,6 +30,7 @@ import { capacityProbe } from "./disk-size";
 import { releaseImage, removeIfSameFileStep } from "./disk-image-ownership";
 import { reformatRefusal } from "./disk-reformat";
 import { unpreviewedChange } from "./provider-kit";
+import { diskOn, refuseStranger } from "./device-stranger";
 
 /** Default bound of a copy (moveTimeout), in seconds. */
 export const DEFAULT_MOVE_TIMEOUT_SECONDS = 3600;
@@ -242,6 +243,8 @@ function internalSnapshotNames(chain: StepOutcome): string[] {
 export function planMove(virsh: Virsh, read: Round, olds: AttachedDiskOutputs, news: AttachedDiskInputs, xmlFor: DiskXmlFor): MovePlan {
     const probes = moveProbes(olds, news);
     const device = `disk ${olds.target}`;
+    // A move copies and pivots whatever disk is at the target, then frees the state's source: only ours.
+    refuseStranger(virsh, read.snapshot(), olds.target, diskOn(olds.source));
     const running = read.snapshot().running;
     const dest = news.source;
     const format = news.format ?? "raw";

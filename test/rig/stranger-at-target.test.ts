@@ -1,9 +1,10 @@
 /**
  * A device put by hand at a resource's target (its own detached first) is never changed or detached
- * by that resource: an update is refused before any command, a delete leaves it attached, and a
- * CD-ROM's read no longer finds its drive. pll-guest1; checked with local virsh.
+ * by that resource: an update or a move is refused before any command, a delete leaves it attached,
+ * and a CD-ROM's read no longer finds its drive. pll-guest1; checked with local virsh.
  */
 import assert from "node:assert/strict";
+import { existsSync } from "node:fs";
 import type { AttachedCdromInputs, AttachedCdromOutputs, AttachedDiskInputs, AttachedDiskOutputs } from "../../provider/contract";
 import { InputError, providers } from "../../provider/index";
 import {
@@ -55,7 +56,8 @@ describe("rig: a device put by hand at a resource's target (pll-guest1)", functi
         await swapByHand(outs.target, outs.bus, theirs);
 
         await rejectsWith(cdroms.update(id, outs, { ...inputs, source: iso2 }), InputError,
-            [new RegExp(`target ${outs.target} of domain '${GUEST1}' holds a disk \\(${theirs}\\) in the live XML, not a CD-ROM drive`), /Fix:/]);
+            [new RegExp(`target ${outs.target} of domain '${GUEST1}' holds a disk \\(${theirs}\\) in the live XML and the persistent config, not a CD-ROM drive`),
+                new RegExp(`Fix: .*virsh detach-disk ${GUEST1} ${outs.target} --live --config`)]);
         assertTheirsAttached(outs.target, theirs);
 
         await cdroms.delete(id, outs);
@@ -63,7 +65,7 @@ describe("rig: a device put by hand at a resource's target (pll-guest1)", functi
         assert.equal((await cdroms.read(id, outs)).id, undefined, "refresh finds no CD-ROM drive at the target: it drops the resource");
     });
 
-    it("AttachedDisk: another image at its target is refused by update (no I/O limits set on it) and left attached by delete", async () => {
+    it("AttachedDisk: another image at its target is refused by an update and by a move (nothing copied, no image freed) and left attached by delete", async () => {
         const disks = typed<AttachedDiskInputs, AttachedDiskOutputs>(providers.attachedDisk);
         const [ours, theirs] = [createImage(env, "stranger-ours"), createImage(env, "stranger-theirs")];
         files.push(ours, theirs);
@@ -71,9 +73,18 @@ describe("rig: a device put by hand at a resource's target (pll-guest1)", functi
         const { id, outs } = await disks.create(inputs);
         await swapByHand(outs.target, outs.bus, theirs);
 
-        await rejectsWith(disks.update(id, outs, { ...inputs, iotune: { totalBytesSec: 10_485_760 } }), InputError,
-            [new RegExp(`target ${outs.target} of domain '${GUEST1}' holds a disk \\(${theirs}\\) in the live XML, not this resource's disk ${ours}`), /Fix:/]);
+        const refusal = [new RegExp(`target ${outs.target} of domain '${GUEST1}' holds a disk \\(${theirs}\\) in the live XML and the persistent config, not this resource's disk ${ours}`),
+            new RegExp(`Fix: .*virsh detach-disk ${GUEST1} ${outs.target} --live --config`)];
+        await rejectsWith(disks.update(id, outs, { ...inputs, iotune: { totalBytesSec: 10_485_760 } }), InputError, refusal);
         assertTheirsAttached(outs.target, theirs);
+
+        // A move would copy their disk, pivot the guest onto the copy and free (here: delete) ours.
+        const dest = `${ours}.moved`;
+        files.push(dest);
+        await rejectsWith(disks.update(id, outs, { ...inputs, source: dest, afterMove: "delete" }), InputError, refusal);
+        assertTheirsAttached(outs.target, theirs);
+        assert.equal(existsSync(dest), false, "the move created its destination");
+        assert.equal(existsSync(ours), true, "the move freed the state's image");
 
         await disks.delete(id, outs);
         assertTheirsAttached(outs.target, theirs);
