@@ -26,7 +26,7 @@ done
 # steps below; niced (but for --demo), so the guests booting under TCG keep the CPU they need to meet
 # their bounds, until they are up.
 cli_out=$(mktemp) cli_log=$(mktemp) node_out=$(mktemp)
-trap 'rm -f "$cli_out" "$cli_log" "$node_out"' EXIT
+trap 'rm -f "$cli_out" "$cli_log" "$node_out"; [ -z "${cli_tail:-}" ] || kill "$cli_tail" 2>/dev/null || true' EXIT
 say "pulumi CLI (in the background)"
 nice -n "$cli_nice" bash tools/pulumi-cli/build.sh >"$cli_out" 2>"$cli_log" &
 cli_pid=$!
@@ -69,26 +69,31 @@ node_chain() {
   fi
   echo "$node_bin" >"$node_out"
 }
+# The CLI build's progress (a line every 10 s, tools/pulumi-cli/build.sh) as it comes, from the
+# moment the rig is up until it ends, beside whatever else is still running; all of it if it failed.
+show_cli_progress() { tail -n 2 -f --pid="$cli_pid" "$cli_log" >&2 & cli_tail=$!; }
+# The guests are up: the build gets the CPU back (the go processes it runs now and later).
+tree_pids() { local p; echo "$1"; for p in $(pgrep -P "$1"); do tree_pids "$p"; done; }
 if [ -n "$demo" ]; then
   # The CLI build is the long pole: the Node.js chain runs beside the rig, niced, so it takes only
   # the CPU the build leaves (minutes of slack); the rig is not niced (its guest must boot in time).
+  say "Node.js, npm ci and the build (in the background, niced: the CLI build goes first)"
   ( renice -n 19 -p "$BASHPID" >/dev/null; node_chain ) &
   chain_pid=$!
   say "rig up"
   bash rig/up.sh "${rig_args[@]}" >&2
+  show_cli_progress
   wait "$chain_pid" || { say "ERROR: the Node.js toolchain, npm ci or the build failed (its output is above)"; exit 1; }
 else
   node_chain
   say "rig up"
   bash rig/up.sh "${rig_args[@]}" >&2
+  renice -n 0 -p $(tree_pids "$cli_pid") >/dev/null 2>&1 || true
+  show_cli_progress
 fi
 node_bin=$(cat "$node_out")
 say "waiting for the pulumi CLI"
-# The guests are up: the build gets the CPU back (the go processes it runs now and later).
-tree_pids() { local p; echo "$1"; for p in $(pgrep -P "$1"); do tree_pids "$p"; done; }
-renice -n 0 -p $(tree_pids "$cli_pid") >/dev/null 2>&1 || true
-# Its progress (a line every 10 s, tools/pulumi-cli/build.sh) as it comes, all of it if it failed.
-tail -n 2 -f --pid="$cli_pid" "$cli_log" >&2
+wait "$cli_tail" || true
 cli_status=0
 wait "$cli_pid" || cli_status=$?
 [ "$cli_status" = 0 ] || { cat "$cli_log" >&2; say "ERROR: tools/pulumi-cli/build.sh failed (exit $cli_status); its output is above"; exit 1; }
