@@ -72,7 +72,6 @@ node_chain() {
 # The CLI build's progress (a line every 10 s, tools/pulumi-cli/build.sh) as it comes, from the
 # moment the rig is up until it ends, beside whatever else is still running; all of it if it failed.
 show_cli_progress() { tail -n 2 -f --pid="$cli_pid" "$cli_log" >&2 & cli_tail=$!; }
-# The guests are up: the build gets the CPU back (the go processes it runs now and later).
 tree_pids() { local p; echo "$1"; for p in $(pgrep -P "$1"); do tree_pids "$p"; done; }
 if [ -n "$demo" ]; then
   # The CLI build is the long pole: the Node.js chain runs beside the rig, niced, so it takes only
@@ -80,16 +79,16 @@ if [ -n "$demo" ]; then
   say "Node.js, npm ci and the build (in the background, niced: the CLI build goes first)"
   ( renice -n 19 -p "$BASHPID" >/dev/null; node_chain ) &
   chain_pid=$!
-  say "rig up"
-  bash rig/up.sh "${rig_args[@]}" >&2
-  show_cli_progress
-  wait "$chain_pid" || { say "ERROR: the Node.js toolchain, npm ci or the build failed (its output is above)"; exit 1; }
 else
   node_chain
-  say "rig up"
-  bash rig/up.sh "${rig_args[@]}" >&2
-  renice -n 0 -p $(tree_pids "$cli_pid") >/dev/null 2>&1 || true
-  show_cli_progress
+fi
+say "rig up"
+bash rig/up.sh "${rig_args[@]}" >&2
+# The guests are up: a niced build gets the CPU back (the go processes it runs now and later).
+renice -n 0 -p $(tree_pids "$cli_pid") >/dev/null 2>&1 || true
+show_cli_progress
+if [ -n "${chain_pid:-}" ]; then
+  wait "$chain_pid" || { say "ERROR: the Node.js toolchain, npm ci or the build failed (its output is above)"; exit 1; }
 fi
 node_bin=$(cat "$node_out")
 say "waiting for the pulumi CLI"

@@ -116,9 +116,10 @@ function alreadyAttached(virsh: Virsh, inputs: AttachedDiskInputs, snapshot: Dom
 }
 
 function presenceOf(target: string, source: string): Presence {
+    const { isOurs } = diskOn(source);
     return (snapshot, where) => {
         const disk = diskAt(snapshot, where, target);
-        return disk !== undefined && diskOn(source).isOurs(disk);
+        return disk !== undefined && isOurs(disk);
     };
 }
 
