@@ -56,9 +56,12 @@ function removal(virsh: Virsh, target: string, stranger: Stranger): string {
 export function refuseStranger(virsh: Virsh, snapshot: DomainSnapshot, target: string, owner: Ownership): void {
     const stranger = strangerAt(virsh, snapshot, target, owner);
     if (!stranger) return;
+    // A disk moved by hand, or by a move that failed half-way, is this resource's disk on a new file:
+    // refresh takes it, and unplugging it (the detach) would take the guest's current data away.
+    const moved = owner.device === "disk" ? "if this resource's disk was moved there (by hand, or by a move that failed half-way), run pulumi refresh: the state then names it. Otherwise " : "";
     throw new InputError(stranger.said, virsh.context(`${owner.device} ${target}`),
-        "if that device is needed, move it to another target; if nothing needs it (or it is what a failed change left in that half), " +
-        `remove it (${removal(virsh, target, stranger)}), then run pulumi refresh and pulumi up again`);
+        `${moved}check virsh domblklist ${virsh.domain} --details: if nothing needs that device, unplug it (${removal(virsh, target, stranger)}), ` +
+        "then run pulumi refresh and pulumi up again; if it is needed, leave it and give this resource another target");
 }
 
 /** Says in the engine log that another device at the target is left as it is; true when there is one. */
